@@ -1,0 +1,85 @@
+"""Every public exception of joshreg, under one base class.
+
+Where upstream joshpy raised ``ValueError`` or ``KeyError``, the joshreg error subclasses that
+type too, so ``except ValueError`` written against upstream keeps working. Messages say what
+went wrong, where, and what to do next. Imports nothing from joshreg.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ColumnConflictError",
+    "DuplicateSessionError",
+    "InvalidArgumentError",
+    "JoshregError",
+    "LabelConflictError",
+    "LogDamageError",
+    "LogDamageWarning",
+    "LogFormatError",
+    "NotFoundError",
+    "RunNotFoundError",
+    "SessionNotFoundError",
+    "SpatialUnavailableError",
+    "StoreError",
+]
+
+
+class JoshregError(Exception):
+    """Base class of every error joshreg raises on purpose."""
+
+
+class InvalidArgumentError(JoshregError, ValueError):
+    """An argument has a value the call cannot accept (upstream raised ``ValueError``)."""
+
+
+class NotFoundError(JoshregError, KeyError):
+    """Something named by the caller does not exist (upstream raised ``KeyError``)."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a sentence reads better unquoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class SessionNotFoundError(NotFoundError):
+    """No session has the given id."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run configuration (hash or label) or run execution (run id) has the given name."""
+
+
+class DuplicateSessionError(JoshregError, ValueError):
+    """A session id that is already taken was passed to ``create_session``."""
+
+
+class ColumnConflictError(JoshregError, ValueError):
+    """A parameter or variable name clashes with an existing column (type, case or core name)."""
+
+
+class LabelConflictError(JoshregError, ValueError):
+    """A label is held by another run and neither ``force`` nor ``on_collision`` was given."""
+
+
+class StoreError(JoshregError, OSError):
+    """The event store could not be read or written (permissions, full disk, missing files)."""
+
+
+class LogFormatError(JoshregError, ValueError):
+    """The store directory is not a joshreg event store, or one of a newer format."""
+
+
+class LogDamageError(JoshregError, ValueError):
+    """A line of the event log is damaged: edited, glued to another or out of sequence.
+
+    The reader never raises this for a damaged line during replay (the rest of the log still
+    replays); it is raised by callers that asked for a strict read.
+    """
+
+
+class SpatialUnavailableError(JoshregError, RuntimeError):
+    """The DuckDB spatial extension could not be loaded."""
+
+
+class LogDamageWarning(UserWarning):
+    """Damaged lines were found in the event log; they were skipped and recorded in
+    ``log_problems``, and the rest of the log was applied."""

@@ -1,0 +1,547 @@
+"""Projector: the log's events → DuckDB tables, exactly once, checkpoint in the same transaction.
+
+Imports ``events``, ``codec``, ``reader``, ``labels``, ``tables``, ``pyarrow``, ``duckdb``.
+
+Every batch of new events is inserted into ``event_log`` as one Arrow table; then the public
+tables are recomputed *from ``event_log``* for the keys the batch touched. Each table row is a
+deterministic function of the set of events with its key (the first registration of a hash in
+``(hlc, writer, seq)`` order, the last completion of a run, ...), so applying the same events in
+any order or batch split gives the tables a full rebuild gives. Label commits are applied in
+version order, which the label log fixes at write time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from .codec import GENESIS, Problem
+from .events import (
+    EventBase,
+    LabelAssigned,
+    LabelCommit,
+    OutputRegistered,
+    RunCompleted,
+    RunRegistered,
+    RunStarted,
+    SessionCreated,
+    SessionStatusChanged,
+    event_types,
+)
+from .labels import LabelLog
+from .reader import Cursor, LogReader, ReadBatch
+from .store.base import LogStore
+from .tables import (
+    CONFIG_PARAMS_CORE_COLUMNS,
+    PROJECTOR_VERSION,
+    create_tables,
+    drop_tables,
+    quote_identifier,
+    table_columns,
+)
+
+__all__ = ["CatchUp", "Projector"]
+
+_TAG = {cls: tag for tag, cls in event_types().items()}
+CHUNK_BYTES = 64 << 20
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+class CatchUp(msgspec.Struct):
+    """What one catch-up or rebuild applied."""
+
+    events: int = 0
+    label_commits: int = 0
+    problems: list[Problem] = []
+    seconds: float = 0.0
+
+
+def _first(kind: str, flt: str) -> str:
+    """Rows of event type ``kind`` (optionally filtered), first per key in log order."""
+    return f"FROM event_log WHERE type = '{kind}' {flt}"
+
+
+class Projector:
+    """Keeps the tables of one DuckDB connection up to date with one store."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        store: LogStore,
+        *,
+        tracer: Callable[[str], None] | None = None,
+    ) -> None:
+        self.con = con
+        self.store = store
+        self.reader = LogReader(store)
+        self.tracer = tracer
+        self.cursors: dict[str, Cursor] = {}
+        self.writer_seqs: dict[str, int] = {}
+        self.labels_head = 0
+        self.labels_c = GENESIS
+        self.param_columns: dict[str, str] = {}
+        self.needs_rebuild = False
+        self._open()
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        con = self.con
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'joshreg_meta' "
+            "AND table_schema = current_schema()"
+        ).fetchone()[0]
+        if exists:
+            row = con.execute("SELECT value FROM joshreg_meta WHERE key = 'projector_version'").fetchone()
+            if row is None or int(row[0]) != PROJECTOR_VERSION:
+                self.needs_rebuild = True
+        else:
+            self.needs_rebuild = True
+        if self.needs_rebuild:
+            con.execute("BEGIN")
+            drop_tables(con)
+            create_tables(con)
+            self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
+            con.execute("COMMIT")
+        self._load_state()
+
+    def _load_state(self) -> None:
+        con = self.con
+        self.cursors = {
+            s: Cursor(o, n, p)
+            for s, o, n, p in con.execute(
+                "SELECT segment, byte_offset, line, prev FROM joshreg_segments"
+            ).fetchall()
+        }
+        self.writer_seqs = dict(con.execute("SELECT writer, last_seq FROM joshreg_writers").fetchall())
+        meta = dict(con.execute("SELECT key, value FROM joshreg_meta").fetchall())
+        self.labels_head = int(meta.get("labels_head", 0))
+        self.labels_c = meta.get("labels_c", GENESIS)
+        cols = table_columns(con, "config_parameters")
+        self.param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        for k, v in values.items():
+            self.con.execute("INSERT OR REPLACE INTO joshreg_meta VALUES (?, ?)", [k, v])
+
+    def _trace(self, msg: str) -> None:
+        if self.tracer is not None:
+            self.tracer(msg)
+
+    # --- public ---------------------------------------------------------------------------------
+
+    def pending(self) -> bool:
+        """Cheap check: has anything been written since the last catch-up?"""
+        if self.reader.pending(self.cursors):
+            return True
+        from .labels import commit_name
+
+        return self.store.read_claim(commit_name(self.labels_head + 1)) is not None
+
+    def catch_up(self, progress: Progress | None = None) -> CatchUp:
+        """Apply everything written since the checkpoint, in transactions of at most 64 MiB."""
+        t0 = time.perf_counter()
+        result = CatchUp(problems=[])
+        total = self._pending_bytes() if progress else 0
+        done = 0
+        while True:
+            batch = self.reader.read_new(self.cursors, self.writer_seqs, max_bytes=CHUNK_BYTES)
+            labels = LabelLog(self.store, after=self.labels_head, after_c=self.labels_c)
+            commits = labels.refresh()
+            batch.problems.extend(labels.problems)
+            if not batch.cursors and not commits:
+                break
+            self._apply(batch, commits, labels.state.last_c, full=False)
+            result.events += len(batch.events)
+            result.label_commits += len(commits)
+            result.problems.extend(batch.problems)
+            if progress:
+                done += sum(c.offset - self.cursors.get(s, Cursor()).offset for s, c in batch.cursors.items())
+                progress(done, total)
+            self._commit_state(batch, labels)
+            if not batch.more:
+                break
+        result.seconds = time.perf_counter() - t0
+        if result.events or result.label_commits:
+            self._trace(f"catch-up: {result.events} events, {result.label_commits} label commits")
+        return result
+
+    def rebuild(self, progress: Progress | None = None) -> CatchUp:
+        """Drop every table and replay the whole log, in one transaction."""
+        t0 = time.perf_counter()
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            drop_tables(con)
+            create_tables(con)
+            self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
+            self.cursors, self.writer_seqs, self.param_columns = {}, {}, {}
+            self.labels_head, self.labels_c = 0, GENESIS
+            total = self._pending_bytes()
+            done = 0
+            merged = ReadBatch()
+            params: dict[str, str] = {}
+            while True:
+                batch = self.reader.read_new(self.cursors, self.writer_seqs, max_bytes=CHUNK_BYTES)
+                if not batch.cursors:
+                    break
+                self._insert_events(batch)
+                _collect_param_types(batch.events, params)
+                for s, c in batch.cursors.items():
+                    done += c.offset - self.cursors.get(s, Cursor()).offset
+                    self.cursors[s] = c
+                self.writer_seqs = batch.writer_seqs
+                merged.problems.extend(batch.problems)
+                merged.cursors.update(batch.cursors)
+                merged.writer_seqs = batch.writer_seqs
+                if progress:
+                    progress(done, total)
+                if not batch.more:
+                    break
+            labels = LabelLog(self.store)
+            commits = labels.refresh()
+            merged.problems.extend(labels.problems)
+            self._insert_label_commits(commits)
+            self._rebuild_param_table(params)
+            self._refresh(full=True)
+            self._write_checkpoint(merged, labels.state.version, labels.state.last_c)
+            self._insert_problems(merged.problems)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            self._load_state()
+            raise
+        self._load_state()
+        n = con.execute("SELECT count(*) FROM event_log").fetchone()[0]
+        self._trace(f"rebuild: {n} events, {len(commits)} label commits")
+        return CatchUp(n, len(commits), merged.problems, time.perf_counter() - t0)
+
+    # --- applying -------------------------------------------------------------------------------
+
+    def _pending_bytes(self) -> int:
+        return sum(max(0, s.size - self.cursors.get(s.name, Cursor()).offset) for s in self.store.segments())
+
+    def _apply(self, batch: ReadBatch, commits: list[LabelCommit], labels_c: str, *, full: bool) -> None:
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            self._insert_events(batch)
+            self._insert_label_commits(commits)
+            params: dict[str, str] = {}
+            _collect_param_types(batch.events, params)
+            schema_changed = self._ensure_param_columns(params)
+            self._register_affected(batch.events, commits)
+            self._refresh(full=full, params_full=schema_changed)
+            head = commits[-1].version if commits else self.labels_head
+            self._write_checkpoint(batch, head, labels_c if commits else self.labels_c)
+            self._insert_problems(batch.problems)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            self._load_state()
+            raise
+        finally:
+            for name in ("_aff_s", "_aff_h", "_aff_l", "_aff_r", "_aff_o"):
+                con.unregister(name)
+
+    def _commit_state(self, batch: ReadBatch, labels: LabelLog) -> None:
+        self.cursors.update(batch.cursors)
+        self.writer_seqs = batch.writer_seqs
+        self.labels_head, self.labels_c = labels.state.version, labels.state.last_c
+
+    def _insert_events(self, batch: ReadBatch) -> None:
+        evs = batch.events
+        if not evs:
+            return
+        table = pa.table(
+            {
+                "event_id": pa.array([e.event_id for e in evs], pa.string()),
+                "writer": pa.array([e.writer for e in evs], pa.string()),
+                "seq": pa.array([e.seq for e in evs], pa.int64()),
+                "hlc": pa.array([e.hlc for e in evs], pa.int64()),
+                "actor": pa.array([e.actor for e in evs], pa.string()),
+                "type": pa.array([_TAG[type(e)] for e in evs], pa.string()),
+                "v": pa.array([e.v for e in evs], pa.int32()),
+                "session_id": pa.array([getattr(e, "session_id", None) for e in evs], pa.string()),
+                "run_hash": pa.array([getattr(e, "run_hash", None) for e in evs], pa.string()),
+                "run_id": pa.array([getattr(e, "run_id", None) for e in evs], pa.string()),
+                "segment": pa.array(batch.origins, pa.string()),
+                "line": pa.array(batch.linenos, pa.int64()),
+                "body": pa.array(batch.lines, pa.binary()).cast(pa.string()),
+            }
+        )
+        self.con.register("_ev", table)
+        try:
+            self.con.execute(
+                "INSERT INTO event_log SELECT event_id, writer, seq, hlc, make_timestamp(hlc // 1000), "
+                "actor, type, v, session_id, run_hash, run_id, segment, line, body FROM _ev"
+            )
+        finally:
+            self.con.unregister("_ev")
+
+    def _insert_label_commits(self, commits: Iterable[LabelCommit]) -> None:
+        rows = [
+            (
+                c.version,
+                i,
+                c.hlc,
+                c.hlc,
+                c.actor,
+                c.writer,
+                c.event_id,
+                a.__struct_config__.tag.split(".", 1)[1],  # type: ignore[union-attr]
+                a.label,
+                a.run_hash,
+                getattr(a, "previous_run_hash", None),
+                getattr(a, "archived_as", None),
+                getattr(a, "reason", None),
+            )
+            for c in commits
+            for i, a in enumerate(c.actions)
+        ]
+        if rows:
+            self.con.executemany(
+                "INSERT INTO label_history VALUES "
+                "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def _insert_problems(self, problems: list[Problem]) -> None:
+        if problems:
+            self.con.executemany(
+                "INSERT INTO log_problems VALUES (?, ?, ?, ?)",
+                [(p.segment, p.line, p.kind, p.detail) for p in problems],
+            )
+
+    def _write_checkpoint(self, batch: ReadBatch, labels_head: int, labels_c: str) -> None:
+        con = self.con
+        if batch.cursors:
+            cur = pa.table(
+                {
+                    "segment": list(batch.cursors),
+                    "byte_offset": [c.offset for c in batch.cursors.values()],
+                    "line": [c.line for c in batch.cursors.values()],
+                    "prev": [c.prev for c in batch.cursors.values()],
+                }
+            )
+            changed = {w: s for w, s in batch.writer_seqs.items() if self.writer_seqs.get(w) != s}
+            wr = pa.table({"writer": list(changed), "last_seq": pa.array(list(changed.values()), pa.int64())})
+            con.register("_cur", cur)
+            con.register("_wr", wr)
+            try:
+                con.execute("DELETE FROM joshreg_segments WHERE segment IN (SELECT segment FROM _cur)")
+                con.execute("INSERT INTO joshreg_segments SELECT * FROM _cur")
+                con.execute("DELETE FROM joshreg_writers WHERE writer IN (SELECT writer FROM _wr)")
+                con.execute("INSERT INTO joshreg_writers SELECT * FROM _wr")
+            finally:
+                con.unregister("_cur")
+                con.unregister("_wr")
+        self._set_meta({"labels_head": str(labels_head), "labels_c": labels_c})
+
+    # --- recomputing tables ---------------------------------------------------------------------
+
+    def _register_affected(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
+        sessions: set[str] = set()
+        hashes: set[str] = set()
+        runs: set[str] = set()
+        outputs: set[str] = set()
+        for e in events:
+            t = type(e)
+            if t is RunStarted or t is RunCompleted:
+                runs.add(e.run_id)  # type: ignore[attr-defined]
+            elif t is OutputRegistered:
+                outputs.add(e.output_id)  # type: ignore[attr-defined]
+            elif t is RunRegistered:
+                hashes.add(e.run_hash)  # type: ignore[attr-defined]
+                sessions.add(e.session_id)  # type: ignore[attr-defined]
+            elif t is SessionCreated or t is SessionStatusChanged:
+                sessions.add(e.session_id)  # type: ignore[attr-defined]
+        labelled: set[str] = set(hashes)
+        for c in commits:
+            for a in c.actions:
+                labelled.add(a.run_hash)
+                if isinstance(a, LabelAssigned) and a.previous_run_hash:
+                    labelled.add(a.previous_run_hash)
+        for name, keys in (
+            ("_aff_s", sessions),
+            ("_aff_h", hashes),
+            ("_aff_l", labelled),
+            ("_aff_r", runs),
+            ("_aff_o", outputs),
+        ):
+            self.con.register(name, pa.table({"k": pa.array(sorted(keys), pa.string())}))
+
+    def _refresh(self, *, full: bool, params_full: bool = True) -> None:
+        con = self.con
+
+        def flt(col: str, aff: str) -> str:
+            return "" if full else f"AND {col} IN (SELECT k FROM {aff})"
+
+        def delete(table: str, col: str, aff: str) -> None:
+            if not full:
+                con.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT k FROM {aff})")
+
+        delete("job_configs", "run_hash", "_aff_h")
+        con.execute(
+            f"""
+            INSERT INTO job_configs
+            SELECT run_hash, session_id, d.josh_path, d.josh_content, d.config_content,
+                   d.file_mappings, NULL, make_timestamp(hlc // 1000)
+            FROM (
+                SELECT run_hash, session_id, hlc,
+                       from_json(body, '{{"josh_path":"VARCHAR","josh_content":"VARCHAR",
+                           "config_content":"VARCHAR","file_mappings":"JSON"}}') AS d
+                {_first("run.registered", flt("run_hash", "_aff_h"))}
+                QUALIFY row_number() OVER (PARTITION BY run_hash ORDER BY hlc, writer, seq) = 1
+            )
+            """
+        )
+        con.execute(
+            f"""
+            UPDATE job_configs SET label = (
+                SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+            WHERE true {flt("run_hash", "_aff_l")}
+            """
+        )
+        delete("session_configs", "run_hash", "_aff_h")
+        con.execute(
+            f"""
+            INSERT INTO session_configs
+            SELECT session_id, run_hash, make_timestamp(min(hlc) // 1000)
+            {_first("run.registered", flt("run_hash", "_aff_h"))}
+            GROUP BY session_id, run_hash
+            """
+        )
+        if params_full:
+            self._fill_params(full=True)
+        else:
+            delete("config_parameters", "run_hash", "_aff_h")
+            self._fill_params(full=False)
+        delete("sweep_sessions", "session_id", "_aff_s")
+        fs = flt("session_id", "_aff_s")
+        con.execute(
+            f"""
+            INSERT INTO sweep_sessions
+            SELECT c.session_id, c.d.experiment_name, make_timestamp(c.hlc // 1000),
+                   c.d.template_path, NULL, c.d.simulation,
+                   coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.d.replicates, 1),
+                   coalesce(s.status, 'pending'), c.d.metadata
+            FROM (
+                SELECT session_id, hlc,
+                       from_json(body, '{{"experiment_name":"VARCHAR","simulation":"VARCHAR",
+                           "template_path":"VARCHAR","metadata":"JSON","replicates":"INTEGER"}}') AS d
+                {_first("session.created", fs)}
+                QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY hlc, writer, seq) = 1
+            ) c
+            LEFT JOIN (
+                SELECT session_id, arg_max(body ->> 'status', (hlc, writer, seq)) AS status
+                {_first("session.status_changed", fs)} GROUP BY session_id
+            ) s USING (session_id)
+            LEFT JOIN (
+                SELECT session_id, count(DISTINCT run_hash) AS n
+                {_first("run.registered", fs)} GROUP BY session_id
+            ) j USING (session_id)
+            """
+        )
+        delete("job_runs", "run_id", "_aff_r")
+        fr = flt("run_id", "_aff_r")
+        con.execute(
+            f"""
+            INSERT INTO job_runs
+            SELECT s.run_id, s.run_hash, s.session_id, s.d.replicate, make_timestamp(s.hlc // 1000),
+                   make_timestamp(c.hlc // 1000), c.d.exit_code, s.d.output_path,
+                   c.d.error_message, s.d.metadata
+            FROM (
+                SELECT run_id, run_hash, session_id, hlc,
+                       from_json(body, '{{"replicate":"INTEGER","output_path":"VARCHAR",
+                           "metadata":"JSON"}}') AS d
+                {_first("run.started", fr)}
+                QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY hlc, writer, seq) = 1
+            ) s
+            LEFT JOIN (
+                SELECT run_id, hlc,
+                       from_json(body, '{{"exit_code":"INTEGER","error_message":"VARCHAR"}}') AS d
+                {_first("run.completed", fr)}
+                QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY hlc DESC, writer DESC, seq DESC) = 1
+            ) c USING (run_id)
+            """
+        )
+        delete("run_outputs", "output_id", "_aff_o")
+        fo = "" if full else "AND (body ->> 'output_id') IN (SELECT k FROM _aff_o)"
+        con.execute(
+            f"""
+            INSERT INTO run_outputs
+            SELECT d.output_id, run_id, d.output_type, d.file_path, d.file_size, d.row_count,
+                   make_timestamp(hlc // 1000)
+            FROM (
+                SELECT run_id, hlc, writer, seq,
+                       from_json(body, '{{"output_id":"VARCHAR","output_type":"VARCHAR",
+                           "file_path":"VARCHAR","file_size":"BIGINT","row_count":"INTEGER"}}') AS d
+                {_first("output.registered", fo)}
+            )
+            QUALIFY row_number() OVER (PARTITION BY d.output_id ORDER BY hlc, writer, seq) = 1
+            """
+        )
+
+    # --- typed parameter columns ----------------------------------------------------------------
+
+    def _ensure_param_columns(self, wanted: dict[str, str]) -> bool:
+        """Widen the column set for new names or types; True if the table was recreated."""
+        merged = dict(self.param_columns)
+        for name, typ in wanted.items():
+            have = merged.get(name)
+            merged[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+        if merged == self.param_columns:
+            return False
+        self._rebuild_param_table(merged)
+        return True
+
+    def _rebuild_param_table(self, columns: dict[str, str]) -> None:
+        usable: dict[str, str] = {}
+        seen: dict[str, str] = {c.lower(): c for c in CONFIG_PARAMS_CORE_COLUMNS}
+        for name in sorted(columns):
+            if name.lower() in seen:  # refused at write time; ignored if a merged log has it
+                continue
+            seen[name.lower()] = name
+            usable[name] = columns[name]
+        cols = "".join(f", {quote_identifier(n)} {t}" for n, t in usable.items())
+        self.con.execute("DROP TABLE IF EXISTS config_parameters")
+        self.con.execute(f"CREATE TABLE config_parameters (run_hash VARCHAR(12) PRIMARY KEY{cols})")
+        self.param_columns = usable
+
+    def _fill_params(self, *, full: bool) -> None:
+        exprs, params = [], []
+        for name, typ in self.param_columns.items():
+            pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+            if typ == "DOUBLE":
+                exprs.append("TRY_CAST(json_extract_string(p, ?) AS DOUBLE)")
+            else:
+                exprs.append("json_extract_string(p, ?)")
+            params.append(pointer)
+        select = ", ".join(["run_hash", *exprs])
+        flt = "" if full else "AND run_hash IN (SELECT k FROM _aff_h)"
+        self.con.execute(
+            f"""
+            INSERT INTO config_parameters
+            SELECT {select}
+            FROM (
+                SELECT run_hash, json_extract(body, '$.parameters') AS p
+                {_first("run.registered", flt)}
+                QUALIFY row_number() OVER (PARTITION BY run_hash ORDER BY hlc, writer, seq) = 1
+            )
+            """,
+            params,
+        )
+
+
+def _collect_param_types(events: list[EventBase], into: dict[str, str]) -> None:
+    for e in events:
+        if type(e) is RunRegistered:
+            for name, typ in e.parameter_types.items():  # type: ignore[attr-defined]
+                have = into.get(name)
+                into[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"

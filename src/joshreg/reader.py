@@ -1,0 +1,159 @@
+"""LogReader: segments → new events after a cursor, with damage reported, never fatal.
+
+Imports ``events``, ``codec``, ``store.base``.
+
+Reading rules:
+
+- Bytes after a segment's last newline are not yet written (a live writer is mid-line, or a
+  dead one left a torn tail); the cursor stops before them and the next read starts there.
+- A line that is not framed, fails its checksum, or is not a known event is a *problem*: it is
+  reported with segment and line number and skipped, and reading goes on.
+- A broken ``p`` link (a line lost, inserted or reordered before this one) or a gap in a
+  writer's sequence numbers is reported, and the intact line is still applied.
+- An event whose ``(writer, seq)`` is at or below that writer's high-water mark was already
+  read (a duplicated segment, a re-read); it is skipped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from .codec import GENESIS, Problem, check_line, decode_event
+from .events import EventBase
+from .store.base import LogStore
+
+__all__ = ["Cursor", "LogReader", "Problem", "ReadBatch"]
+
+
+class Cursor(msgspec.Struct):
+    """How far one segment has been read: byte offset, lines consumed, last line's ``c``."""
+
+    offset: int = 0
+    line: int = 0
+    prev: str = GENESIS
+
+
+@dataclass
+class ReadBatch:
+    """Events read in one call, their raw lines, where each segment now stands, and problems."""
+
+    events: list[EventBase] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
+    linenos: list[int] = field(default_factory=list)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+    writer_seqs: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    duplicates: int = 0
+    more: bool = False
+
+
+class LogReader:
+    """Reads the segments of a store incrementally."""
+
+    def __init__(self, store: LogStore) -> None:
+        self.store = store
+
+    def pending(self, cursors: dict[str, Cursor]) -> bool:
+        """Whether any segment has grown past its cursor (cheap: one listing)."""
+        return any(s.size > cursors.get(s.name, _ZERO).offset for s in self.store.segments())
+
+    def read_new(
+        self,
+        cursors: dict[str, Cursor],
+        writer_seqs: dict[str, int],
+        *,
+        max_bytes: int | None = None,
+    ) -> ReadBatch:
+        """Read what lies after the cursors. Neither argument is modified.
+
+        With ``max_bytes`` the read stops after about that many bytes and sets ``more``.
+        """
+        batch = ReadBatch(writer_seqs=dict(writer_seqs))
+        budget = max_bytes
+        for seg in self.store.segments():
+            cur = cursors.get(seg.name, _ZERO)
+            if seg.size <= cur.offset:
+                continue
+            if budget is not None and budget <= 0:
+                batch.more = True
+                break
+            end = seg.size if budget is None else min(seg.size, cur.offset + budget)
+            data = self.store.read(seg.name, cur.offset, end)
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if end < seg.size:  # one line longer than the budget: read it whole
+                    data = self.store.read(seg.name, cur.offset, seg.size)
+                    cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    continue
+            if end < seg.size:
+                batch.more = True
+            if budget is not None:
+                budget -= cut
+            batch.cursors[seg.name] = self._scan(seg.name, data, cut, cur, batch)
+        return batch
+
+    def _scan(self, segment: str, data: bytes, cut: int, cur: Cursor, batch: ReadBatch) -> Cursor:
+        seqs = batch.writer_seqs
+        events, lines, problems = batch.events, batch.lines, batch.problems
+        origins, linenos = batch.origins, batch.linenos
+        lineno, prev = cur.line, cur.prev
+        view = memoryview(data)
+        start = 0
+        while start < cut:
+            nl = data.index(b"\n", start)
+            line = view[start:nl]
+            start = nl + 1
+            lineno += 1
+            chk = check_line(line)
+            if chk is None:
+                problems.append(Problem(segment, lineno, "malformed", _preview(line)))
+                continue
+            if chk.prev != prev:
+                problems.append(
+                    Problem(
+                        segment,
+                        lineno,
+                        "chain-broken",
+                        "a line before this one is missing, extra or out of order",
+                    )
+                )
+            prev = chk.c
+            if not chk.intact:
+                problems.append(Problem(segment, lineno, "checksum", "the line was edited"))
+                continue
+            try:
+                ev = decode_event(line)
+            except (msgspec.DecodeError, ValueError) as e:
+                problems.append(Problem(segment, lineno, "undecodable", str(e)))
+                continue
+            high = seqs.get(ev.writer, 0)
+            if ev.seq <= high:
+                batch.duplicates += 1
+                continue
+            if ev.seq != high + 1:
+                problems.append(
+                    Problem(
+                        segment,
+                        lineno,
+                        "sequence-gap",
+                        f"writer {ev.writer} jumps from seq {high} to {ev.seq}",
+                    )
+                )
+            seqs[ev.writer] = ev.seq
+            events.append(ev)
+            lines.append(bytes(line))
+            origins.append(segment)
+            linenos.append(lineno)
+        return Cursor(cur.offset + cut, lineno, prev)
+
+
+_ZERO = Cursor()
+
+
+def _preview(line: bytes | memoryview) -> str:
+    text = bytes(line[:120]).decode("utf-8", "replace")
+    return f"not a framed event line: {text!r}" + ("..." if len(line) > 120 else "")

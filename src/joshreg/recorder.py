@@ -1,0 +1,145 @@
+"""RunRecorder: the worker API. Records run starts, completions and outputs without DuckDB.
+
+Imports ``events``, ``writer``, ``store``, ``errors``, ``clock``.
+
+A worker process (on this host or another sharing the store's directory) opens a recorder on
+the registry's event store and appends to its own segment; it never opens the DuckDB file, so
+any number of workers record at once with no lock. The registry sees their events at its next
+read. Each call appends exactly one event and returns once the event has reached the operating
+system (see ``EventWriter`` for when it reaches the disk).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .clock import uuid7
+from .errors import InvalidArgumentError
+from .events import OutputRegistered, RunCompleted, RunStarted
+from .store import LogStore, open_store
+from .writer import Durability, EventWriter
+
+__all__ = ["RunRecorder", "default_events_path"]
+
+
+def default_events_path(db_path: str | os.PathLike[str]) -> str:
+    """The event store beside a registry file: ``sweep.duckdb`` → ``sweep.events``."""
+    p = Path(db_path)
+    return str(p.with_suffix(".events") if p.suffix else p.with_name(p.name + ".events"))
+
+
+class RunRecorder:
+    """Appends run events for one worker process.
+
+    ``RunRecorder("sweep.duckdb")`` records into the store beside that registry file;
+    ``events_path=`` names the store directly. ``session_id`` is the default for
+    ``start_run``.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        events_path: str | os.PathLike[str] | None = None,
+        session_id: str | None = None,
+        durability: Durability = "batch",
+        store: LogStore | None = None,
+        writer: EventWriter | None = None,
+        tracer: Callable[[str], None] | None = None,
+    ) -> None:
+        if writer is None:
+            if store is None:
+                if events_path is None:
+                    if db_path is None:
+                        raise InvalidArgumentError("RunRecorder needs db_path or events_path")
+                    if str(db_path) == ":memory:":
+                        raise InvalidArgumentError(
+                            "a ':memory:' registry has no event store other processes can reach; "
+                            "use registry.recorder() in the same process, or a file path"
+                        )
+                    events_path = default_events_path(db_path)
+                store = open_store(os.fspath(events_path))
+            writer = EventWriter(store, durability=durability, tracer=tracer)
+        self.writer = writer
+        self.session_id = session_id
+
+    @property
+    def store(self) -> LogStore:
+        return self.writer.store
+
+    def start_run(
+        self,
+        run_hash: str,
+        *,
+        session_id: str | None = None,
+        replicate: int = 0,
+        output_path: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Record that an execution of ``run_hash`` started; return its run id."""
+        sid = session_id or self.session_id
+        if not sid:
+            raise InvalidArgumentError(
+                "start_run needs a session_id (pass it here or to RunRecorder(session_id=...))"
+            )
+        rid = run_id or uuid7()
+        self.writer.append(
+            RunStarted(
+                run_id=rid,
+                run_hash=run_hash,
+                session_id=sid,
+                replicate=int(replicate),
+                output_path=None if output_path is None else str(output_path),
+                metadata=metadata or None,
+            )
+        )
+        return rid
+
+    def complete_run(self, run_id: str, exit_code: int, error_message: str | None = None) -> None:
+        """Record that execution ``run_id`` finished; a later completion replaces an earlier one."""
+        self.writer.append(RunCompleted(run_id=run_id, exit_code=int(exit_code), error_message=error_message))
+
+    def register_output(
+        self,
+        run_id: str,
+        output_type: str,
+        file_path: str | os.PathLike[str],
+        file_size: int | None = None,
+        row_count: int | None = None,
+    ) -> str:
+        """Record a file the execution produced; return the output id."""
+        oid = uuid7()
+        self.writer.append(
+            OutputRegistered(
+                output_id=oid,
+                run_id=run_id,
+                output_type=output_type,
+                file_path=str(file_path),
+                file_size=file_size,
+                row_count=row_count,
+            )
+        )
+        return oid
+
+    def flush(self) -> int:
+        """Make everything recorded so far durable; return the last durable sequence number."""
+        return self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def __enter__(self) -> RunRecorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

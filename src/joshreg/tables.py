@@ -1,0 +1,265 @@
+"""The DuckDB tables: upstream's public tables, joshreg's own, and identifier quoting.
+
+Imports ``duckdb`` and ``errors``. The public tables keep upstream joshpy's names, columns and
+types, because users and upstream tools query them with SQL. Foreign keys are left out: rows
+are projections of the log and may arrive in any order (a run's completion before its start,
+a label before its run), so referential checks would reject valid histories.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .errors import ColumnConflictError
+
+__all__ = [
+    "CELL_DATA_CORE_COLUMNS",
+    "CONFIG_PARAMS_CORE_COLUMNS",
+    "DDL",
+    "PROJECTOR_VERSION",
+    "check_new_names",
+    "create_tables",
+    "drop_tables",
+    "infer_type",
+    "quote_identifier",
+    "table_columns",
+]
+
+# Bump when the projection of an existing log changes; a stored projection with another
+# version is rebuilt from the log on open.
+PROJECTOR_VERSION = 1
+
+CONFIG_PARAMS_CORE_COLUMNS = frozenset({"run_hash"})
+CELL_DATA_CORE_COLUMNS = frozenset(
+    {
+        "cell_id",
+        "run_id",
+        "run_hash",
+        "step",
+        "replicate",
+        "position_x",
+        "position_y",
+        "longitude",
+        "latitude",
+        "entity_type",
+        "geom",
+    }
+)
+
+DDL = """
+CREATE TABLE IF NOT EXISTS sweep_sessions (
+    session_id VARCHAR PRIMARY KEY,
+    experiment_name VARCHAR,
+    created_at TIMESTAMP,
+    template_path VARCHAR,
+    template_hash VARCHAR(12),
+    simulation VARCHAR,
+    total_jobs INTEGER,
+    total_replicates INTEGER,
+    status VARCHAR DEFAULT 'pending',
+    metadata JSON
+);
+CREATE TABLE IF NOT EXISTS job_configs (
+    run_hash VARCHAR(12) PRIMARY KEY,
+    session_id VARCHAR,
+    josh_path TEXT,
+    josh_content TEXT,
+    config_content TEXT,
+    file_mappings JSON,
+    label VARCHAR,
+    created_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS session_configs (
+    session_id VARCHAR,
+    run_hash VARCHAR(12),
+    created_at TIMESTAMP,
+    PRIMARY KEY (session_id, run_hash)
+);
+CREATE TABLE IF NOT EXISTS config_parameters (
+    run_hash VARCHAR(12) PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS job_runs (
+    run_id VARCHAR PRIMARY KEY,
+    run_hash VARCHAR(12),
+    session_id VARCHAR,
+    replicate INTEGER,
+    started_at TIMESTAMP,
+    completed_at TIMESTAMP,
+    exit_code INTEGER,
+    output_path VARCHAR,
+    error_message TEXT,
+    metadata JSON
+);
+CREATE TABLE IF NOT EXISTS run_outputs (
+    output_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR,
+    output_type VARCHAR,
+    file_path VARCHAR,
+    file_size BIGINT,
+    row_count INTEGER,
+    created_at TIMESTAMP
+);
+CREATE SEQUENCE IF NOT EXISTS cell_id_seq START 1;
+CREATE TABLE IF NOT EXISTS event_log (
+    event_id VARCHAR,
+    writer VARCHAR,
+    seq BIGINT,
+    hlc BIGINT,
+    recorded_at TIMESTAMP,
+    actor VARCHAR,
+    type VARCHAR,
+    v INTEGER,
+    session_id VARCHAR,
+    run_hash VARCHAR,
+    run_id VARCHAR,
+    segment VARCHAR,
+    line BIGINT,
+    body VARCHAR
+);
+CREATE TABLE IF NOT EXISTS label_history (
+    version BIGINT,
+    idx INTEGER,
+    changed_at TIMESTAMP,
+    hlc BIGINT,
+    actor VARCHAR,
+    writer VARCHAR,
+    commit_id VARCHAR,
+    action VARCHAR,
+    label VARCHAR,
+    run_hash VARCHAR,
+    previous_run_hash VARCHAR,
+    archived_as VARCHAR,
+    reason VARCHAR
+);
+CREATE TABLE IF NOT EXISTS log_problems (
+    segment VARCHAR,
+    line BIGINT,
+    kind VARCHAR,
+    detail VARCHAR
+);
+CREATE TABLE IF NOT EXISTS joshreg_segments (
+    segment VARCHAR PRIMARY KEY,
+    byte_offset BIGINT,
+    line BIGINT,
+    prev VARCHAR
+);
+CREATE TABLE IF NOT EXISTS joshreg_writers (
+    writer VARCHAR PRIMARY KEY,
+    last_seq BIGINT
+);
+CREATE TABLE IF NOT EXISTS joshreg_meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR
+);
+CREATE OR REPLACE VIEW labels_current AS
+WITH effects AS (
+    SELECT version, idx, 0 AS sub, label,
+           CASE WHEN action = 'assigned' THEN run_hash END AS holder
+    FROM label_history
+    UNION ALL
+    SELECT version, idx, 1 AS sub, archived_as AS label, run_hash AS holder
+    FROM label_history WHERE action = 'archived'
+)
+SELECT label, holder AS run_hash
+FROM effects
+QUALIFY row_number() OVER (PARTITION BY label ORDER BY version DESC, idx DESC, sub DESC) = 1
+    AND holder IS NOT NULL;
+"""
+
+_TABLES = (
+    "sweep_sessions",
+    "job_configs",
+    "session_configs",
+    "config_parameters",
+    "job_runs",
+    "run_outputs",
+    "event_log",
+    "label_history",
+    "log_problems",
+    "joshreg_segments",
+    "joshreg_writers",
+    "joshreg_meta",
+)
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+
+
+def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every projected table (the log keeps the truth)."""
+    con.execute("DROP VIEW IF EXISTS labels_current")
+    for t in _TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP SEQUENCE IF EXISTS cell_id_seq")
+
+
+def quote_identifier(name: str) -> str:
+    """Double-quote a column name for SQL, doubling embedded quotes (``a"b`` → ``"a""b"``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def infer_type(value: object) -> str:
+    """Upstream's rule: numbers and numeric strings are DOUBLE, everything else VARCHAR."""
+    if value is None or isinstance(value, bool):
+        return "VARCHAR"
+    if isinstance(value, (int, float)):
+        return "DOUBLE"
+    if isinstance(value, str) and value:
+        try:
+            float(value)
+        except ValueError:
+            return "VARCHAR"
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name → normalised type (DOUBLE or the DuckDB type name), in table order."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return {n: ("DOUBLE" if t in ("DOUBLE", "FLOAT", "REAL") else t) for n, t in rows}
+
+
+def check_new_names(
+    wanted: dict[str, str],
+    existing: dict[str, str],
+    core: frozenset[str],
+    *,
+    what: str,
+    advice: str,
+) -> None:
+    """Refuse names that clash with core columns, with each other by case, or by type.
+
+    ``wanted`` and ``existing`` map names to ``DOUBLE``/``VARCHAR``. Raises
+    ``ColumnConflictError`` naming both sides of the clash.
+    """
+    core_lower = {c.lower(): c for c in core}
+    by_lower = {n.lower(): n for n in existing}
+    seen: dict[str, str] = {}
+    for name, typ in wanted.items():
+        low = name.lower()
+        if low in core_lower:
+            raise ColumnConflictError(
+                f"{what} '{name}' clashes with the core column '{core_lower[low]}'; rename it"
+            )
+        if low in seen and seen[low] != name:
+            raise ColumnConflictError(
+                f"{what}s '{seen[low]}' and '{name}' differ only by case; DuckDB column names "
+                "are case-insensitive, so rename one of them"
+            )
+        seen[low] = name
+        other = by_lower.get(low)
+        if other is None:
+            continue
+        if other != name:
+            raise ColumnConflictError(
+                f"{what} '{name}' differs only by case from the existing column '{other}'; "
+                f"use '{other}' or rename it"
+            )
+        have = existing[other]
+        if have != typ:
+            raise ColumnConflictError(f"{what} '{name}' exists as {have} but new data has {typ}. {advice}")
