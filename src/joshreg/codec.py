@@ -34,9 +34,11 @@ __all__ = [
     "check_line",
     "decode_commit",
     "decode_event",
+    "decode_events",
     "encode_commit",
     "encode_event",
     "frame",
+    "verify_lines",
 ]
 
 GENESIS = "00000000"
@@ -96,6 +98,52 @@ def check_line(line: bytes | memoryview) -> LineCheck | None:
     prev = bytes(line[n - _SUFFIX + len(_P_OPEN) : n - _AFTER_P]).decode("ascii", "replace")
     c = bytes(line[n - 10 : n - 2]).decode("ascii", "replace")
     return LineCheck(prev, c, f"{zlib.crc32(line[: n - _AFTER_P]):08x}" == c)
+
+
+def verify_lines(lines: list[bytes], prev: str) -> tuple[list[tuple[int, str, str]], set[int], str]:
+    """Check the framing and chain of consecutive lines of one segment.
+
+    Returns ``(problems, skip, last_c)``: problems as ``(index, kind, detail)``, the indices of
+    lines that must not be applied (unframed or edited), and the ``c`` of the last line. A
+    broken ``p`` link is a problem but does not make the line itself unusable.
+    """
+    problems: list[tuple[int, str, str]] = []
+    skip: set[int] = set()
+    crc32 = zlib.crc32
+    p_open, c_open, close = _P_OPEN, _C_OPEN, _CLOSE
+    want = prev.encode()
+    for i, line in enumerate(lines):
+        n = len(line)
+        if (
+            n < _SUFFIX + 2
+            or line[n - 31 : n - 25] != p_open
+            or line[n - 17 : n - 10] != c_open
+            or line[n - 2 :] != close
+        ):
+            problems.append((i, "malformed", _preview(line)))
+            skip.add(i)
+            continue
+        if line[n - 25 : n - 17] != want:
+            problems.append((i, "chain-broken", "a line before this one is missing, extra or out of order"))
+        want = line[n - 10 : n - 2]
+        if b"%08x" % crc32(line[: n - 17]) != want:
+            problems.append((i, "checksum", "the line was edited"))
+            skip.add(i)
+    return problems, skip, want.decode("ascii", "replace")
+
+
+def _preview(line: bytes) -> str:
+    text = line[:120].decode("utf-8", "replace")
+    return f"not a framed event line: {text!r}" + ("..." if len(line) > 120 else "")
+
+
+def decode_events(buffer: bytes) -> list[EventBase]:
+    """Decode newline-separated lines at once (fast path); raises if any line does not decode."""
+    events = _event_decoder.decode_lines(buffer)
+    for ev in events:
+        if ev.v != 1:
+            raise msgspec.ValidationError(f"event {ev.event_id} has schema version {ev.v}")
+    return events
 
 
 def decode_event(line: bytes | memoryview) -> EventBase:

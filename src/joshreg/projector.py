@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 import duckdb
 import msgspec
@@ -37,6 +38,7 @@ from .reader import Cursor, LogReader, ReadBatch
 from .store.base import LogStore
 from .tables import (
     CONFIG_PARAMS_CORE_COLUMNS,
+    EVENT_TABLES,
     PROJECTOR_VERSION,
     create_tables,
     drop_tables,
@@ -61,9 +63,11 @@ class CatchUp(msgspec.Struct):
     seconds: float = 0.0
 
 
-def _first(kind: str, flt: str) -> str:
-    """Rows of event type ``kind`` (optionally filtered), first per key in log order."""
-    return f"FROM event_log WHERE type = '{kind}' {flt}"
+def _get(name: str) -> Callable[[object], object]:
+    return attrgetter(name)
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 class Projector:
@@ -86,6 +90,7 @@ class Projector:
         self.labels_c = GENESIS
         self.param_columns: dict[str, str] = {}
         self.needs_rebuild = False
+        self._touched: dict[str, bool] = {}
         self._open()
 
     # --- state ----------------------------------------------------------------------------------
@@ -209,7 +214,7 @@ class Projector:
             self._insert_label_commits(commits)
             self._rebuild_param_table(params)
             self._refresh(full=True)
-            self._write_checkpoint(merged, labels.state.version, labels.state.last_c)
+            self._write_checkpoint(merged, labels.state.version, labels.state.last_c, previous={})
             self._insert_problems(merged.problems)
             con.execute("COMMIT")
         except BaseException:
@@ -255,34 +260,39 @@ class Projector:
         self.labels_head, self.labels_c = labels.state.version, labels.state.last_c
 
     def _insert_events(self, batch: ReadBatch) -> None:
+        """One Arrow insert per event type present, into that type's typed table."""
         evs = batch.events
         if not evs:
             return
-        table = pa.table(
-            {
-                "event_id": pa.array([e.event_id for e in evs], pa.string()),
-                "writer": pa.array([e.writer for e in evs], pa.string()),
-                "seq": pa.array([e.seq for e in evs], pa.int64()),
-                "hlc": pa.array([e.hlc for e in evs], pa.int64()),
-                "actor": pa.array([e.actor for e in evs], pa.string()),
-                "type": pa.array([_TAG[type(e)] for e in evs], pa.string()),
-                "v": pa.array([e.v for e in evs], pa.int32()),
-                "session_id": pa.array([getattr(e, "session_id", None) for e in evs], pa.string()),
-                "run_hash": pa.array([getattr(e, "run_hash", None) for e in evs], pa.string()),
-                "run_id": pa.array([getattr(e, "run_id", None) for e in evs], pa.string()),
-                "segment": pa.array(batch.origins, pa.string()),
-                "line": pa.array(batch.linenos, pa.int64()),
-                "body": pa.array(batch.lines, pa.binary()).cast(pa.string()),
+        groups: dict[type, list[int]] = {}
+        for i, e in enumerate(evs):
+            groups.setdefault(type(e), []).append(i)
+        for cls, idx in groups.items():
+            table, cols = EVENT_TABLES[_TAG[cls]]
+            sub = evs if len(idx) == len(evs) else [evs[i] for i in idx]
+            data: dict[str, pa.Array] = {
+                "event_id": pa.array(list(map(_get("event_id"), sub)), pa.string()),
+                "writer": pa.array(list(map(_get("writer"), sub)), pa.string()),
+                "seq": pa.array(list(map(_get("seq"), sub)), pa.int64()),
+                "hlc": pa.array(list(map(_get("hlc"), sub)), pa.int64()),
+                "actor": pa.array(list(map(_get("actor"), sub)), pa.string()),
+                "v": pa.array(list(map(_get("v"), sub)), pa.int32()),
+                "segment": pa.array([batch.origins[i] for i in idx], pa.string()),
+                "line": pa.array([batch.linenos[i] for i in idx], pa.int64()),
             }
-        )
-        self.con.register("_ev", table)
-        try:
-            self.con.execute(
-                "INSERT INTO event_log SELECT event_id, writer, seq, hlc, make_timestamp(hlc // 1000), "
-                "actor, type, v, session_id, run_hash, run_id, segment, line, body FROM _ev"
-            )
-        finally:
-            self.con.unregister("_ev")
+            for c in cols:
+                values = list(map(_get(c.name), sub))
+                if c.sql_type == "JSON":
+                    data[c.name] = pa.array(
+                        [None if v is None else _encode(v) for v in values], pa.binary()
+                    ).cast(pa.string())
+                else:
+                    data[c.name] = pa.array(values, pa.int64() if c.sql_type == "BIGINT" else pa.string())
+            self.con.register("_ev", pa.table(data))
+            try:
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM _ev")
+            finally:
+                self.con.unregister("_ev")
 
     def _insert_label_commits(self, commits: Iterable[LabelCommit]) -> None:
         rows = [
@@ -318,7 +328,15 @@ class Projector:
                 [(p.segment, p.line, p.kind, p.detail) for p in problems],
             )
 
-    def _write_checkpoint(self, batch: ReadBatch, labels_head: int, labels_c: str) -> None:
+    def _write_checkpoint(
+        self,
+        batch: ReadBatch,
+        labels_head: int,
+        labels_c: str,
+        previous: dict[str, int] | None = None,
+    ) -> None:
+        """Persist cursors and writer high-water marks that moved since ``previous``."""
+        before = self.writer_seqs if previous is None else previous
         con = self.con
         if batch.cursors:
             cur = pa.table(
@@ -329,7 +347,7 @@ class Projector:
                     "prev": [c.prev for c in batch.cursors.values()],
                 }
             )
-            changed = {w: s for w, s in batch.writer_seqs.items() if self.writer_seqs.get(w) != s}
+            changed = {w: s for w, s in batch.writer_seqs.items() if before.get(w) != s}
             wr = pa.table({"writer": list(changed), "last_seq": pa.array(list(changed.values()), pa.int64())})
             con.register("_cur", cur)
             con.register("_wr", wr)
@@ -375,9 +393,20 @@ class Projector:
             ("_aff_o", outputs),
         ):
             self.con.register(name, pa.table({"k": pa.array(sorted(keys), pa.string())}))
+        self._touched = {
+            "_aff_s": bool(sessions),
+            "_aff_h": bool(hashes),
+            "_aff_l": bool(labelled),
+            "_aff_r": bool(runs),
+            "_aff_o": bool(outputs),
+        }
 
     def _refresh(self, *, full: bool, params_full: bool = True) -> None:
         con = self.con
+        touched = self._touched
+
+        def skip(aff: str) -> bool:
+            return not full and not touched.get(aff, False)
 
         def flt(col: str, aff: str) -> str:
             return "" if full else f"AND {col} IN (SELECT k FROM {aff})"
@@ -386,107 +415,92 @@ class Projector:
             if not full:
                 con.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT k FROM {aff})")
 
-        delete("job_configs", "run_hash", "_aff_h")
-        con.execute(
-            f"""
-            INSERT INTO job_configs
-            SELECT run_hash, session_id, d.josh_path, d.josh_content, d.config_content,
-                   d.file_mappings, NULL, make_timestamp(hlc // 1000)
-            FROM (
-                SELECT run_hash, session_id, hlc,
-                       from_json(body, '{{"josh_path":"VARCHAR","josh_content":"VARCHAR",
-                           "config_content":"VARCHAR","file_mappings":"JSON"}}') AS d
-                {_first("run.registered", flt("run_hash", "_aff_h"))}
-                QUALIFY row_number() OVER (PARTITION BY run_hash ORDER BY hlc, writer, seq) = 1
+        first = "QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY hlc, writer, seq) = 1"
+        if not skip("_aff_h"):
+            delete("job_configs", "run_hash", "_aff_h")
+            con.execute(
+                f"""
+                INSERT INTO job_configs
+                SELECT run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
+                       NULL, make_timestamp(hlc // 1000)
+                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
+                {first.format(key="run_hash")}
+                """
             )
-            """
-        )
-        con.execute(
-            f"""
-            UPDATE job_configs SET label = (
-                SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
-            WHERE true {flt("run_hash", "_aff_l")}
-            """
-        )
-        delete("session_configs", "run_hash", "_aff_h")
-        con.execute(
-            f"""
-            INSERT INTO session_configs
-            SELECT session_id, run_hash, make_timestamp(min(hlc) // 1000)
-            {_first("run.registered", flt("run_hash", "_aff_h"))}
-            GROUP BY session_id, run_hash
-            """
-        )
+        if not skip("_aff_l"):
+            con.execute(
+                f"""
+                UPDATE job_configs SET label = (
+                    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+                WHERE true {flt("run_hash", "_aff_l")}
+                """
+            )
+        if not skip("_aff_h"):
+            delete("session_configs", "run_hash", "_aff_h")
+            con.execute(
+                f"""
+                INSERT INTO session_configs
+                SELECT session_id, run_hash, make_timestamp(min(hlc) // 1000)
+                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
+                GROUP BY session_id, run_hash
+                """
+            )
         if params_full:
             self._fill_params(full=True)
-        else:
+        elif not skip("_aff_h"):
             delete("config_parameters", "run_hash", "_aff_h")
             self._fill_params(full=False)
-        delete("sweep_sessions", "session_id", "_aff_s")
-        fs = flt("session_id", "_aff_s")
-        con.execute(
-            f"""
-            INSERT INTO sweep_sessions
-            SELECT c.session_id, c.d.experiment_name, make_timestamp(c.hlc // 1000),
-                   c.d.template_path, NULL, c.d.simulation,
-                   coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.d.replicates, 1),
-                   coalesce(s.status, 'pending'), c.d.metadata
-            FROM (
-                SELECT session_id, hlc,
-                       from_json(body, '{{"experiment_name":"VARCHAR","simulation":"VARCHAR",
-                           "template_path":"VARCHAR","metadata":"JSON","replicates":"INTEGER"}}') AS d
-                {_first("session.created", fs)}
-                QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY hlc, writer, seq) = 1
-            ) c
-            LEFT JOIN (
-                SELECT session_id, arg_max(body ->> 'status', (hlc, writer, seq)) AS status
-                {_first("session.status_changed", fs)} GROUP BY session_id
-            ) s USING (session_id)
-            LEFT JOIN (
-                SELECT session_id, count(DISTINCT run_hash) AS n
-                {_first("run.registered", fs)} GROUP BY session_id
-            ) j USING (session_id)
-            """
-        )
-        delete("job_runs", "run_id", "_aff_r")
-        fr = flt("run_id", "_aff_r")
-        con.execute(
-            f"""
-            INSERT INTO job_runs
-            SELECT s.run_id, s.run_hash, s.session_id, s.d.replicate, make_timestamp(s.hlc // 1000),
-                   make_timestamp(c.hlc // 1000), c.d.exit_code, s.d.output_path,
-                   c.d.error_message, s.d.metadata
-            FROM (
-                SELECT run_id, run_hash, session_id, hlc,
-                       from_json(body, '{{"replicate":"INTEGER","output_path":"VARCHAR",
-                           "metadata":"JSON"}}') AS d
-                {_first("run.started", fr)}
-                QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY hlc, writer, seq) = 1
-            ) s
-            LEFT JOIN (
-                SELECT run_id, hlc,
-                       from_json(body, '{{"exit_code":"INTEGER","error_message":"VARCHAR"}}') AS d
-                {_first("run.completed", fr)}
-                QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY hlc DESC, writer DESC, seq DESC) = 1
-            ) c USING (run_id)
-            """
-        )
-        delete("run_outputs", "output_id", "_aff_o")
-        fo = "" if full else "AND (body ->> 'output_id') IN (SELECT k FROM _aff_o)"
-        con.execute(
-            f"""
-            INSERT INTO run_outputs
-            SELECT d.output_id, run_id, d.output_type, d.file_path, d.file_size, d.row_count,
-                   make_timestamp(hlc // 1000)
-            FROM (
-                SELECT run_id, hlc, writer, seq,
-                       from_json(body, '{{"output_id":"VARCHAR","output_type":"VARCHAR",
-                           "file_path":"VARCHAR","file_size":"BIGINT","row_count":"INTEGER"}}') AS d
-                {_first("output.registered", fo)}
+        if not skip("_aff_s"):
+            delete("sweep_sessions", "session_id", "_aff_s")
+            fs = flt("session_id", "_aff_s")
+            con.execute(
+                f"""
+                INSERT INTO sweep_sessions
+                SELECT c.session_id, c.experiment_name, make_timestamp(c.hlc // 1000), c.template_path,
+                       NULL, c.simulation, coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.replicates, 1),
+                       coalesce(s.status, 'pending'), c.metadata
+                FROM (
+                    SELECT * FROM events_session_created WHERE true {fs} {first.format(key="session_id")}
+                ) c
+                LEFT JOIN (
+                    SELECT session_id, arg_max(status, (hlc, writer, seq)) AS status
+                    FROM events_session_status_changed WHERE true {fs} GROUP BY session_id
+                ) s USING (session_id)
+                LEFT JOIN (
+                    SELECT session_id, count(DISTINCT run_hash) AS n
+                    FROM events_run_registered WHERE true {fs} GROUP BY session_id
+                ) j USING (session_id)
+                """
             )
-            QUALIFY row_number() OVER (PARTITION BY d.output_id ORDER BY hlc, writer, seq) = 1
-            """
-        )
+        if not skip("_aff_r"):
+            delete("job_runs", "run_id", "_aff_r")
+            fr = flt("run_id", "_aff_r")
+            con.execute(
+                f"""
+                INSERT INTO job_runs
+                SELECT s.run_id, s.run_hash, s.session_id, s.replicate, make_timestamp(s.hlc // 1000),
+                       make_timestamp(c.hlc // 1000), c.exit_code, s.output_path, c.error_message, s.metadata
+                FROM (
+                    SELECT * FROM events_run_started WHERE true {fr} {first.format(key="run_id")}
+                ) s
+                LEFT JOIN (
+                    SELECT * FROM events_run_completed WHERE true {fr}
+                    QUALIFY row_number() OVER (
+                        PARTITION BY run_id ORDER BY hlc DESC, writer DESC, seq DESC) = 1
+                ) c USING (run_id)
+                """
+            )
+        if not skip("_aff_o"):
+            delete("run_outputs", "output_id", "_aff_o")
+            con.execute(
+                f"""
+                INSERT INTO run_outputs
+                SELECT output_id, run_id, output_type, file_path, file_size, row_count,
+                       make_timestamp(hlc // 1000)
+                FROM events_output_registered WHERE true {flt("output_id", "_aff_o")}
+                {first.format(key="output_id")}
+                """
+            )
 
     # --- typed parameter columns ----------------------------------------------------------------
 
@@ -511,7 +525,7 @@ class Projector:
             usable[name] = columns[name]
         cols = "".join(f", {quote_identifier(n)} {t}" for n, t in usable.items())
         self.con.execute("DROP TABLE IF EXISTS config_parameters")
-        self.con.execute(f"CREATE TABLE config_parameters (run_hash VARCHAR(12) PRIMARY KEY{cols})")
+        self.con.execute(f"CREATE TABLE config_parameters (run_hash VARCHAR(12){cols})")
         self.param_columns = usable
 
     def _fill_params(self, *, full: bool) -> None:
@@ -530,8 +544,8 @@ class Projector:
             INSERT INTO config_parameters
             SELECT {select}
             FROM (
-                SELECT run_hash, json_extract(body, '$.parameters') AS p
-                {_first("run.registered", flt)}
+                SELECT run_hash, parameters AS p, hlc, writer, seq
+                FROM events_run_registered WHERE true {flt}
                 QUALIFY row_number() OVER (PARTITION BY run_hash ORDER BY hlc, writer, seq) = 1
             )
             """,

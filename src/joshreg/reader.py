@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from .codec import GENESIS, Problem, check_line, decode_event
+from .codec import GENESIS, Problem, decode_event, decode_events, verify_lines
 from .events import EventBase
 from .store.base import LogStore
 
@@ -97,38 +97,33 @@ class LogReader:
         return batch
 
     def _scan(self, segment: str, data: bytes, cut: int, cur: Cursor, batch: ReadBatch) -> Cursor:
+        lines = data[:cut].split(b"\n")
+        lines.pop()  # after the last newline
+        found, skip, last_c = verify_lines(lines, cur.prev)
+        problems = batch.problems
+        base = cur.line + 1
+        for i, kind, detail in found:
+            problems.append(Problem(segment, base + i, kind, detail))
+        decoded: list[EventBase | None]
+        try:
+            if skip:
+                raise ValueError("some lines are damaged")
+            decoded = list(decode_events(data[:cut]))
+        except (msgspec.DecodeError, ValueError):
+            decoded = []
+            for i, line in enumerate(lines):
+                if i in skip:
+                    decoded.append(None)
+                    continue
+                try:
+                    decoded.append(decode_event(line))
+                except (msgspec.DecodeError, ValueError) as e:
+                    problems.append(Problem(segment, base + i, "undecodable", str(e)))
+                    decoded.append(None)
         seqs = batch.writer_seqs
-        events, lines, problems = batch.events, batch.lines, batch.problems
-        origins, linenos = batch.origins, batch.linenos
-        lineno, prev = cur.line, cur.prev
-        view = memoryview(data)
-        start = 0
-        while start < cut:
-            nl = data.index(b"\n", start)
-            line = view[start:nl]
-            start = nl + 1
-            lineno += 1
-            chk = check_line(line)
-            if chk is None:
-                problems.append(Problem(segment, lineno, "malformed", _preview(line)))
-                continue
-            if chk.prev != prev:
-                problems.append(
-                    Problem(
-                        segment,
-                        lineno,
-                        "chain-broken",
-                        "a line before this one is missing, extra or out of order",
-                    )
-                )
-            prev = chk.c
-            if not chk.intact:
-                problems.append(Problem(segment, lineno, "checksum", "the line was edited"))
-                continue
-            try:
-                ev = decode_event(line)
-            except (msgspec.DecodeError, ValueError) as e:
-                problems.append(Problem(segment, lineno, "undecodable", str(e)))
+        events, kept, origins, linenos = batch.events, batch.lines, batch.origins, batch.linenos
+        for i, ev in enumerate(decoded):
+            if ev is None:
                 continue
             high = seqs.get(ev.writer, 0)
             if ev.seq <= high:
@@ -138,22 +133,17 @@ class LogReader:
                 problems.append(
                     Problem(
                         segment,
-                        lineno,
+                        base + i,
                         "sequence-gap",
                         f"writer {ev.writer} jumps from seq {high} to {ev.seq}",
                     )
                 )
             seqs[ev.writer] = ev.seq
             events.append(ev)
-            lines.append(bytes(line))
+            kept.append(lines[i])
             origins.append(segment)
-            linenos.append(lineno)
-        return Cursor(cur.offset + cut, lineno, prev)
+            linenos.append(base + i)
+        return Cursor(cur.offset + cut, cur.line + len(lines), last_c)
 
 
 _ZERO = Cursor()
-
-
-def _preview(line: bytes | memoryview) -> str:
-    text = bytes(line[:120]).decode("utf-8", "replace")
-    return f"not a framed event line: {text!r}" + ("..." if len(line) > 120 else "")

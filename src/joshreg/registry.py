@@ -116,6 +116,7 @@ class RunRegistry:
         self._sessions: set[str] | None = None
         self._hashes: set[str] | None = None
         self._runs: set[str] | None = None
+        self._param_types: dict[str, str] = {}
 
     def _connect(self, memory: bool) -> duckdb.DuckDBPyConnection:
         if memory:
@@ -367,14 +368,16 @@ class RunRegistry:
         self._require_session(session_id)
         params = {str(k): _jsonable(v) for k, v in (parameters or {}).items()}
         types = {k: infer_type(v) for k, v in (parameters or {}).items()}
-        self.sync()
+        # Columns as of the last catch-up plus this process's own registrations since: no
+        # catch-up per call, so registering a thousand configurations stays cheap.
         check_new_names(
             types,
-            self._projector.param_columns,
+            {**self._param_types, **self._projector.param_columns},
             CONFIG_PARAMS_CORE_COLUMNS,
             what="Config parameter",
             advice="This may indicate mixed sweep configurations. Use a separate registry.",
         )
+        self._param_types.update(types)
         self._writer.append(
             RunRegistered(
                 session_id=session_id,

@@ -3,20 +3,29 @@
 Imports ``duckdb`` and ``errors``. The public tables keep upstream joshpy's names, columns and
 types, because users and upstream tools query them with SQL. Foreign keys are left out: rows
 are projections of the log and may arrive in any order (a run's completion before its start,
-a label before its run), so referential checks would reject valid histories.
+a label before its run), so referential checks would reject valid histories. Primary keys are
+left out too: the projector guarantees one row per key, and maintaining the indexes made a
+rebuild several times slower.
 """
 
 from __future__ import annotations
 
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
 import duckdb
+import msgspec
 
 from .errors import ColumnConflictError
+from .events import EventBase, event_types
 
 __all__ = [
     "CELL_DATA_CORE_COLUMNS",
     "CONFIG_PARAMS_CORE_COLUMNS",
     "DDL",
+    "EVENT_TABLES",
     "PROJECTOR_VERSION",
+    "EventColumn",
     "check_new_names",
     "create_tables",
     "drop_tables",
@@ -48,7 +57,7 @@ CELL_DATA_CORE_COLUMNS = frozenset(
 
 DDL = """
 CREATE TABLE IF NOT EXISTS sweep_sessions (
-    session_id VARCHAR PRIMARY KEY,
+    session_id VARCHAR,
     experiment_name VARCHAR,
     created_at TIMESTAMP,
     template_path VARCHAR,
@@ -60,7 +69,7 @@ CREATE TABLE IF NOT EXISTS sweep_sessions (
     metadata JSON
 );
 CREATE TABLE IF NOT EXISTS job_configs (
-    run_hash VARCHAR(12) PRIMARY KEY,
+    run_hash VARCHAR(12),
     session_id VARCHAR,
     josh_path TEXT,
     josh_content TEXT,
@@ -72,14 +81,13 @@ CREATE TABLE IF NOT EXISTS job_configs (
 CREATE TABLE IF NOT EXISTS session_configs (
     session_id VARCHAR,
     run_hash VARCHAR(12),
-    created_at TIMESTAMP,
-    PRIMARY KEY (session_id, run_hash)
+    created_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS config_parameters (
-    run_hash VARCHAR(12) PRIMARY KEY
+    run_hash VARCHAR(12)
 );
 CREATE TABLE IF NOT EXISTS job_runs (
-    run_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR,
     run_hash VARCHAR(12),
     session_id VARCHAR,
     replicate INTEGER,
@@ -91,7 +99,7 @@ CREATE TABLE IF NOT EXISTS job_runs (
     metadata JSON
 );
 CREATE TABLE IF NOT EXISTS run_outputs (
-    output_id VARCHAR PRIMARY KEY,
+    output_id VARCHAR,
     run_id VARCHAR,
     output_type VARCHAR,
     file_path VARCHAR,
@@ -100,22 +108,6 @@ CREATE TABLE IF NOT EXISTS run_outputs (
     created_at TIMESTAMP
 );
 CREATE SEQUENCE IF NOT EXISTS cell_id_seq START 1;
-CREATE TABLE IF NOT EXISTS event_log (
-    event_id VARCHAR,
-    writer VARCHAR,
-    seq BIGINT,
-    hlc BIGINT,
-    recorded_at TIMESTAMP,
-    actor VARCHAR,
-    type VARCHAR,
-    v INTEGER,
-    session_id VARCHAR,
-    run_hash VARCHAR,
-    run_id VARCHAR,
-    segment VARCHAR,
-    line BIGINT,
-    body VARCHAR
-);
 CREATE TABLE IF NOT EXISTS label_history (
     version BIGINT,
     idx INTEGER,
@@ -167,13 +159,13 @@ QUALIFY row_number() OVER (PARTITION BY label ORDER BY version DESC, idx DESC, s
 """
 
 _TABLES = (
+    *(f"events_{name}" for name in (tag.replace(".", "_") for tag in event_types())),
     "sweep_sessions",
     "job_configs",
     "session_configs",
     "config_parameters",
     "job_runs",
     "run_outputs",
-    "event_log",
     "label_history",
     "log_problems",
     "joshreg_segments",
@@ -182,13 +174,77 @@ _TABLES = (
 )
 
 
+ENVELOPE_DDL = (
+    "event_id VARCHAR, writer VARCHAR, seq BIGINT, hlc BIGINT, actor VARCHAR, v INTEGER, "
+    "segment VARCHAR, line BIGINT"
+)
+ENVELOPE_COLUMNS = ("event_id", "writer", "seq", "hlc", "actor", "v", "segment", "line")
+
+
+class EventColumn(msgspec.Struct, frozen=True):
+    """One payload field of an event type and how it is stored: VARCHAR, BIGINT or JSON."""
+
+    name: str
+    sql_type: str
+
+
+def _sql_type(annotation: Any) -> str:
+    if get_origin(annotation) in (Union, UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    base = get_origin(annotation) or annotation
+    if base is int:
+        return "BIGINT"
+    if base is str:
+        return "VARCHAR"
+    return "JSON"
+
+
+def _event_tables() -> dict[str, tuple[str, tuple[EventColumn, ...]]]:
+    """tag → (table name, payload columns), derived from the event classes themselves so the
+    tables cannot drift from the events."""
+    envelope = {f.name for f in msgspec.structs.fields(EventBase)}
+    out = {}
+    for tag, cls in event_types().items():
+        cols = tuple(
+            EventColumn(f.name, _sql_type(f.type))
+            for f in msgspec.structs.fields(cls)
+            if f.name not in envelope
+        )
+        out[tag] = ("events_" + tag.replace(".", "_"), cols)
+    return out
+
+
+EVENT_TABLES = _event_tables()
+
+
+def _event_ddl() -> str:
+    parts, views = [], []
+    for tag, (table, cols) in EVENT_TABLES.items():
+        payload = "".join(f", {quote_identifier(c.name)} {c.sql_type}" for c in cols)
+        parts.append(f"CREATE TABLE IF NOT EXISTS {table} ({ENVELOPE_DDL}{payload});")
+        keys = {c.name for c in cols}
+        key_cols = ", ".join(
+            (k if k in keys else f"NULL::VARCHAR AS {k}") for k in ("session_id", "run_hash", "run_id")
+        )
+        body = ", ".join(f"'{c.name}', {quote_identifier(c.name)}" for c in cols)
+        views.append(
+            f"SELECT event_id, writer, seq, hlc, make_timestamp(hlc // 1000) AS recorded_at, actor, "
+            f"'{tag}' AS type, v, {key_cols}, segment, line, json_object({body})::VARCHAR AS body "
+            f"FROM {table}"
+        )
+    parts.append("CREATE OR REPLACE VIEW event_log AS\n" + "\nUNION ALL\n".join(views) + ";")
+    return "\n".join(parts)
+
+
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    con.execute(_event_ddl())
 
 
 def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every projected table (the log keeps the truth)."""
     con.execute("DROP VIEW IF EXISTS labels_current")
+    con.execute("DROP VIEW IF EXISTS event_log")
     for t in _TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP SEQUENCE IF EXISTS cell_id_seq")
