@@ -1,0 +1,187 @@
+"""Write a golden event log: a realistic sweep history that every future joshreg must replay.
+
+Usage: ``python events/make_golden.py [name]`` (default ``golden-v1``) writes the store
+directory ``events/<name>/`` through the public API (``RunRegistry`` plus two ``RunRecorder``
+workers, so three writers), then ``events/<name>.expected.json`` with the tables the registry
+built from it. ``tests/test_golden_logs.py`` replays every ``events/golden-*/`` from scratch
+and compares. Session ids, run hashes and run ids are fixed; timestamps, writer ids and output
+ids are whatever this run produces and are frozen in the log. A released version's golden log
+is never regenerated: write a new name instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from joshreg import RunRecorder, RunRegistry
+
+HERE = Path(__file__).resolve().parent
+
+# Tables (and views) compared, with the columns that order their rows.
+TABLES = (
+    "sweep_sessions",
+    "job_configs",
+    "session_configs",
+    "config_parameters",
+    "job_runs",
+    "run_outputs",
+    "label_history",
+    "labels_current",
+    "log_problems",
+)
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The comparable contents of the public tables.
+
+    Rows become dicts keyed by column name (so column order does not matter), sorted. A
+    TIMESTAMP becomes whether it is set, since the golden log's times say when it was made,
+    not what a replay computes; JSON columns are parsed, so formatting does not matter.
+    """
+    out: dict[str, Any] = {}
+    for table in TABLES:
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? AND table_schema = current_schema()",
+                [table],
+            ).fetchall()
+        )
+        cur = con.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cur.description]
+        rows = []
+        for values in cur.fetchall():
+            row: dict[str, Any] = {}
+            for name, value in zip(names, values, strict=True):
+                kind = types[name]
+                if kind.startswith("TIMESTAMP"):
+                    row[name] = value is not None
+                elif kind == "JSON" and value is not None:
+                    row[name] = json.loads(value)
+                else:
+                    row[name] = value
+            rows.append(row)
+        out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+    out["event_counts"] = dict(
+        con.execute("SELECT type, count(*) FROM event_log GROUP BY type ORDER BY type").fetchall()
+    )
+    return out
+
+
+@dataclass
+class SweepConfig:
+    """Stands in for joshpy's JobConfig: what ``create_session`` reads."""
+
+    simulation: str
+    template_path: str
+    replicates: int
+    parameters: dict[str, list[Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+JOSH = "start simulation Main\n  grid.size = 1000 m\n  steps.high = 10 count\nend simulation\n"
+
+
+def write_history(store_dir: Path, db: Path) -> dict[str, Any]:
+    """Record the sweep; return the snapshot of the registry that recorded it."""
+    reg = RunRegistry(db, events_path=store_dir, durability="event")
+    grow = SweepConfig(
+        "Main", "templates/grow.josh.j2", 2, {"maxGrowth": [1.5, 3.0], "scenario": ["dry", "wet"]}
+    )
+    s1 = reg.create_session(grow, experiment_name="growth_sweep", session_id="golden-s1")
+    retry = SweepConfig("Main", "templates/grow.josh.j2", 1, {"maxGrowth": [3.0, 4.5]})
+    s2 = reg.create_session(retry, experiment_name="growth_retry", session_id="golden-s2")
+    reg.update_session_status(s1, "running")
+
+    hashes = {}
+    for i, (growth, scenario) in enumerate([(1.5, "dry"), (1.5, "wet"), (3.0, "dry"), (3.0, "wet")]):
+        h = f"a1b2c3d4e5f{i}"
+        hashes[(growth, scenario)] = h
+        reg.register_run(
+            s1,
+            h,
+            "sims/grow.josh",
+            f"maxGrowth = {growth} m\nscenario = {scenario}\n",
+            {"cover": {"path": "/data/cover.jshd", "hash": "9f8e7d6c5b4a"}} if scenario == "wet" else None,
+            {"maxGrowth": growth, "scenario": scenario, "seed": 7},
+            josh_content=JOSH,
+        )
+    # The retry session pools one configuration and adds one with a new parameter.
+    reg.register_run(
+        s2, hashes[(3.0, "wet")], "sims/grow.josh", "maxGrowth = 3.0 m\nscenario = wet\n", None, {}
+    )
+    reg.register_run(
+        s2,
+        "f0e1d2c3b4a5",
+        "sims/grow.josh",
+        "maxGrowth = 4.5 m\n",
+        None,
+        {"maxGrowth": 4.5, "tuning": "high"},
+    )
+    reg.update_session_status(s2, "running")
+
+    workers = [RunRecorder(events_path=store_dir, session_id=s1, durability="event") for _ in range(2)]
+    n = 0
+    for (growth, scenario), h in sorted(hashes.items()):
+        for replicate in range(2):
+            n += 1
+            rid = f"golden-run-{n:02d}"
+            w = workers[n % 2]
+            out = f"/scratch/out/{h}/rep{replicate}.csv"
+            w.start_run(
+                h, replicate=replicate, output_path=out, metadata={"node": f"n{n % 2:02d}"}, run_id=rid
+            )
+            if growth == 3.0 and scenario == "dry" and replicate == 1:
+                w.complete_run(rid, 137, "killed: out of memory")
+                continue
+            w.complete_run(rid, 0)
+            w.register_output(rid, "csv", out, file_size=1000 + n, row_count=10 * n)
+    # A failed run retried in place: the later completion wins.
+    workers[0].start_run("f0e1d2c3b4a5", session_id=s2, run_id="golden-run-retry")
+    workers[0].complete_run("golden-run-retry", 1, "missing input")
+    workers[1].complete_run("golden-run-retry", 0)
+    # A run that started and never finished.
+    reg.recorder(s2).start_run(hashes[(3.0, "wet")], session_id=s2, replicate=0, run_id="golden-run-hung")
+    for w in workers:
+        w.close()
+
+    reg.label_run(hashes[(1.5, "dry")], "baseline")
+    reg.label_run(hashes[(1.5, "wet")], "best")
+    reg.label_run(hashes[(3.0, "dry")], "best", force=True)
+    reg.label_run(hashes[(3.0, "wet")], "best", on_collision="timestamp")
+    reg.label_run(hashes[(1.5, "dry")], "control")
+    reg.update_session_status(s1, "completed")
+    reg.update_session_status(s2, "failed")
+    reg.sync()
+    assert reg._conn is not None
+    result = snapshot(reg._conn)
+    reg.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", nargs="?", default="golden-v1")
+    args = parser.parse_args(argv)
+    store_dir = HERE / args.name
+    if store_dir.exists():
+        sys.exit(f"{store_dir} exists; golden logs are never rewritten. Choose a new name.")
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = write_history(store_dir, Path(tmp) / "golden.duckdb")
+    expected_path = HERE / f"{args.name}.expected.json"
+    expected_path.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {store_dir} and {expected_path}")
+
+
+if __name__ == "__main__":
+    main()

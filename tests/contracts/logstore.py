@@ -1,0 +1,110 @@
+"""LogStoreContract: the promises of ``joshreg.store.base.LogStore``, one test per promise.
+
+The class name does not start with ``Test``, so pytest does not collect it; a backend's test
+file subclasses it, sets ``store_class`` and implements ``make_store``. The suite checks that
+``make_store`` built ``store_class``, so a fixture that quietly builds another backend fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from joshreg.store.base import LogStore, SegmentInfo
+
+
+class LogStoreContract:
+    """Every ``LogStore`` backend passes these tests."""
+
+    store_class: type[LogStore]
+
+    def make_store(self, tmp_path: Path) -> LogStore:
+        """A new, empty store of ``store_class``."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[LogStore]:
+        s = self.make_store(tmp_path)
+        yield s
+        s.close()
+
+    def test_make_store_builds_the_expected_class(self, store: LogStore) -> None:
+        assert type(store) is self.store_class
+        assert isinstance(store.location, str) and store.location
+
+    # --- segments ---------------------------------------------------------------------------
+
+    def test_append_then_read_returns_the_bytes(self, store: LogStore) -> None:
+        store.append("log/a.jsonl", b"one\n")
+        store.append("log/a.jsonl", b"two\n")
+        assert store.read("log/a.jsonl") == b"one\ntwo\n"
+
+    def test_read_from_offset_and_to_end(self, store: LogStore) -> None:
+        store.append("log/a.jsonl", b"0123456789\n")
+        assert store.read("log/a.jsonl", 3) == b"3456789\n"
+        assert store.read("log/a.jsonl", 3, 7) == b"3456"
+        assert store.read("log/a.jsonl", 11) == b""
+
+    def test_read_sees_bytes_appended_after_an_earlier_read(self, store: LogStore) -> None:
+        store.append("log/a.jsonl", b"first\n")
+        assert store.read("log/a.jsonl") == b"first\n"
+        store.append("log/a.jsonl", b"second\n")
+        assert store.read("log/a.jsonl", 6) == b"second\n"
+
+    def test_segments_are_listed_with_sizes_sorted_by_name(self, store: LogStore) -> None:
+        assert store.segments() == []
+        store.append("log/c.jsonl", b"ccc\n")
+        store.append("log/a.jsonl", b"a\n")
+        store.append("log/b.jsonl", b"bb\n")
+        store.append("log/a.jsonl", b"aaaa\n")
+        assert store.segments() == [
+            SegmentInfo("log/a.jsonl", 7),
+            SegmentInfo("log/b.jsonl", 3),
+            SegmentInfo("log/c.jsonl", 4),
+        ]
+
+    def test_claims_are_not_segments(self, store: LogStore) -> None:
+        store.claim("labels/00000000000000000001.json", b"x\n")
+        assert store.segments() == []
+
+    def test_sync_and_close_segment_are_safe(self, store: LogStore) -> None:
+        store.sync("log/never-written.jsonl")
+        store.close_segment("log/never-written.jsonl")
+        store.append("log/a.jsonl", b"one\n")
+        store.sync("log/a.jsonl")
+        store.close_segment("log/a.jsonl")
+        store.close_segment("log/a.jsonl")
+        assert store.read("log/a.jsonl") == b"one\n"
+        # A closed segment can be appended to again by its writer, after its old bytes.
+        store.append("log/a.jsonl", b"two\n")
+        store.sync("log/a.jsonl")
+        assert store.read("log/a.jsonl") == b"one\ntwo\n"
+
+    # --- claims -----------------------------------------------------------------------------
+
+    def test_claim_is_exclusive(self, store: LogStore) -> None:
+        assert store.claim("labels/00000000000000000001.json", b"first\n") is True
+        assert store.claim("labels/00000000000000000001.json", b"second\n") is False
+        assert store.read_claim("labels/00000000000000000001.json") == b"first\n"
+
+    def test_read_claim_of_missing_is_none(self, store: LogStore) -> None:
+        assert store.read_claim("labels/00000000000000000001.json") is None
+        store.claim("labels/00000000000000000002.json", b"x")
+        assert store.read_claim("labels/00000000000000000001.json") is None
+
+    def test_list_claims_is_sorted_and_limited_to_the_prefix(self, store: LogStore) -> None:
+        for name in ("labels/3.json", "labels/1.json", "claims/sessions/x.json", "labelsx/2.json"):
+            assert store.claim(name, name.encode())
+        store.claim("labels/2.json", b"two")
+        assert store.list_claims("labels") == ["labels/1.json", "labels/2.json", "labels/3.json"]
+        assert store.list_claims("labels/") == ["labels/1.json", "labels/2.json", "labels/3.json"]
+        assert store.list_claims("claims/sessions") == ["claims/sessions/x.json"]
+        assert store.list_claims("nothing-here") == []
+
+    def test_list_claims_excludes_temp_files(self, store: LogStore) -> None:
+        # A lost race leaves nothing behind but the winner's claim.
+        assert store.claim("labels/1.json", b"a")
+        assert not store.claim("labels/1.json", b"b")
+        assert store.list_claims("labels") == ["labels/1.json"]

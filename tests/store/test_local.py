@@ -1,0 +1,102 @@
+"""The LogStore contract for LocalStore, plus what only a directory can show: real processes
+racing for claims, the FORMAT file, and reopening."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import pytest
+
+from contracts.logstore import LogStoreContract
+from joshreg.errors import LogFormatError
+from joshreg.store import LocalStore, LogStore, open_store
+from joshreg.store.local import FORMAT_NAME, FORMAT_VERSION
+
+
+class TestLocalStore(LogStoreContract):
+    store_class = LocalStore
+
+    def make_store(self, tmp_path: Path) -> LogStore:
+        return open_store(str(tmp_path / "x.events"))
+
+
+def test_list_claims_skips_leftover_temp_files(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
+    store.claim("labels/1.json", b"a")
+    # A process killed between writing its temporary file and linking it leaves this behind.
+    (tmp_path / "s" / "labels" / ".tmp-123-abcdef").write_bytes(b"half")
+    assert store.list_claims("labels") == ["labels/1.json"]
+
+
+def test_reopened_store_sees_segments_and_claims(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
+    store.append("log/w.jsonl", b"line\n")
+    store.sync("log/w.jsonl")
+    store.claim("labels/1.json", b"c")
+    store.close()
+    again = LocalStore(tmp_path / "s")
+    assert again.read("log/w.jsonl") == b"line\n"
+    assert again.read_claim("labels/1.json") == b"c"
+    assert not again.claim("labels/1.json", b"other")
+
+
+def test_format_file_is_created(tmp_path: Path) -> None:
+    LocalStore(tmp_path / "s")
+    info = json.loads((tmp_path / "s" / "FORMAT").read_text())
+    assert info == {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+
+
+def test_newer_format_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "FORMAT").write_text(json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION + 1}))
+    with pytest.raises(LogFormatError, match="upgrade joshreg"):
+        LocalStore(tmp_path / "s")
+
+
+@pytest.mark.parametrize("content", ['{"format": "something-else", "version": 1}', "not json at all"])
+def test_non_joshreg_directory_is_refused(tmp_path: Path, content: str) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "FORMAT").write_text(content)
+    with pytest.raises(LogFormatError, match="joshreg"):
+        LocalStore(tmp_path / "s")
+
+
+# --- claims raced by real processes -----------------------------------------------------------
+
+RACERS = 8
+NAMES = 40
+
+
+def _race(root: str, me: int, barrier: object, out: object) -> None:
+    store = LocalStore(root)
+    barrier.wait()  # type: ignore[attr-defined]
+    won = [i for i in range(NAMES) if store.claim(f"race/{i:03d}.json", f"{me}\n".encode())]
+    out.put((me, won))  # type: ignore[attr-defined]
+
+
+def test_claim_is_exclusive_across_processes(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    root = str(tmp_path / "s")
+    LocalStore(root)
+    barrier, out = ctx.Barrier(RACERS), ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(root, me, barrier, out)) for me in range(RACERS)]
+    for p in procs:
+        p.start()
+    results = dict(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    winners: dict[int, list[int]] = {}
+    for me, won in results.items():
+        for i in won:
+            winners.setdefault(i, []).append(me)
+    assert sorted(winners) == list(range(NAMES))
+    assert all(len(w) == 1 for w in winners.values()), winners
+    store = LocalStore(root)
+    for i, (me,) in winners.items():
+        assert store.read_claim(f"race/{i:03d}.json") == f"{me}\n".encode()
+    assert store.list_claims("race") == [f"race/{i:03d}.json" for i in range(NAMES)]
+    assert not [n for n in os.listdir(os.path.join(root, "race")) if n.startswith(".tmp-")]

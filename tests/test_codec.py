@@ -1,0 +1,180 @@
+"""Framing, the checksum chain and decoding: bytes in, events out, damage exposed."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from joshreg.codec import (
+    GENESIS,
+    Problem,
+    check_line,
+    decode_commit,
+    decode_event,
+    encode_commit,
+    encode_event,
+    frame,
+)
+from joshreg.errors import InvalidArgumentError
+from joshreg.events import (
+    EventBase,
+    LabelArchived,
+    LabelAssigned,
+    LabelCommit,
+    LabelReleased,
+    OutputRegistered,
+    RunCompleted,
+    RunRegistered,
+    RunStarted,
+    SessionCreated,
+    SessionStatusChanged,
+    event_types,
+)
+
+ENVELOPE = {
+    "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
+    "writer": "20260101T000000-host-1-abcdef",
+    "seq": 7,
+    "hlc": 1_767_225_600_000_000_123,
+    "actor": "ana@host",
+}
+
+SAMPLES: list[EventBase] = [
+    SessionCreated(
+        session_id="s1",
+        experiment_name="exp",
+        simulation="Main",
+        template_path="t.josh.j2",
+        metadata={"job_config": {"replicates": 2}},
+        replicates=2,
+        **ENVELOPE,
+    ),
+    SessionStatusChanged(session_id="s1", status="running", **ENVELOPE),
+    RunRegistered(
+        session_id="s1",
+        run_hash="abc123def456",
+        josh_path="sim.josh",
+        josh_content="start simulation Main\nend simulation",
+        config_content="maxGrowth = 5 m",
+        file_mappings={"cover": {"path": "/data/cover.jshd", "hash": "ff"}},
+        parameters={"maxGrowth": 5, "name": 'ünïcode "quoted"\n'},
+        parameter_types={"maxGrowth": "DOUBLE", "name": "VARCHAR"},
+        **ENVELOPE,
+    ),
+    RunStarted(
+        run_id="r1",
+        run_hash="abc123def456",
+        session_id="s1",
+        replicate=1,
+        output_path="/out/r1.csv",
+        metadata={"node": "n01"},
+        **ENVELOPE,
+    ),
+    RunCompleted(run_id="r1", exit_code=1, error_message="boom", **ENVELOPE),
+    OutputRegistered(
+        output_id="o1",
+        run_id="r1",
+        output_type="csv",
+        file_path="/out/r1.csv",
+        file_size=10,
+        row_count=2,
+        **ENVELOPE,
+    ),
+]
+
+
+def framed(event: EventBase, prev: str = GENESIS) -> tuple[bytes, str]:
+    return frame(encode_event(event), prev)
+
+
+def test_samples_cover_every_event_type() -> None:
+    assert {type(e) for e in SAMPLES} == set(event_types().values())
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.__struct_config__.tag)
+def test_decode_event_of_every_type_round_trips(event: EventBase) -> None:
+    line, _ = framed(event)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    decoded = decode_event(line[:-1])
+    assert type(decoded) is type(event)
+    assert decoded == event
+
+
+def test_framing_round_trip() -> None:
+    line, c = framed(SAMPLES[3], prev="1234abcd")
+    chk = check_line(line[:-1])
+    assert chk is not None
+    assert (chk.prev, chk.c, chk.intact) == ("1234abcd", c, True)
+    assert line[:-1].endswith(f',"p":"1234abcd","c":"{c}"}}'.encode())
+    assert msgspec.json.decode(line)["p"] == "1234abcd"
+
+
+def test_editing_any_byte_fails_the_check() -> None:
+    line, _ = framed(SAMPLES[2])
+    body = line[:-1]
+    for i in range(len(body)):
+        edited = bytearray(body)
+        edited[i] ^= 0x01
+        chk = check_line(bytes(edited))
+        assert chk is None or not chk.intact, f"edit at byte {i} went unnoticed"
+
+
+def test_p_links_each_line_to_the_previous_c() -> None:
+    prev = GENESIS
+    checks = []
+    for event in SAMPLES:
+        line, c = framed(event, prev)
+        chk = check_line(line[:-1])
+        assert chk is not None and chk.intact and chk.c == c
+        checks.append(chk)
+        prev = c
+    assert checks[0].prev == GENESIS
+    assert [k.prev for k in checks[1:]] == [k.c for k in checks[:-1]]
+
+
+def test_unframed_line_has_no_check() -> None:
+    assert check_line(encode_event(SAMPLES[1])) is None
+    assert check_line(b"") is None
+    assert check_line(b"garbage") is None
+
+
+def test_unknown_tag_raises() -> None:
+    body = encode_event(SAMPLES[1]).replace(b'"session.status_changed"', b'"session.renamed"')
+    line, _ = frame(body, GENESIS)
+    with pytest.raises(msgspec.ValidationError, match=r"session\.renamed"):
+        decode_event(line[:-1])
+
+
+def test_newer_schema_version_is_refused() -> None:
+    line, _ = framed(msgspec.structs.replace(SAMPLES[3], v=2))
+    with pytest.raises(InvalidArgumentError, match=r"'run.started' has schema version 2.*upgrade joshreg"):
+        decode_event(line[:-1])
+
+
+def test_current_version_is_accepted() -> None:
+    line, _ = framed(msgspec.structs.replace(SAMPLES[4], v=1))
+    assert decode_event(line[:-1]).v == 1
+
+
+def test_label_commit_round_trips_with_every_action() -> None:
+    commit = LabelCommit(
+        version=3,
+        event_id=ENVELOPE["event_id"],
+        writer=ENVELOPE["writer"],
+        hlc=ENVELOPE["hlc"],
+        actor="ana@host",
+        actions=[
+            LabelArchived(label="best", run_hash="aaa", archived_as="best_20260101_000000"),
+            LabelReleased(label="old", run_hash="bbb", reason="relabel"),
+            LabelAssigned(label="best", run_hash="bbb", previous_run_hash="aaa"),
+        ],
+    )
+    line, _ = frame(encode_commit(commit), GENESIS)
+    chk = check_line(line[:-1])
+    assert chk is not None and chk.intact
+    assert decode_commit(line[:-1]) == commit
+
+
+def test_problem_names_segment_and_line() -> None:
+    p = Problem("log/w.jsonl", 12, "checksum", "the line was edited")
+    assert str(p) == "log/w.jsonl:12: checksum: the line was edited"

@@ -1,0 +1,187 @@
+"""LogReader: torn tails wait, damage is reported with segment:line and skipped, the rest reads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import joshreg
+from joshreg.events import EventBase, RunCompleted, RunRegistered, RunStarted, SessionCreated
+from joshreg.reader import Cursor, LogReader, ReadBatch
+from joshreg.store import LocalStore, MemoryStore
+from joshreg.writer import EventWriter
+
+SEG = "log/w.jsonl"
+
+
+def history(n: int = 5) -> list[EventBase]:
+    events: list[EventBase] = [SessionCreated(session_id="s1", experiment_name="exp")]
+    events.append(RunRegistered(session_id="s1", run_hash="h1", config_content="a = 1", parameters={"a": 1}))
+    for i in range(n - 2):
+        events.append(RunStarted(run_id=f"r{i}", run_hash="h1", session_id="s1", replicate=i))
+    return events[:n]
+
+
+def written_lines(events: list[EventBase]) -> list[bytes]:
+    """The framed lines (with newlines) a real writer produces for ``events``."""
+    mem = MemoryStore()
+    w = EventWriter(mem, durability="none")
+    w.append_many(events)
+    data = mem.read(w.segment)
+    return data.splitlines(keepends=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "x.events")
+
+
+def read_all(store: LocalStore) -> ReadBatch:
+    return LogReader(store).read_new({}, {})
+
+
+def seqs(batch: ReadBatch) -> list[int]:
+    return [e.seq for e in batch.events]
+
+
+def kinds_at(batch: ReadBatch, line: int) -> set[str]:
+    return {p.kind for p in batch.problems if p.line == line}
+
+
+def test_intact_segment_reads_every_event_without_problems(store: LocalStore) -> None:
+    w = EventWriter(store, durability="none")
+    written = w.append_many(history())
+    batch = read_all(store)
+    assert batch.events == written
+    assert batch.problems == [] and batch.duplicates == 0
+    assert batch.linenos == [1, 2, 3, 4, 5]
+    assert batch.cursors[w.segment].line == 5
+    assert batch.writer_seqs == {w.writer_id: 5}
+
+
+def test_torn_last_line_is_not_yet_written(store: LocalStore) -> None:
+    lines = written_lines(history(3))
+    half = len(lines[2]) // 2
+    store.append(SEG, lines[0] + lines[1] + lines[2][:half])
+    reader = LogReader(store)
+    first = reader.read_new({}, {})
+    assert seqs(first) == [1, 2]
+    assert first.problems == []
+    assert first.cursors[SEG].offset == len(lines[0] + lines[1])
+    assert reader.pending(first.cursors)
+    store.append(SEG, lines[2][half:])
+    second = reader.read_new(first.cursors, first.writer_seqs)
+    assert seqs(second) == [3]
+    assert second.problems == []
+    assert second.linenos == [3]
+    assert not reader.pending(second.cursors)
+
+
+def test_edited_line_is_reported_with_its_line_number(store: LocalStore) -> None:
+    lines = written_lines(history(5))
+    lines[2] = lines[2].replace(b'"replicate":0', b'"replicate":9')
+    assert b'"replicate":9' in lines[2]
+    store.append(SEG, b"".join(lines))
+    batch = read_all(store)
+    assert kinds_at(batch, 3) == {"checksum"}
+    assert all(p.segment == SEG for p in batch.problems)
+    assert seqs(batch) == [1, 2, 4, 5]
+    assert batch.cursors[SEG].line == 5
+
+
+def test_deleted_line_breaks_the_chain_and_the_sequence(store: LocalStore) -> None:
+    lines = written_lines(history(5))
+    del lines[2]
+    store.append(SEG, b"".join(lines))
+    batch = read_all(store)
+    assert kinds_at(batch, 3) == {"chain-broken", "sequence-gap"}
+    assert {p.line for p in batch.problems} == {3}
+    assert seqs(batch) == [1, 2, 4, 5]
+
+
+def test_glued_lines_are_reported(store: LocalStore) -> None:
+    lines = written_lines(history(5))
+    glued = lines[1][:-1] + lines[2]
+    store.append(SEG, lines[0] + glued + b"".join(lines[3:]))
+    batch = read_all(store)
+    assert kinds_at(batch, 2), batch.problems
+    assert "sequence-gap" in kinds_at(batch, 3)
+    assert seqs(batch) == [1, 4, 5]
+
+
+def test_garbage_line_is_reported_as_malformed(store: LocalStore) -> None:
+    lines = written_lines(history(3))
+    store.append(SEG, lines[0] + b"hello world\n" + lines[1] + lines[2])
+    batch = read_all(store)
+    assert kinds_at(batch, 2) == {"malformed"}
+    assert seqs(batch) == [1, 2, 3]
+    assert batch.linenos == [1, 3, 4]
+
+
+def test_duplicated_segment_is_read_once(store: LocalStore, tmp_path: Path) -> None:
+    w = EventWriter(store, durability="none")
+    written = w.append_many(history())
+    w.close()
+    root = tmp_path / "x.events" / "log"
+    shutil.copy(root / Path(w.segment).name, root / "copy.jsonl")
+    batch = read_all(store)
+    assert len(store.segments()) == 2
+    assert sorted(e.event_id for e in batch.events) == sorted(e.event_id for e in written)
+    assert batch.duplicates == len(written)
+    assert batch.problems == []
+
+
+def test_max_bytes_chunks_return_every_event_exactly_once(store: LocalStore) -> None:
+    written: list[EventBase] = []
+    for _ in range(3):
+        w = EventWriter(store, durability="none")
+        written += w.append_many(RunCompleted(run_id=f"r{i}", exit_code=i % 3) for i in range(40))
+        w.close()
+    assert len(store.segments()) == 3
+    reader = LogReader(store)
+    cursors: dict[str, Cursor] = {}
+    writer_seqs: dict[str, int] = {}
+    seen: list[str] = []
+    calls = 0
+    while True:
+        batch = reader.read_new(cursors, writer_seqs, max_bytes=700)
+        calls += 1
+        assert batch.problems == []
+        seen += [e.event_id for e in batch.events]
+        cursors.update(batch.cursors)
+        writer_seqs = batch.writer_seqs
+        if not batch.more:
+            break
+    assert calls > 3
+    assert sorted(seen) == sorted(e.event_id for e in written)
+    assert len(seen) == len(set(seen))
+    assert reader.read_new(cursors, writer_seqs).events == []
+
+
+# --- through the registry ---------------------------------------------------------------------
+
+
+def test_registry_warns_records_and_replays_past_a_damaged_line(tmp_path: Path) -> None:
+    events = [
+        SessionCreated(session_id="s1", experiment_name="exp"),
+        RunRegistered(session_id="s1", run_hash="h1", config_content="a = 1", parameters={"a": 1}),
+        RunStarted(run_id="r1", run_hash="h1", session_id="s1"),
+        RunStarted(run_id="r2", run_hash="h1", session_id="s1"),
+        RunCompleted(run_id="r2", exit_code=0),
+    ]
+    lines = written_lines(events)
+    lines[2] = lines[2].replace(b'"r1"', b'"rX"')
+    with joshreg.RunRegistry(tmp_path / "x.duckdb") as reg:
+        reg.store.append("log/foreign.jsonl", b"".join(lines))
+        with pytest.warns(joshreg.LogDamageWarning) as caught:
+            reg.sync()
+        messages = [str(w.message) for w in caught]
+        assert any("log/foreign.jsonl:3: checksum" in m for m in messages), messages
+        problems = reg.query("SELECT segment, line, kind FROM log_problems ORDER BY line, kind").fetchall()
+        assert ("log/foreign.jsonl", 3, "checksum") in problems
+        assert reg.get_session("s1") is not None
+        assert reg.get_run("r1") is None
+        run = reg.get_run("r2")
+        assert run is not None and run.exit_code == 0
