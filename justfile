@@ -1,0 +1,33 @@
+# joshreg tasks. Run from the repository root, e.g. `.venv/bin/just test`.
+
+# Extra recipe arguments reach the command as "$@", spaces intact.
+set positional-arguments
+
+# The virtual environment's interpreter; override with `just python=python3 test`.
+python := ".venv/bin/python"
+lint_paths := "src tests benchmarks events"
+
+# List the recipes.
+default:
+    @{{ just_executable() }} --justfile {{ justfile() }} --list
+
+# Run the test suite; extra arguments go to pytest (e.g. `just test -k labels`).
+test *args:
+    {{ python }} -m pytest -q "$@"
+
+# Run the demo sweep into demo-output/ (wiped first).
+demo *args:
+    {{ python }} -m joshreg.demo "$@"
+
+# Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/.
+bench *args:
+    {{ python }} benchmarks/bench_core.py "$@"
+
+# Regenerate schemas/ (JSON Schema of every event type) from the msgspec types.
+schemas:
+    {{ python }} -m joshreg.schemas
+
+# Check style: ruff lint and formatting.
+lint:
+    {{ python }} -m ruff check {{ lint_paths }}
+    {{ python }} -m ruff format --check {{ lint_paths }}

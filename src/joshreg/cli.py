@@ -1,0 +1,579 @@
+"""The ``joshreg`` command line: look at a registry and rebuild it from its log.
+
+Imports ``registry``, ``recorder``, ``errors``, ``models`` (level 6 of the ladder). A command
+parses its arguments, asks the library once, and formats the answer; library errors become
+one line on stderr (``joshreg: error: ...``) and exit status 2, problems found in the log exit
+status 1. Every command opens the registry like any other process: if a running sweep holds
+the DuckDB file, the command reads a private projection of the same log instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import JoshregError, LogDamageWarning
+from .models import LabelChange
+from .recorder import default_events_path
+from .registry import RunRegistry
+
+__all__ = [
+    "LogEntry",
+    "format_duration",
+    "format_table",
+    "format_time",
+    "history_rows",
+    "label_rows",
+    "log_entries",
+    "main",
+    "run_rows",
+    "run_table_row",
+    "session_rows",
+    "session_table_row",
+]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+# Progress lines of a rebuild start after this many seconds, so short rebuilds stay quiet.
+PROGRESS_AFTER_S = 1.0
+PROGRESS_EVERY_S = 0.5
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def format_time(value: datetime | None, *, millis: bool = False) -> str:
+    """A UTC timestamp as ``YYYY-MM-DD HH:MM:SS`` (``.mmm`` with ``millis``); ``-`` for none."""
+    if value is None:
+        return "-"
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{value.microsecond // 1000:03d}" if millis else text
+
+
+def format_duration(start: datetime | None, end: datetime | None) -> str:
+    """Elapsed time between two timestamps, short and readable (``0.42s``, ``3m07s``)."""
+    if start is None or end is None:
+        return "-"
+    s = (end - start).total_seconds()
+    if s < 60:
+        return f"{s:.2f}s"
+    m, s = divmod(round(s), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as left-aligned columns under a header line; ``(none)`` when there are no rows."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    if not cells:
+        return "(none)"
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for r in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# --- what each read command shows ---------------------------------------------------------------
+
+SESSION_HEADERS = ("SESSION", "EXPERIMENT", "STATUS", "JOBS", "RUNS (ok/fail/pend)", "CREATED")
+LABEL_HEADERS = ("LABEL", "RUN_HASH", "CREATED")
+HISTORY_HEADERS = ("VERSION", "WHEN", "ACTOR", "ACTION", "LABEL", "RUN", "PREVIOUS/ARCHIVED_AS")
+RUN_HEADERS = ("RUN_ID", "RUN_HASH", "REP", "STARTED", "DURATION", "EXIT", "ERROR")
+
+
+def session_rows(reg: RunRegistry) -> list[dict[str, Any]]:
+    """Every session, newest first, with its run counts."""
+    out = []
+    for s in reg.list_sessions(limit=2**31 - 1):
+        summary = reg.get_session_summary(s.session_id)
+        if summary is None:  # cannot happen: sessions are never deleted
+            continue
+        out.append(
+            {
+                "session_id": s.session_id,
+                "experiment_name": s.experiment_name,
+                "status": s.status,
+                "total_jobs": summary.total_jobs,
+                "runs_succeeded": summary.runs_succeeded,
+                "runs_failed": summary.runs_failed,
+                "runs_pending": summary.runs_pending,
+                "created_at": s.created_at,
+            }
+        )
+    return out
+
+
+def session_table_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    runs = f"{r['runs_succeeded']}/{r['runs_failed']}/{r['runs_pending']}"
+    return (r["session_id"], r["experiment_name"], r["status"], r["total_jobs"], runs, r["created_at"])
+
+
+def label_rows(reg: RunRegistry, label: str | None = None) -> list[dict[str, Any]]:
+    """Current labels, sorted, with the registration time of the run each names."""
+    out = []
+    for name, run_hash in reg.list_labels():
+        if label is not None and name != label:
+            continue
+        cfg = reg.get_config_by_hash(run_hash)
+        out.append({"label": name, "run_hash": run_hash, "created_at": cfg.created_at if cfg else None})
+    return out
+
+
+def _history_detail(c: LabelChange) -> str | None:
+    if c.action == "archived":
+        return c.archived_as
+    if c.action == "released":
+        return f"({c.reason})" if c.reason else None
+    return c.previous_run_hash
+
+
+def history_rows(changes: Iterable[LabelChange]) -> list[tuple[Any, ...]]:
+    """Label changes as rows under ``HISTORY_HEADERS``."""
+    return [
+        (c.version, format_time(c.at), c.actor, c.action, c.label, c.run_hash, _history_detail(c))
+        for c in changes
+    ]
+
+
+def run_rows(
+    reg: RunRegistry, session_id: str | None = None, run_hash: str | None = None
+) -> list[dict[str, Any]]:
+    """Executions, oldest first, optionally of one session and/or one configuration."""
+    rows = reg.query(
+        "SELECT run_id, run_hash, session_id, replicate, started_at, completed_at, exit_code, "
+        "error_message, output_path FROM job_runs "
+        "WHERE (?::VARCHAR IS NULL OR session_id = ?) AND (?::VARCHAR IS NULL OR run_hash = ?) "
+        "ORDER BY started_at, run_id",
+        [session_id, session_id, run_hash, run_hash],
+    )
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+
+
+def run_table_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        r["run_id"],
+        r["run_hash"],
+        r["replicate"],
+        r["started_at"],
+        format_duration(r["started_at"], r["completed_at"]),
+        r["exit_code"] if r["exit_code"] is not None else "running",
+        r["error_message"],
+    )
+
+
+# --- the log ------------------------------------------------------------------------------------
+
+
+@dataclass
+class LogEntry:
+    """One line of ``joshreg log``: a segment event or one action of a label commit."""
+
+    hlc: int
+    order: tuple[Any, ...]
+    at: datetime
+    actor: str
+    type: str
+    fields: dict[str, Any]
+
+    def line(self) -> str:
+        keys = " ".join(f"{k}={_field(v)}" for k, v in self.fields.items() if v is not None)
+        return f"{format_time(self.at, millis=True)}  {self.actor}  {self.type}  {keys}".rstrip()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "hlc": self.hlc,
+            "actor": self.actor,
+            "type": self.type,
+            **self.fields,
+        }
+
+
+def _field(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{_cell(v)}" for k, v in value.items())
+    text = _cell(value)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+# Which fields of an event body a log line shows, in order, per event type.
+_EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "session.created": ("session_id", "experiment_name", "simulation", "replicates"),
+    "session.status_changed": ("session_id", "status"),
+    "run.registered": ("run_hash", "session_id", "parameters"),
+    "run.started": ("run_id", "run_hash", "session_id", "replicate"),
+    "run.completed": ("run_id", "exit_code", "error_message"),
+    "output.registered": ("run_id", "output_type", "file_path"),
+}
+_ENVELOPE = ("event_id", "writer", "seq", "hlc", "actor", "v", "type", "p", "c")
+
+
+def _matches_type(wanted: str | None, kind: str) -> bool:
+    return wanted is None or kind == wanted or kind.startswith(wanted + ".")
+
+
+def log_entries(
+    reg: RunRegistry,
+    *,
+    type: str | None = None,
+    run: str | None = None,
+    session_id: str | None = None,
+    label: str | None = None,
+    full: bool = False,
+) -> list[LogEntry]:
+    """Events and label changes in log order (clock, then writer and sequence), filtered.
+
+    ``run`` is a run id, a run hash or a current label (a hash also selects the events of its
+    executions);
+    ``session_id`` selects the session's events, its executions' events and label changes of
+    its configurations; ``label`` selects only changes of that label. ``full`` keeps every
+    field of each event, not just the key ones.
+    """
+    run_ids: set[str] = set()
+    if run is not None:
+        run = dict(reg.list_labels()).get(run, run)
+        run_ids = {r["run_id"] for r in run_rows(reg, run_hash=run)} | {run}
+    session_runs: set[str] = set()
+    session_hashes: set[str] = set()
+    if session_id is not None:
+        session_runs = {r["run_id"] for r in run_rows(reg, session_id=session_id)}
+        session_hashes = {c.run_hash for c in reg.get_configs_for_session(session_id)}
+
+    entries: list[LogEntry] = []
+    if label is None:
+        cur = reg.query(
+            "SELECT hlc, writer, seq, recorded_at, actor, type, session_id, run_hash, run_id, body "
+            "FROM event_log ORDER BY hlc, writer, seq"
+        )
+        for hlc, writer, seq, at, actor, kind, sid, rhash, rid, body in cur.fetchall():
+            if not _matches_type(type, kind):
+                continue
+            if run is not None and not (rhash == run or rid in run_ids):
+                continue
+            if session_id is not None and not (sid == session_id or rid in session_runs):
+                continue
+            data = json.loads(body)
+            if full:
+                fields = {k: v for k, v in data.items() if k not in _ENVELOPE}
+                fields.update(writer=writer, seq=seq)
+            else:
+                fields = {k: data.get(k) for k in _EVENT_FIELDS.get(kind, ())}
+                fields["writer"] = writer
+            entries.append(LogEntry(hlc, (hlc, 0, writer, seq), at, actor, kind, fields))
+
+    cur = reg.query(
+        "SELECT hlc, version, idx, changed_at, actor, action, label, run_hash, previous_run_hash, "
+        "archived_as, reason, writer FROM label_history ORDER BY version, idx"
+    )
+    for hlc, version, idx, at, actor, action, name, rhash, prev, archived, reason, writer in cur.fetchall():
+        kind = f"label.{action}"
+        if not _matches_type(type, kind):
+            continue
+        if label is not None and label not in (name, archived):
+            continue
+        if run is not None and run not in (rhash, prev):
+            continue
+        if session_id is not None and not ({rhash, prev} & session_hashes):
+            continue
+        fields = {
+            "label": name,
+            "run_hash": rhash,
+            "previous_run_hash": prev,
+            "archived_as": archived,
+            "reason": reason,
+            "version": version,
+            "writer": writer,
+        }
+        entries.append(LogEntry(hlc, (hlc, 1, version, idx), at, actor, kind, fields))
+    entries.sort(key=lambda e: e.order)
+    return entries
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace) -> RunRegistry:
+    """Open an existing registry; refuse a path with neither a database file nor a log."""
+    db = Path(args.registry)
+    events = Path(args.events_path) if args.events_path else Path(default_events_path(db))
+    if not db.exists() and not events.exists():
+        raise JoshregError(f"no registry at {db}: neither {db} nor its log {events}/ exists")
+    return RunRegistry(db, events_path=events)
+
+
+def _emit_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+    for r in rows:
+        out.write(json.dumps(r, default=_json_default) + "\n")
+
+
+def _iso(value: datetime) -> str:
+    # Timestamps are naive UTC throughout the registry; say so in machine-readable output.
+    return value.isoformat() + "Z" if value.tzinfo is None else value.isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    return str(value)
+
+
+def cmd_rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    t0 = time.monotonic()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - t0 >= PROGRESS_AFTER_S and now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            pct = 100.0 * done / total if total else 100.0
+            err.write(f"joshreg: rebuilding: {done / 1e6:.2f} of {total / 1e6:.2f} MB read ({pct:.0f}%)\n")
+            err.flush()
+
+    with _open(args) as reg:
+        if reg.private_projection:
+            err.write(
+                f"joshreg: note: {reg.db_path} is held by another process; rebuilt a private "
+                "in-memory projection only, the file was not changed\n"
+            )
+        result = reg.rebuild(progress)
+    out.write(
+        f"rebuilt {result.events} events, {result.label_commits} label commits in {result.seconds:.2f} s\n"
+    )
+    for p in result.problems:
+        err.write(f"joshreg: problem: {p}\n")
+    return EXIT_PROBLEMS if result.problems else EXIT_OK
+
+
+def cmd_log(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        entries = log_entries(
+            reg, type=args.type, run=args.run, session_id=args.session, label=args.label, full=args.json
+        )
+    if args.limit is not None:
+        entries = entries[len(entries) - args.limit :] if args.limit < len(entries) else entries
+    if args.json:
+        _emit_json((e.to_json() for e in entries), out)
+    elif entries:
+        out.write("\n".join(e.line() for e in entries) + "\n")
+    else:
+        out.write("(no entries)\n")
+    return EXIT_OK
+
+
+def cmd_labels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        if args.history:
+            changes = reg.label_history(label=args.label)
+            if args.json:
+                _emit_json(({**c.__dict__} for c in changes), out)
+            else:
+                out.write(format_table(HISTORY_HEADERS, history_rows(changes)) + "\n")
+            return EXIT_OK
+        rows = label_rows(reg, args.label)
+    if args.json:
+        _emit_json(rows, out)
+    else:
+        table = [(r["label"], r["run_hash"], r["created_at"]) for r in rows]
+        out.write(format_table(LABEL_HEADERS, table) + "\n")
+    return EXIT_OK
+
+
+def cmd_sessions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        rows = session_rows(reg)
+    if args.json:
+        _emit_json(rows, out)
+    else:
+        out.write(format_table(SESSION_HEADERS, [session_table_row(r) for r in rows]) + "\n")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        if args.session is not None and reg.get_session(args.session) is None:
+            raise JoshregError(f"no session with id '{args.session}'; see `joshreg sessions {args.registry}`")
+        run_hash = args.hash
+        if run_hash is not None and reg.get_config_by_hash(run_hash) is None:
+            # Accept a label too, as the library's label-or-hash methods do.
+            run_hash = dict(reg.list_labels()).get(run_hash)
+            if run_hash is None:
+                raise JoshregError(f"no run configuration with hash or label '{args.hash}'")
+        rows = run_rows(reg, args.session, run_hash)
+    if args.json:
+        _emit_json(rows, out)
+    else:
+        out.write(format_table(RUN_HEADERS, [run_table_row(r) for r in rows]) + "\n")
+    return EXIT_OK
+
+
+# --- the parser ---------------------------------------------------------------------------------
+
+Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+_COMMANDS: dict[str, tuple[Command, str, str]] = {
+    "rebuild": (
+        cmd_rebuild,
+        "Drop the registry's tables and replay its whole event log into them.",
+        """
+        The DuckDB file is a cache of the log: rebuilding gives the same tables an up-to-date
+        registry has. Damaged log lines are reported (segment:line) and skipped; the exit status
+        is then 1.
+
+        example:
+          joshreg rebuild demo-output/sweep.duckdb
+        """,
+    ),
+    "log": (
+        cmd_log,
+        "Show the event log and label changes in log order, one line each.",
+        """
+        Times are UTC. --type takes a full type (run.started) or a prefix (run, label).
+        --run takes a run id, a run hash or a label; a hash also shows its executions' events.
+
+        examples:
+          joshreg log demo-output/sweep.duckdb --type run.completed
+          joshreg log demo-output/sweep.duckdb --label baseline
+          joshreg log demo-output/sweep.duckdb --limit 5 --json
+        """,
+    ),
+    "labels": (
+        cmd_labels,
+        "Show the current labels, or with --history every label change ever made.",
+        """
+        examples:
+          joshreg labels demo-output/sweep.duckdb
+          joshreg labels demo-output/sweep.duckdb --history --label baseline
+        """,
+    ),
+    "sessions": (
+        cmd_sessions,
+        "Show every sweep session with its configurations and run counts.",
+        """
+        RUNS counts executions that succeeded / failed / have not completed.
+
+        example:
+          joshreg sessions demo-output/sweep.duckdb
+        """,
+    ),
+    "runs": (
+        cmd_runs,
+        "Show run executions with their durations and exit codes.",
+        """
+        --hash also accepts a label.
+
+        examples:
+          joshreg runs demo-output/sweep.duckdb
+          joshreg runs demo-output/sweep.duckdb --hash baseline
+        """,
+    ),
+}
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``joshreg`` parser with one subcommand per entry of ``_COMMANDS``."""
+    parser = argparse.ArgumentParser(
+        prog="joshreg",
+        description="Inspect and rebuild a joshreg run registry (an event-sourced joshpy RunRegistry).",
+        epilog=textwrap.dedent(
+            """
+            example:
+              joshreg sessions demo-output/sweep.duckdb
+
+            Run `joshreg COMMAND --help` for each command's options.
+            """
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("registry", metavar="REGISTRY", help="the registry's DuckDB file, e.g. sweep.duckdb")
+    common.add_argument(
+        "--events-path",
+        metavar="DIR",
+        help="the registry's event store, if not beside the file (default: REGISTRY with .events)",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print one JSON object per line")
+
+    for name, (func, summary, epilog) in _COMMANDS.items():
+        parents = [common] if name == "rebuild" else [common, as_json]
+        p = sub.add_parser(
+            name,
+            parents=parents,
+            help=summary,
+            description=summary,
+            epilog=textwrap.dedent(epilog),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=func)
+        if name == "log":
+            p.add_argument("--type", metavar="T", help="only events of this type or type prefix")
+            p.add_argument("--run", metavar="RUN", help="only events of this run id, run hash or label")
+            p.add_argument("--session", metavar="ID", help="only events of this session")
+            p.add_argument("--label", metavar="L", help="only changes of this label")
+            p.add_argument("--limit", metavar="N", type=_count, help="only the N most recent entries")
+        elif name == "labels":
+            p.add_argument("--history", action="store_true", help="every label change, oldest first")
+            p.add_argument("--label", metavar="L", help="only this label")
+        elif name == "runs":
+            p.add_argument("--session", metavar="ID", help="only executions of this session")
+            p.add_argument("--hash", metavar="H", help="only executions of this run hash (or label)")
+    return parser
+
+
+def _message(e: BaseException) -> str:
+    # KeyError's str() quotes its argument; show the sentence itself.
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    return str(e)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``joshreg`` command; return its exit status (0 ok, 1 problems found, 2 error)."""
+    args = build_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LogDamageWarning)
+        try:
+            status = args.func(args, out, err)
+        except (JoshregError, KeyError, ValueError) as e:
+            err.write(f"joshreg: error: {_message(e)}\n")
+            status = EXIT_ERROR
+    for w in caught:
+        if issubclass(w.category, LogDamageWarning):
+            err.write(f"joshreg: warning: {w.message}\n")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return status
