@@ -1,0 +1,84 @@
+"""Shared fixtures: fresh registries (in memory and on disk) and a minimal job config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from joshreg import RunRegistry
+
+
+@dataclass
+class FakeConfig:
+    """The few attributes of joshpy's JobConfig that ``create_session`` reads."""
+
+    simulation: str = "Main"
+    template_path: str | None = "sweep.jshc.j2"
+    replicates: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"template_path": self.template_path, **self.extra}
+        if self.simulation != "Main":
+            out["simulation"] = self.simulation
+        if self.replicates != 1:
+            out["replicates"] = self.replicates
+        return out
+
+
+@pytest.fixture
+def make_config() -> type[FakeConfig]:
+    """The FakeConfig class, for tests that need a config with particular fields."""
+    return FakeConfig
+
+
+@pytest.fixture
+def config() -> FakeConfig:
+    return FakeConfig()
+
+
+@pytest.fixture
+def registry() -> Iterator[RunRegistry]:
+    """A fresh in-memory registry (log and tables in memory)."""
+    reg = RunRegistry(":memory:")
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "sweep.duckdb"
+
+
+@pytest.fixture
+def dir_registry(db_path: Path) -> Iterator[RunRegistry]:
+    """A fresh registry whose DuckDB file and event log live under tmp_path."""
+    reg = RunRegistry(db_path)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def session(registry: RunRegistry, config: FakeConfig) -> str:
+    """A session in ``registry``."""
+    return registry.create_session(config, experiment_name="exp")
+
+
+Register = Callable[..., str]
+
+
+@pytest.fixture
+def register(registry: RunRegistry, session: str) -> Register:
+    """Register a config in ``session`` (or ``session_id=``) with the given parameters."""
+
+    def _register(run_hash: str, /, session_id: str | None = None, **params: Any) -> str:
+        registry.register_run(
+            session_id or session, run_hash, "model.josh", f"config of {run_hash}", None, params
+        )
+        return run_hash
+
+    return _register
