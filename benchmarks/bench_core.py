@@ -1,0 +1,753 @@
+"""Core benchmarks of joshreg against the goals in DESIGN.md, in one run.
+
+Run from the repository root (``just bench``)::
+
+    python benchmarks/bench_core.py            # full scale, about 3-5 minutes
+    python benchmarks/bench_core.py --quick    # small-scale smoke run, under 30 s
+    python benchmarks/bench_core.py --only rebuild_big --profile
+
+Prints a table (figure, goal, baseline, ratio, PASS/MISS) and writes ``bench-output/core.json``.
+``ratio`` is the speedup over the baseline where there is one, else the headroom against the
+goal (figure/goal for throughputs, goal/figure for times); on-goal rows have ratio >= 1 (>= 10
+for the baseline comparison). Quick mode shrinks every workload, so its PASS/MISS is only a smoke
+signal. Medians of several runs where a run is cheap; one run for the big rebuilds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import multiprocessing as mp
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from joshreg import RunRegistry
+from joshreg.clock import uuid7
+from joshreg.events import (
+    EventBase,
+    OutputRegistered,
+    RunCompleted,
+    RunRegistered,
+    RunStarted,
+    SessionCreated,
+    SessionStatusChanged,
+)
+from joshreg.projector import Projector
+from joshreg.store import LocalStore
+from joshreg.writer import EventWriter
+
+NAMES = (
+    "registry_vs_duckdb",
+    "append_1proc",
+    "append_8proc",
+    "rebuild_small",
+    "rebuild_big",
+    "catchup_1k",
+    "open_big",
+)
+
+
+@dataclass
+class Scale:
+    """Workload sizes; ``quick`` shrinks them for a smoke run."""
+
+    runs: int = 10_000  # start_run + complete_run pairs (benchmark 1)
+    # DuckDB commits one transaction per upstream call (an fsync each): 20,000 of them take
+    # minutes, so the baseline times this many pairs once and scales the loop to ``runs``.
+    baseline_runs: int = 1_000
+    hashes: int = 100
+    append_single: int = 200_000
+    append_multi: int = 100_000  # per process
+    procs: int = 8
+    rebuild_small: int = 100_000
+    rebuild_big: int = 1_000_000
+    catchup: int = 1_000
+    repeats: int = 3
+    open_repeats: int = 5
+
+
+QUICK = Scale(
+    runs=500,
+    baseline_runs=100,
+    hashes=10,
+    procs=4,
+    append_single=20_000,
+    append_multi=5_000,
+    rebuild_small=10_000,
+    rebuild_big=50_000,
+    repeats=1,
+    open_repeats=3,
+)
+
+
+@dataclass
+class Result:
+    """One row of the table."""
+
+    name: str
+    what: str
+    value: float
+    unit: str
+    goal: float
+    higher_is_better: bool
+    baseline: float | None = None
+    runs: list[float] = field(default_factory=list)
+    baseline_runs: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        if self.baseline is not None:
+            return self.baseline / self.value if self.value else float("inf")
+        if self.higher_is_better:
+            return self.value / self.goal
+        return self.goal / self.value if self.value else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio >= (self.goal if self.baseline is not None else 1.0)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+class _Config:
+    """The smallest thing ``create_session`` accepts: an object with ``to_dict()``."""
+
+    simulation = "Main"
+    template_path = "sweep.jshc.j2"
+    replicates = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"simulation": self.simulation, "replicates": self.replicates, "sweep": {"a": [1, 2, 3]}}
+
+
+def _hash(i: int, prefix: str = "") -> str:
+    return f"{prefix}{i:012x}"[-12:]
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def _collect(q: Any, procs: list[Any]) -> list[Any]:
+    """One result per process from ``q``; fail fast (not after a timeout) if a child dies."""
+    import queue
+
+    got: list[Any] = []
+    while len(got) < len(procs):
+        try:
+            got.append(q.get(timeout=0.5))
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                for p in procs:
+                    if p.is_alive():
+                        p.terminate()
+                raise RuntimeError(f"a benchmark child process failed (exit codes {dead})") from None
+    for p in procs:
+        p.join()
+    return got
+
+
+def _profile(label: str, fn: Callable[[], Any], top: int) -> Any:
+    """Run ``fn`` under cProfile and print the top entries by cumulative and by own time."""
+    prof = cProfile.Profile()
+    out = prof.runcall(fn)
+    for key in ("cumulative", "tottime"):
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
+        print(f"\n--- cProfile {label} (by {key}) ---")
+        print("\n".join(buf.getvalue().splitlines()[4:]))
+    return out
+
+
+# --- 1. registry vs upstream-style DuckDB -------------------------------------------------------
+
+UPSTREAM_DDL = """
+CREATE TABLE IF NOT EXISTS sweep_sessions (
+    session_id VARCHAR PRIMARY KEY, experiment_name VARCHAR,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, template_path VARCHAR,
+    template_hash VARCHAR(12), simulation VARCHAR, total_jobs INTEGER, total_replicates INTEGER,
+    status VARCHAR DEFAULT 'pending', metadata JSON);
+CREATE TABLE IF NOT EXISTS job_configs (
+    run_hash VARCHAR(12) PRIMARY KEY, session_id VARCHAR REFERENCES sweep_sessions(session_id),
+    josh_path TEXT, josh_content TEXT, config_content TEXT, file_mappings JSON, label VARCHAR,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS session_configs (
+    session_id VARCHAR REFERENCES sweep_sessions(session_id),
+    run_hash VARCHAR(12) REFERENCES job_configs(run_hash),
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (session_id, run_hash));
+CREATE TABLE IF NOT EXISTS config_parameters (
+    run_hash VARCHAR(12) PRIMARY KEY REFERENCES job_configs(run_hash));
+CREATE TABLE IF NOT EXISTS job_runs (
+    run_id VARCHAR PRIMARY KEY, run_hash VARCHAR(12) REFERENCES job_configs(run_hash),
+    session_id VARCHAR REFERENCES sweep_sessions(session_id), replicate INTEGER,
+    started_at TIMESTAMP, completed_at TIMESTAMP, exit_code INTEGER, output_path VARCHAR,
+    error_message TEXT, metadata JSON);
+CREATE TABLE IF NOT EXISTS run_outputs (
+    output_id VARCHAR PRIMARY KEY, run_id VARCHAR REFERENCES job_runs(run_id),
+    output_type VARCHAR, file_path VARCHAR, file_size BIGINT, row_count INTEGER,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+"""
+
+CONFIG_CONTENT = "\n".join(f"param{k} = {k * 1.5} count" for k in range(12))
+
+
+def _joshreg_runs(tmp: Path, sc: Scale) -> tuple[float, int, float]:
+    """Wall time of ``sc.runs`` start/complete pairs plus one read through RunRegistry.
+
+    Also returns the rows read and the read's own time (it catches up with every run event).
+    """
+    reg = RunRegistry(tmp / "reg.duckdb", enable_spatial=True)
+    sid = reg.create_session(_Config(), experiment_name="bench")
+    hashes = [_hash(i) for i in range(sc.hashes)]
+    for i, h in enumerate(hashes):
+        reg.register_run(sid, h, "sim.josh", CONFIG_CONTENT, None, {"a": i * 0.5, "b": i, "c": "x"})
+    reg.get_session(sid)  # project the setup before the clock starts
+    meta = {"parameters": {"a": 1.0}, "replicates": 3}
+    t0 = time.perf_counter()
+    for i in range(sc.runs):
+        h = hashes[i % sc.hashes]
+        rid = reg.start_run(h, session_id=sid, replicate=0, output_path=f"/scratch/{h}", metadata=meta)
+        reg.complete_run(rid, 0 if i % 50 else 1, None if i % 50 else "simulated failure")
+    t_read0 = time.perf_counter()
+    n = len(reg.get_runs_for_hash(hashes[0]))
+    t1 = time.perf_counter()
+    reg.close()
+    return t1 - t0, n, t1 - t_read0
+
+
+def _duckdb_runs(tmp: Path, sc: Scale) -> tuple[float, int]:
+    """The same calls the way upstream joshpy makes them: one autocommit statement per call.
+
+    Runs ``sc.baseline_runs`` pairs and returns the loop time scaled to ``sc.runs`` plus the
+    read's time, and the number of rows the read returned.
+    """
+    con = duckdb.connect(str(tmp / "upstream.duckdb"))
+    con.execute(UPSTREAM_DDL)
+    sid = str(uuid.uuid4())
+    con.execute(
+        "INSERT INTO sweep_sessions (session_id, experiment_name, template_path, simulation, metadata) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [sid, "bench", "sweep.jshc.j2", "Main", json.dumps({"job_config": _Config().to_dict()})],
+    )
+    hashes = [_hash(i) for i in range(sc.hashes)]
+    con.execute("BEGIN")  # setup only, not timed
+    for h in hashes:
+        con.execute(
+            "INSERT INTO job_configs (run_hash, session_id, josh_path, josh_content, config_content, "
+            "file_mappings) VALUES (?, ?, ?, ?, ?, ?)",
+            [h, sid, "sim.josh", None, CONFIG_CONTENT, None],
+        )
+        con.execute("INSERT INTO session_configs (session_id, run_hash) VALUES (?, ?)", [sid, h])
+    con.execute("COMMIT")
+    meta = {"parameters": {"a": 1.0}, "replicates": 3}
+    t0 = time.perf_counter()
+    for i in range(sc.baseline_runs):
+        h = hashes[i % sc.hashes]
+        rid = str(uuid.uuid4())
+        con.execute(
+            "INSERT INTO job_runs (run_id, run_hash, session_id, replicate, started_at, output_path, "
+            "metadata) VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP, ?, ?)",
+            [rid, h, sid, 0, f"/scratch/{h}", json.dumps(meta) if meta else None],
+        )
+        con.execute(
+            "UPDATE job_runs SET completed_at = CURRENT_TIMESTAMP, exit_code = ?, error_message = ? "
+            "WHERE run_id = ?",
+            [0 if i % 50 else 1, None if i % 50 else "simulated failure", rid],
+        )
+    t_loop = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    sql = "SELECT * FROM job_runs WHERE run_hash = ? ORDER BY started_at"
+    rows = con.execute(sql, [hashes[0]]).fetchall()
+    t_read = time.perf_counter() - t1
+    con.close()
+    return t_loop * sc.runs / sc.baseline_runs + t_read, len(rows)
+
+
+def bench_registry(sc: Scale, base: Path) -> Result:
+    ours, theirs, reads = [], [], []
+    for r in range(sc.repeats):
+        d = base / f"reg{r}"
+        d.mkdir()
+        t, n, t_read = _joshreg_runs(d, sc)
+        ours.append(t)
+        reads.append(round(t_read, 4))
+        assert n == sc.runs // sc.hashes, n
+        if r == 0:  # the baseline is slow and steady: one run
+            tb, nb = _duckdb_runs(d, sc)
+            theirs.append(tb)
+            assert nb == sc.baseline_runs // sc.hashes, nb
+        shutil.rmtree(d)
+    return Result(
+        "registry_vs_duckdb",
+        f"{sc.runs:,} start+complete + 1 read (s); baseline timed on {sc.baseline_runs:,} pairs, scaled",
+        _median(ours),
+        "s",
+        10.0,
+        True,
+        baseline=_median(theirs),
+        runs=ours,
+        baseline_runs=theirs,
+        extra={"read_seconds": reads},
+    )
+
+
+# --- 2. append throughput -------------------------------------------------------------------------
+
+
+def _run_events(n: int, tag: str) -> list[EventBase]:
+    """About ``n`` worker events: start, complete, output per execution."""
+    out: list[EventBase] = []
+    i = 0
+    while len(out) < n:
+        rid = uuid7()
+        h = _hash(i % 100)
+        out.append(
+            RunStarted(run_id=rid, run_hash=h, session_id=tag, output_path=f"/scratch/{h}", replicate=0)
+        )
+        out.append(RunCompleted(run_id=rid, exit_code=0))
+        out.append(
+            OutputRegistered(
+                output_id=uuid7(),
+                run_id=rid,
+                output_type="export.patch",
+                file_path=f"/scratch/{h}/out_{i}.csv",
+                file_size=123_456,
+            )
+        )
+        i += 1
+    return out[:n]
+
+
+def _append_worker(root: str, n: int, barrier: Any, q: Any) -> None:
+    events = _run_events(n, "s1")
+    w = EventWriter(LocalStore(root), durability="batch")
+    w.writer_id  # noqa: B018 - pick the segment before the clock starts
+    barrier.wait()
+    t0 = time.monotonic()
+    for ev in events:
+        w.append(ev)
+    w.flush()
+    t1 = time.monotonic()
+    w.close()
+    q.put((t0, t1, n))
+
+
+def bench_append_single(sc: Scale, base: Path) -> Result:
+    rates = []
+    for r in range(sc.repeats):
+        root = base / f"app1_{r}"
+        events = _run_events(sc.append_single, "s1")
+        w = EventWriter(LocalStore(root), durability="batch")
+        w.writer_id  # noqa: B018
+        t0 = time.perf_counter()
+        for ev in events:
+            w.append(ev)
+        w.flush()
+        t = time.perf_counter() - t0
+        w.close()
+        rates.append(len(events) / t)
+        shutil.rmtree(root)
+    return Result(
+        "append_1proc",
+        f"1 process, {sc.append_single:,} append() (ev/s)",
+        _median(rates),
+        "ev/s",
+        200_000,
+        True,
+        runs=rates,
+    )
+
+
+def bench_append_multi(sc: Scale, base: Path) -> Result:
+    ctx = mp.get_context("spawn")
+    rates = []
+    for r in range(sc.repeats):
+        root = base / f"app8_{r}"
+        LocalStore(root)
+        barrier, q = ctx.Barrier(sc.procs), ctx.Queue()
+        procs = [
+            ctx.Process(target=_append_worker, args=(str(root), sc.append_multi, barrier, q))
+            for _ in range(sc.procs)
+        ]
+        for p in procs:
+            p.start()
+        got = _collect(q, procs)
+        span = max(g[1] for g in got) - min(g[0] for g in got)
+        rates.append(sum(g[2] for g in got) / span)
+        shutil.rmtree(root)
+    return Result(
+        "append_8proc",
+        f"{sc.procs} processes x {sc.append_multi:,} append() (ev/s total)",
+        _median(rates),
+        "ev/s",
+        300_000,
+        True,
+        runs=rates,
+    )
+
+
+# --- 3-5. fixture, rebuild, catch-up, open ---------------------------------------------------------
+
+JOSH_CONTENT = "start simulation Main\n" + "\n".join(
+    f"  grid.size{k} = {k} m\n  steps.high = {k * 10} count" for k in range(20)
+)
+
+
+def _gen_worker(root: str, proc: int, n: int, writers: int, q: Any) -> None:
+    """Write about ``n`` events of a realistic sweep mix from ``writers`` writers of this process.
+
+    Per configuration: one run.registered (3 parameters) and 6 executions of start, complete,
+    output: ~5% registrations. Each writer instance gets its own segment (a writer id is new per
+    instance), so one process can stand in for several workers.
+    """
+    store = LocalStore(root)
+    ws = [EventWriter(store, durability="none") for _ in range(writers)]
+    pending: list[list[EventBase]] = [[] for _ in ws]
+    count = 0
+    sessions = [f"sess-{proc}-{k}" for k in range(2)]
+    for k, sid in enumerate(sessions):
+        pending[k % writers].append(
+            SessionCreated(
+                session_id=sid,
+                experiment_name=f"bench{proc}",
+                simulation="Main",
+                template_path="sweep.jshc.j2",
+                metadata={"job_config": _Config().to_dict(), "git_hash": "0123456789ab"},
+                replicates=3,
+            )
+        )
+        count += 1
+    i = 0
+    while count < n:
+        w = i % writers
+        sid = sessions[i % len(sessions)]
+        h = f"{proc:02x}{i:010x}"
+        params = {"maxGrowth": 0.5 + (i % 7), "seedCount": float(i % 11), "scenario": f"s{i % 3}"}
+        evs = pending[w]
+        evs.append(
+            RunRegistered(
+                session_id=sid,
+                run_hash=h,
+                josh_path="sim.josh",
+                josh_content=JOSH_CONTENT,
+                config_content=CONFIG_CONTENT,
+                file_mappings={"cover": {"path": "/data/cover.jshd", "hash": "d41d8cd98f00b204"}},
+                parameters=params,
+                parameter_types={"maxGrowth": "DOUBLE", "seedCount": "DOUBLE", "scenario": "VARCHAR"},
+            )
+        )
+        for rep in range(6):
+            rid = uuid7()
+            fail = (i + rep) % 40 == 0
+            evs.append(
+                RunStarted(
+                    run_id=rid,
+                    run_hash=h,
+                    session_id=sid,
+                    replicate=0,
+                    output_path=f"/scratch/sweep/{h}",
+                    metadata={"parameters": params, "replicates": 3},
+                )
+            )
+            evs.append(
+                RunCompleted(run_id=rid, exit_code=1 if fail else 0, error_message="boom" if fail else None)
+            )
+            evs.append(
+                OutputRegistered(
+                    output_id=uuid7(),
+                    run_id=rid,
+                    output_type="export.patch",
+                    file_path=f"/scratch/sweep/{h}/patch_{rep}.csv",
+                    file_size=1_000_000 + rep,
+                )
+            )
+        count += 19
+        if len(evs) >= 1024:
+            ws[w].append_many(evs)
+            evs.clear()
+        i += 1
+    for k, sid in enumerate(sessions):
+        pending[k % writers].append(SessionStatusChanged(session_id=sid, status="completed"))
+        count += 1
+    for w, evs in zip(ws, pending, strict=True):
+        if evs:
+            w.append_many(evs)
+        w.close()
+    q.put(count)
+
+
+def make_fixture(root: Path, n: int, procs: int = 4, writers_per_proc: int = 2) -> int:
+    """Generate about ``n`` events into the store at ``root`` from procs x writers segments.
+
+    Small fixtures are written in this process (8 writers): spawning costs more than it saves.
+    """
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    if n <= 100_000:
+        for p in range(procs):
+            _gen_worker(str(root), p, n // procs, writers_per_proc, q)
+        return sum(q.get() for _ in range(procs))
+    ps = [
+        ctx.Process(target=_gen_worker, args=(str(root), p, n // procs, writers_per_proc, q))
+        for p in range(procs)
+    ]
+    for p in ps:
+        p.start()
+    return sum(_collect(q, ps))
+
+
+def _rebuild(db: Path, events: Path, profile: int) -> float:
+    """Time ``Projector.rebuild()`` on a fresh DuckDB file; return seconds."""
+    con = duckdb.connect(str(db))
+    proj = Projector(con, LocalStore(events))
+    t0 = time.perf_counter()
+    res = _profile(f"rebuild {db.name}", proj.rebuild, profile) if profile else proj.rebuild()
+    t = time.perf_counter() - t0
+    assert not res.problems, res.problems[:3]
+    con.close()
+    return t
+
+
+def bench_rebuild(name: str, n: int, base: Path, profile: int, *, goal: float, keep: bool) -> Result:
+    d = base / name
+    d.mkdir()
+    events = d / "reg.events"
+    tg = time.perf_counter()
+    made = make_fixture(events, n)
+    gen = time.perf_counter() - tg
+    size = sum(f.stat().st_size for f in (events / "log").iterdir())
+    t = _rebuild(d / "reg.duckdb", events, profile)
+    res = Result(
+        name,
+        f"full rebuild of {made:,} events (s)",
+        t,
+        "s",
+        goal,
+        False,
+        runs=[t],
+        extra={"events": made, "log_bytes": size, "fixture_seconds": round(gen, 2)},
+    )
+    if not keep:
+        shutil.rmtree(d)
+    return res
+
+
+def _catchup_events(n: int) -> list[EventBase]:
+    out: list[EventBase] = [
+        RunRegistered(
+            session_id="sess-0-0",
+            run_hash=f"ff{uuid7()[-10:]}",
+            josh_path="sim.josh",
+            config_content=CONFIG_CONTENT,
+            parameters={"maxGrowth": 1.0, "seedCount": 2.0, "scenario": "new"},
+            parameter_types={"maxGrowth": "DOUBLE", "seedCount": "DOUBLE", "scenario": "VARCHAR"},
+        )
+    ]
+    run_evs = _run_events(n - 1, "sess-0-0")
+    # Reuse hashes of the fixture so that the touched keys exist in the tables.
+    for ev in run_evs:
+        if isinstance(ev, RunStarted):
+            ev = RunStarted(
+                run_id=ev.run_id,
+                run_hash=f"00{int(ev.run_hash, 16):010x}",
+                session_id=ev.session_id,
+                output_path=ev.output_path,
+            )
+        out.append(ev)
+    return out
+
+
+def bench_catchup(sc: Scale, d: Path, profile: int) -> Result:
+    """Append ``sc.catchup`` events from a new writer, reopen, time ``Projector.catch_up``."""
+    times = []
+    store = LocalStore(d / "reg.events")
+    for r in range(sc.repeats):
+        w = EventWriter(store, durability="batch")
+        w.append_many(_catchup_events(sc.catchup))
+        w.close()
+        con = duckdb.connect(str(d / "reg.duckdb"))
+        proj = Projector(con, LocalStore(d / "reg.events"))
+        assert not proj.needs_rebuild
+        t0 = time.perf_counter()
+        res = _profile("catch-up", proj.catch_up, profile) if profile and r == 0 else proj.catch_up()
+        times.append(time.perf_counter() - t0)
+        assert res.events == sc.catchup, res.events
+        con.close()
+    return Result(
+        "catchup_1k",
+        f"catch-up of {sc.catchup:,} new events on the big registry (s)",
+        _median(times),
+        "s",
+        0.1,
+        False,
+        runs=times,
+    )
+
+
+def bench_open(sc: Scale, d: Path, profile: int) -> Result:
+    times = []
+    for r in range(sc.open_repeats):
+        t0 = time.perf_counter()
+        if profile and r == 0:
+            reg = _profile("open", lambda: RunRegistry(d / "reg.duckdb", enable_spatial=True), profile)
+        else:
+            reg = RunRegistry(d / "reg.duckdb", enable_spatial=True)
+        times.append(time.perf_counter() - t0)
+        assert not reg.private_projection
+        reg.close()
+    return Result(
+        "open_big",
+        "open an up-to-date big registry (s)",
+        _median(times),
+        "s",
+        0.1,
+        False,
+        runs=times,
+    )
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "platform": platform.platform(),
+        "tmpdir": tempfile.gettempdir(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "ev/s":
+        return f"{v:,.0f}"
+    return f"{v * 1000:,.1f} ms" if v < 1 else f"{v:,.2f} s"
+
+
+def print_table(results: list[Result]) -> None:
+    head = f"{'benchmark':<20} {'joshreg':>14} {'goal':>14} {'baseline':>12} {'ratio':>8}  result"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        if r.baseline is not None:
+            goal = f">= {r.goal:g}x faster"
+        else:
+            goal = (">= " if r.higher_is_better else "<= ") + _fmt(r.goal, r.unit)
+        print(
+            f"{r.name:<20} {_fmt(r.value, r.unit):>14} {goal:>14} {_fmt(r.baseline, r.unit):>12} "
+            f"{r.ratio:>7.2f}x  {'PASS' if r.passed else 'MISS'}"
+        )
+    print()
+    for r in results:
+        runs = ", ".join(_fmt(x, r.unit) for x in r.runs)
+        line = f"  {r.name}: {r.what}; runs [{runs}]"
+        if r.baseline_runs:
+            line += f"; baseline runs [{', '.join(_fmt(x, r.unit) for x in r.baseline_runs)}]"
+        if r.extra:
+            line += f"; {r.extra}"
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small-scale smoke run (< 30 s)")
+    ap.add_argument("--only", choices=NAMES, action="append", help="run only this benchmark (repeatable)")
+    ap.add_argument("--out", default="bench-output/core.json", help="where to write the JSON results")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="profile big steps, top N")
+    ap.add_argument("--tmp", default=None, help="directory for temporary stores (default: system temp)")
+    args = ap.parse_args(argv)
+    sc = QUICK if args.quick else Scale()
+    only = set(args.only or NAMES)
+    info = machine()
+    print(
+        f"joshreg core benchmarks ({'quick' if args.quick else 'full'}): nproc={info['nproc']} "
+        f"python={info['python']} duckdb={info['duckdb']} {info['platform']}\n"
+    )
+    results: list[Result] = []
+    t_all = time.perf_counter()
+
+    def step(label: str, fn: Callable[[], Result]) -> None:
+        t = time.perf_counter()
+        r = fn()
+        results.append(r)
+        print(f"  [{time.perf_counter() - t:6.1f} s] {label}: {_fmt(r.value, r.unit)}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="joshreg-bench-", dir=args.tmp) as tmp:
+        base = Path(tmp)
+        if "registry_vs_duckdb" in only:
+            step("registry_vs_duckdb", lambda: bench_registry(sc, base))
+        if "append_1proc" in only:
+            step("append_1proc", lambda: bench_append_single(sc, base))
+        if "append_8proc" in only:
+            step("append_8proc", lambda: bench_append_multi(sc, base))
+        if "rebuild_small" in only:
+            step(
+                "rebuild_small",
+                lambda: bench_rebuild(
+                    "rebuild_small", sc.rebuild_small, base, args.profile, goal=1.0, keep=False
+                ),
+            )
+        big = only & {"rebuild_big", "catchup_1k", "open_big"}
+        if big:
+            prof_big = args.profile if "rebuild_big" in only else 0
+            step(
+                "rebuild_big",
+                lambda: bench_rebuild("rebuild_big", sc.rebuild_big, base, prof_big, goal=5.0, keep=True),
+            )
+            if "rebuild_big" not in only:
+                results.pop()
+            d = base / "rebuild_big"
+            if "catchup_1k" in only:
+                step("catchup_1k", lambda: bench_catchup(sc, d, args.profile))
+            if "open_big" in only:
+                step("open_big", lambda: bench_open(sc, d, args.profile))
+    total = time.perf_counter() - t_all
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end [{load}]\n")
+    print_table(results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "mode": "quick" if args.quick else "full",
+        "machine": info,
+        "scale": asdict(sc),
+        "total_seconds": round(total, 2),
+        "results": [
+            {**asdict(r), "ratio": r.ratio, "passed": r.passed, "goal_kind": _goal_kind(r)} for r in results
+        ],
+    }
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+def _goal_kind(r: Result) -> str:
+    if r.baseline is not None:
+        return "speedup over baseline >= goal"
+    return "value >= goal" if r.higher_is_better else "value <= goal"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
