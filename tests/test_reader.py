@@ -81,8 +81,8 @@ def test_torn_last_line_is_not_yet_written(store: LocalStore) -> None:
 
 def test_edited_line_is_reported_with_its_line_number(store: LocalStore) -> None:
     lines = written_lines(history(5))
-    lines[2] = lines[2].replace(b'"replicate":0', b'"replicate":9')
-    assert b'"replicate":9' in lines[2]
+    lines[2] = lines[2].replace(b'"run_id":"r0"', b'"run_id":"r9"')
+    assert b'"run_id":"r9"' in lines[2]
     store.append(SEG, b"".join(lines))
     batch = read_all(store)
     assert kinds_at(batch, 3) == {"checksum"}

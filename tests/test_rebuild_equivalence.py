@@ -150,6 +150,8 @@ def test_any_order_and_batch_split_equals_a_full_rebuild(
     ws = [EventWriter(store, durability="none") for _ in range(writers)]
     for k, event in history:
         ws[k % writers].append(event)
+    for w in ws:
+        w.publish()
     log = LabelLog(store)
     for label, run_hash in labels:
         log.commit(take(label, run_hash))

@@ -133,11 +133,14 @@ def test_failed_append_moves_to_a_new_segment() -> None:
     store = CountingStore()
     w = EventWriter(store, durability="none")
     w.append(done(0))
+    w.publish()
     first = w.writer_id
     store.fail_next = True
+    w.append(done(1))
     with pytest.raises(StoreError):
-        w.append(done(1))
+        w.publish()
     after = w.append(done(2))
+    w.publish()
     assert after.writer != first and after.seq == 1
     assert len(store.segments()) == 2
     batch = LogReader(store).read_new({}, {})
@@ -174,3 +177,25 @@ def test_forked_child_gets_a_new_writer_and_segment(tmp_path: Path) -> None:
     assert sorted((e.writer, e.seq) for e in batch.events) == sorted(
         [(parent_id, 1), (parent_id, 2), (child_id, 1)]
     )
+
+
+def test_appends_are_grouped_until_publish_then_written_without_sync() -> None:
+    store = CountingStore()
+    w = EventWriter(store, durability="batch", batch_size=1000, max_delay=3600)
+    for i in range(3):
+        w.append(done(i))
+    assert store.read(w.segment) == b""
+    assert w.publish() == 3
+    assert len(store.read(w.segment).splitlines()) == 3
+    assert (store.syncs, w.durable_seq) == (0, 0)
+    assert w.flush() == 3
+    assert store.syncs == 1
+
+
+def test_a_group_older_than_max_delay_is_written_by_the_next_append() -> None:
+    store = CountingStore()
+    w = EventWriter(store, durability="batch", batch_size=1000, max_delay=0.0)
+    w.append(done(0))
+    w.append(done(1))
+    assert len(store.read(w.segment).splitlines()) == 2
+    assert w.durable_seq == 2

@@ -38,6 +38,7 @@ __all__ = [
     "encode_commit",
     "encode_event",
     "frame",
+    "frame_bytes",
     "verify_lines",
 ]
 
@@ -60,9 +61,15 @@ def encode_event(event: EventBase) -> bytes:
 
 def frame(body: bytes, prev: str) -> tuple[bytes, str]:
     """Append the chain fields to a JSON object; return the line (with ``\\n``) and its ``c``."""
-    covered = body[:-1] + _P_OPEN + prev.encode()
-    c = f"{zlib.crc32(covered):08x}"
-    return covered + _C_OPEN + c.encode() + b'"}\n', c
+    line, c = frame_bytes(body, prev.encode())
+    return line, c.decode()
+
+
+def frame_bytes(body: bytes, prev: bytes, _crc32=zlib.crc32) -> tuple[bytes, bytes]:
+    """``frame`` with ``prev`` and ``c`` as bytes: the writer's hot path."""
+    covered = body[:-1] + _P_OPEN + prev
+    c = b"%08x" % _crc32(covered)
+    return covered + _C_OPEN + c + b'"}\n', c
 
 
 class LineCheck(msgspec.Struct, frozen=True):

@@ -38,12 +38,13 @@ __all__ = [
 ]
 
 
-class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
+class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, omit_defaults=True):
     """The envelope every segment event carries.
 
     ``seq`` counts from 1 within a writer; ``hlc`` is the writer's hybrid logical clock in
     nanoseconds since the epoch; ``actor`` is ``user@host``; ``v`` the schema version of the
-    event type.
+    event type. Fields equal to their defaults are left out of a line (``omit_defaults``), which
+    keeps lines short; decoding puts the defaults back.
     """
 
     event_id: str = ""

@@ -6,7 +6,7 @@ A worker process (on this host or another sharing the store's directory) opens a
 the registry's event store and appends to its own segment; it never opens the DuckDB file, so
 any number of workers record at once with no lock. The registry sees their events at its next
 read. Each call appends exactly one event and returns once the event has reached the operating
-system (see ``EventWriter`` for when it reaches the disk).
+system (see ``EventWriter`` for when it reaches the disk; ``flush()`` makes it durable now).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from .clock import uuid7
 from .errors import InvalidArgumentError
-from .events import OutputRegistered, RunCompleted, RunStarted
+from .events import EventBase, OutputRegistered, RunCompleted, RunStarted
 from .store import LogStore, open_store
 from .writer import Durability, EventWriter
 
@@ -71,6 +71,11 @@ class RunRecorder:
     def store(self) -> LogStore:
         return self.writer.store
 
+    def _append(self, event: EventBase) -> None:
+        # Published at once: a worker killed after a call returns loses nothing of that call.
+        self.writer.append(event)
+        self.writer.publish()
+
     def start_run(
         self,
         run_hash: str,
@@ -88,7 +93,7 @@ class RunRecorder:
                 "start_run needs a session_id (pass it here or to RunRecorder(session_id=...))"
             )
         rid = run_id or uuid7()
-        self.writer.append(
+        self._append(
             RunStarted(
                 run_id=rid,
                 run_hash=run_hash,
@@ -102,7 +107,7 @@ class RunRecorder:
 
     def complete_run(self, run_id: str, exit_code: int, error_message: str | None = None) -> None:
         """Record that execution ``run_id`` finished; a later completion replaces an earlier one."""
-        self.writer.append(RunCompleted(run_id=run_id, exit_code=int(exit_code), error_message=error_message))
+        self._append(RunCompleted(run_id=run_id, exit_code=int(exit_code), error_message=error_message))
 
     def register_output(
         self,
@@ -114,7 +119,7 @@ class RunRecorder:
     ) -> str:
         """Record a file the execution produced; return the output id."""
         oid = uuid7()
-        self.writer.append(
+        self._append(
             OutputRegistered(
                 output_id=oid,
                 run_id=run_id,

@@ -33,6 +33,7 @@ from .errors import (
     SessionNotFoundError,
 )
 from .events import (
+    EventBase,
     LabelAction,
     LabelArchived,
     LabelAssigned,
@@ -136,6 +137,10 @@ class RunRegistry:
         self._trace(f"{path} is held by another process; using a private projection")
         return duckdb.connect(":memory:")
 
+    def _append(self, event: EventBase) -> None:
+        self._writer.append(event)
+        self._writer.publish()
+
     def _trace(self, msg: str) -> None:
         if self.tracer is not None:
             self.tracer(msg)
@@ -153,6 +158,7 @@ class RunRegistry:
     def sync(self) -> CatchUp:
         """Catch the tables up with the log (every read does this first)."""
         self._con()
+        self._writer.publish()
         result = self._projector.catch_up()
         if result.problems:
             for p in result.problems:
@@ -314,7 +320,7 @@ class RunRegistry:
         gh = git_hash()
         if gh is not None:
             metadata["git_hash"] = gh
-        self._writer.append(
+        self._append(
             SessionCreated(
                 session_id=sid,
                 experiment_name=experiment_name if experiment_name is not None else simulation,
@@ -330,7 +336,7 @@ class RunRegistry:
     def update_session_status(self, session_id: str, status: str) -> None:
         """Set a session's free-text status (pending, running, completed, failed, ...)."""
         self._require_session(session_id)
-        self._writer.append(SessionStatusChanged(session_id=session_id, status=str(status)))
+        self._append(SessionStatusChanged(session_id=session_id, status=str(status)))
 
     def get_session(self, session_id: str) -> SessionInfo | None:
         self.sync()
@@ -378,7 +384,7 @@ class RunRegistry:
             advice="This may indicate mixed sweep configurations. Use a separate registry.",
         )
         self._param_types.update(types)
-        self._writer.append(
+        self._append(
             RunRegistered(
                 session_id=session_id,
                 run_hash=str(run_hash),

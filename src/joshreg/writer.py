@@ -2,13 +2,19 @@
 
 Imports ``events``, ``codec``, ``clock``, ``store.base``, ``errors``.
 
-Every ``append`` call reaches the operating system before it returns, so killing the process
-loses nothing that was appended. When the bytes reach the disk depends on ``durability``:
+Events are written in groups (group commit): ``append`` envelopes an event and adds it to the
+group; the group goes to the operating system with one write, and, depending on
+``durability``, to the disk with one fsync:
 
-- ``"none"``: never fsynced by joshreg (the OS writes them back in its own time);
-- ``"batch"`` (default): fsynced once ``batch_size`` events or ``max_delay`` seconds have
-  accumulated since the last sync, and always by ``flush()`` and ``close()``;
-- ``"event"``: fsynced before every ``append`` returns.
+- ``"none"``: groups are written when ``batch_size`` events or ``max_delay`` seconds have
+  accumulated, and by ``publish()``, ``flush()`` and ``close()``; never fsynced by joshreg;
+- ``"batch"`` (default): the same, and every written group is fsynced;
+- ``"event"``: every ``append`` is written and fsynced before it returns.
+
+``publish()`` writes the pending group without fsync, so that a killed process loses nothing
+published; ``flush()`` returns once everything appended is durable. ``RunRecorder`` and
+``RunRegistry`` publish after every call; a worker streaming events through ``EventWriter``
+decides itself when to publish or flush. A process that exits normally flushes its writers.
 
 A writer never reopens an old segment: a new process (or a forked child) gets a new writer id.
 After a failed write the segment may end in a torn line, so the writer moves to a new segment
@@ -28,7 +34,7 @@ from typing import Literal, TypeVar
 import msgspec
 
 from .clock import HybridClock, actor, new_writer_id, uuid7
-from .codec import GENESIS, encode_event, frame
+from .codec import GENESIS, encode_event, frame_bytes
 from .errors import InvalidArgumentError, StoreError
 from .events import EventBase
 from .store.base import LogStore
@@ -41,6 +47,10 @@ DURABILITY_MODES: tuple[str, ...] = ("none", "batch", "event")
 E = TypeVar("E", bound=EventBase)
 
 _open_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()
+_replace = msgspec.structs.replace
+_getpid = os.getpid
+_GENESIS = GENESIS.encode()
+_monotonic = time.monotonic
 
 
 @atexit.register
@@ -69,7 +79,7 @@ class EventWriter:
             )
         self.store = store
         self.durability: Durability = durability
-        self.batch_size = batch_size
+        self.batch_size = 1 if durability == "event" else max(1, batch_size)
         self.max_delay = max_delay
         self.clock = clock or HybridClock()
         self.actor = actor()
@@ -78,52 +88,53 @@ class EventWriter:
         self._writer_id = ""
         self._segment = ""
         self._seq = 0
-        self._prev = GENESIS
-        self._unsynced = 0
-        self._first_unsynced = 0.0
+        self._prev = _GENESIS
+        self._group: list[bytes] = []
+        self._group_start = 0.0
+        self._written_seq = 0
         self._synced_seq = 0
         _open_writers.add(self)
 
     # --- identity -----------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._pid = os.getpid()
+        self._pid = _getpid()
         self._writer_id = new_writer_id()
         self._segment = f"log/{self._writer_id}.jsonl"
         self._seq = 0
+        self._written_seq = 0
         self._synced_seq = 0
-        self._prev = GENESIS
-        self._unsynced = 0
+        self._prev = _GENESIS
+        self._group = []  # a forked child must not write its parent's pending events
 
     @property
     def writer_id(self) -> str:
         """This process's writer id (assigned on first use)."""
-        if self._pid != os.getpid():
+        if self._pid != _getpid():
             self._start()
         return self._writer_id
 
     @property
     def segment(self) -> str:
         """The segment this writer appends to."""
-        self.writer_id  # noqa: B018 - starts the writer if needed
-        return self._segment
+        return f"log/{self.writer_id}.jsonl"
 
     @property
     def last_seq(self) -> int:
         """Sequence number of the last event appended (0 before the first)."""
-        return self._seq if self._pid == os.getpid() else 0
+        return self._seq if self._pid == _getpid() else 0
 
     @property
     def durable_seq(self) -> int:
         """Every event up to this sequence number has been fsynced."""
-        return self._synced_seq if self._pid == os.getpid() else 0
+        return self._synced_seq if self._pid == _getpid() else 0
 
     # --- appending ----------------------------------------------------------------------------
 
     def _envelope(self, event: E) -> tuple[E, bytes]:
         self._seq += 1
         hlc = self.clock.now()
-        full = msgspec.structs.replace(
+        full = _replace(
             event,
             event_id=uuid7(hlc // 1_000_000),
             writer=self._writer_id,
@@ -131,64 +142,70 @@ class EventWriter:
             hlc=hlc,
             actor=self.actor,
         )
-        line, self._prev = frame(encode_event(full), self._prev)
+        line, self._prev = frame_bytes(encode_event(full), self._prev)
         return full, line
 
     def append(self, event: E) -> E:
-        """Append one event; return it with its envelope filled in."""
-        return self.append_many((event,))[0]
+        """Append one event to the current group; return it with its envelope filled in."""
+        if self._pid != _getpid():
+            self._start()
+        full, line = self._envelope(event)
+        group = self._group
+        group.append(line)
+        if len(group) >= self.batch_size:
+            self._write_group(sync=self.durability != "none")
+        elif len(group) == 1:
+            self._group_start = _monotonic()
+        elif _monotonic() - self._group_start >= self.max_delay:
+            self._write_group(sync=self.durability != "none")
+        if self.tracer is not None:
+            self.tracer(f"append {full.__struct_config__.tag} {self._writer_id}#{full.seq}")
+        return full
 
     def append_many(self, events: Iterable[E]) -> list[E]:
-        """Append several events with one write; return them with their envelopes."""
-        if self._pid != os.getpid():
-            self._start()
-        seq0, prev0 = self._seq, self._prev
-        out: list[E] = []
-        lines: list[bytes] = []
-        for ev in events:
-            full, line = self._envelope(ev)
-            out.append(full)
-            lines.append(line)
-        if not lines:
-            return out
-        try:
-            self.store.append(self._segment, b"".join(lines))
-        except StoreError:
-            # The segment may now end in a torn line; continue in a fresh one.
-            self._seq, self._prev = seq0, prev0
-            self.store.close_segment(self._segment)
-            self._start()
-            raise
-        if self.tracer is not None:
-            for ev in out:
-                self.tracer(f"append {ev.__struct_config__.tag} {self._writer_id}#{ev.seq}")
-        if self.durability == "event":
-            self._sync()
-        elif self.durability == "batch":
-            if self._unsynced == 0:
-                self._first_unsynced = time.monotonic()
-            self._unsynced += len(out)
-            if self._unsynced >= self.batch_size or time.monotonic() - self._first_unsynced >= self.max_delay:
-                self._sync()
+        """Append several events, then write the group (and fsync it unless ``none``)."""
+        out = [self.append(ev) for ev in events]
+        if out and self._group:
+            self._write_group(sync=self.durability != "none")
         return out
 
-    def _sync(self) -> None:
-        self.store.sync(self._segment)
-        self._unsynced = 0
-        self._synced_seq = self._seq
+    def _write_group(self, *, sync: bool) -> None:
+        if self._group:
+            data = b"".join(self._group)
+            self._group = []
+            try:
+                self.store.append(self._segment, data)
+            except StoreError:
+                # The segment may now end in a torn line; continue in a fresh one. The events
+                # of the failed group were never written: the caller is told by the error.
+                self.store.close_segment(self._segment)
+                self._start()
+                raise
+            self._written_seq = self._seq
+        if sync and self._synced_seq < self._written_seq:
+            self.store.sync(self._segment)
+            self._synced_seq = self._written_seq
+
+    def publish(self) -> int:
+        """Write the pending group to the operating system (no fsync); return its last seq.
+
+        After this, killing the process loses none of the events appended so far.
+        """
+        if self._pid == _getpid():
+            self._write_group(sync=False)
+        return self._written_seq if self._pid == _getpid() else 0
 
     def flush(self) -> int:
-        """Make every appended event durable (except with ``durability="none"``).
+        """Write and fsync everything appended (only write with ``durability="none"``).
 
         Returns the sequence number up to which events are durable.
         """
-        if self._pid == os.getpid() and self._seq and self.durability != "none":
-            self._sync()
+        if self._pid == _getpid():
+            self._write_group(sync=self.durability != "none")
         return self.durable_seq
 
     def close(self) -> None:
         """Flush, then release the segment. The writer may be used again (same segment)."""
-        if self._pid == os.getpid() and self._seq:
-            if self.durability != "none":
-                self._sync()
+        if self._pid == _getpid() and self._seq:
+            self.flush()
             self.store.close_segment(self._segment)

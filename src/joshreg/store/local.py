@@ -71,12 +71,15 @@ class LocalStore(LogStore):
         return fd
 
     def append(self, segment: str, data: bytes) -> None:
-        fd = self._fd(segment)
-        view = memoryview(data)
+        fd = self._fds.get(segment)
+        if fd is None:
+            fd = self._fd(segment)
         try:
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            n = os.write(fd, data)
+            if n != len(data):  # short write (signal, full disk): finish it, we are the only writer
+                view = memoryview(data)[n:]
+                while view:
+                    view = view[os.write(fd, view) :]
         except OSError as e:
             raise StoreError(
                 f"cannot append to segment {self._path(segment)}: {e}; "
