@@ -38,10 +38,10 @@ from .reader import Cursor, LogReader, ReadBatch
 from .store.base import LogStore
 from .tables import (
     CONFIG_PARAMS_CORE_COLUMNS,
-    EVENT_TABLES,
     PROJECTOR_VERSION,
     create_tables,
     drop_tables,
+    event_insert_sql,
     quote_identifier,
     table_columns,
 )
@@ -260,39 +260,28 @@ class Projector:
         self.labels_head, self.labels_c = labels.state.version, labels.state.last_c
 
     def _insert_events(self, batch: ReadBatch) -> None:
-        """One Arrow insert per event type present, into that type's typed table."""
+        """The raw lines go to DuckDB as one Arrow table; DuckDB parses each event type's
+        lines into that type's typed table (vectorised, instead of building columns here)."""
         evs = batch.events
         if not evs:
             return
-        groups: dict[type, list[int]] = {}
-        for i, e in enumerate(evs):
-            groups.setdefault(type(e), []).append(i)
-        for cls, idx in groups.items():
-            table, cols = EVENT_TABLES[_TAG[cls]]
-            sub = evs if len(idx) == len(evs) else [evs[i] for i in idx]
-            data: dict[str, pa.Array] = {
-                "event_id": pa.array(list(map(_get("event_id"), sub)), pa.string()),
-                "writer": pa.array(list(map(_get("writer"), sub)), pa.string()),
-                "seq": pa.array(list(map(_get("seq"), sub)), pa.int64()),
-                "hlc": pa.array(list(map(_get("hlc"), sub)), pa.int64()),
-                "actor": pa.array(list(map(_get("actor"), sub)), pa.string()),
-                "v": pa.array(list(map(_get("v"), sub)), pa.int32()),
-                "segment": pa.array([batch.origins[i] for i in idx], pa.string()),
-                "line": pa.array([batch.linenos[i] for i in idx], pa.int64()),
+        tag_of = _TAG
+        types = [tag_of[type(e)] for e in evs]
+        raw = pa.table(
+            {
+                "type": pa.array(types, pa.string()).dictionary_encode(),
+                "body": pa.array(batch.lines, pa.binary()).cast(pa.string()),
+                "segment": pa.array(batch.origins, pa.string()).dictionary_encode(),
+                "line": pa.array(batch.linenos, pa.int64()),
             }
-            for c in cols:
-                values = list(map(_get(c.name), sub))
-                if c.sql_type == "JSON":
-                    data[c.name] = pa.array(
-                        [None if v is None else _encode(v) for v in values], pa.binary()
-                    ).cast(pa.string())
-                else:
-                    data[c.name] = pa.array(values, pa.int64() if c.sql_type == "BIGINT" else pa.string())
-            self.con.register("_ev", pa.table(data))
-            try:
-                self.con.execute(f"INSERT INTO {table} SELECT * FROM _ev")
-            finally:
-                self.con.unregister("_ev")
+        )
+        self.con.register("_raw", raw)
+        try:
+            for tag in sorted(set(types)):
+                source = f"(SELECT body, segment, line FROM _raw WHERE type = '{tag}')"
+                self.con.execute(event_insert_sql(tag, source))
+        finally:
+            self.con.unregister("_raw")
 
     def _insert_label_commits(self, commits: Iterable[LabelCommit]) -> None:
         rows = [

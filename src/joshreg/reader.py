@@ -96,6 +96,17 @@ class LogReader:
             batch.cursors[seg.name] = self._scan(seg.name, data, cut, cur, batch)
         return batch
 
+    @staticmethod
+    def _contiguous(decoded: list[EventBase | None], seqs: dict[str, int]) -> bool:
+        first, last = decoded[0], decoded[-1]
+        if first is None or last is None or first.writer != last.writer:
+            return False
+        start = seqs.get(first.writer, 0) + 1
+        if first.seq != start or last.seq != start + len(decoded) - 1:
+            return False
+        writer = first.writer
+        return all(e is not None and e.seq == start + i and e.writer == writer for i, e in enumerate(decoded))
+
     def _scan(self, segment: str, data: bytes, cut: int, cur: Cursor, batch: ReadBatch) -> Cursor:
         lines = data[:cut].split(b"\n")
         lines.pop()  # after the last newline
@@ -122,6 +133,15 @@ class LogReader:
                     decoded.append(None)
         seqs = batch.writer_seqs
         events, kept, origins, linenos = batch.events, batch.lines, batch.origins, batch.linenos
+        if decoded and not skip and self._contiguous(decoded, seqs):
+            # The common case: one writer, next seqs in order, nothing damaged: take it whole.
+            n = len(decoded)
+            seqs[decoded[0].writer] = decoded[-1].seq  # type: ignore[union-attr]
+            events.extend(decoded)  # type: ignore[arg-type]
+            kept.extend(lines)
+            origins.extend([segment] * n)
+            linenos.extend(range(base, base + n))
+            return Cursor(cur.offset + cut, cur.line + n, last_c)
         for i, ev in enumerate(decoded):
             if ev is None:
                 continue
