@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from operator import attrgetter
 
 import duckdb
 import msgspec
@@ -63,11 +62,8 @@ class CatchUp(msgspec.Struct):
     seconds: float = 0.0
 
 
-def _get(name: str) -> Callable[[object], object]:
-    return attrgetter(name)
-
-
-_encode = msgspec.json.Encoder().encode
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 class Projector:
@@ -91,6 +87,7 @@ class Projector:
         self.param_columns: dict[str, str] = {}
         self.needs_rebuild = False
         self._touched: dict[str, bool] = {}
+        self._ranges: dict[str, tuple[str, str]] = {}
         self._open()
 
     # --- state ----------------------------------------------------------------------------------
@@ -131,8 +128,8 @@ class Projector:
         self.param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
 
     def _set_meta(self, values: dict[str, str]) -> None:
-        for k, v in values.items():
-            self.con.execute("INSERT OR REPLACE INTO joshreg_meta VALUES (?, ?)", [k, v])
+        rows = ", ".join(f"({_literal(k)}, {_literal(v)})" for k, v in values.items())
+        self.con.execute(f"INSERT OR REPLACE INTO joshreg_meta VALUES {rows}")
 
     def _trace(self, msg: str) -> None:
         if self.tracer is not None:
@@ -341,10 +338,9 @@ class Projector:
             con.register("_cur", cur)
             con.register("_wr", wr)
             try:
-                con.execute("DELETE FROM joshreg_segments WHERE segment IN (SELECT segment FROM _cur)")
-                con.execute("INSERT INTO joshreg_segments SELECT * FROM _cur")
-                con.execute("DELETE FROM joshreg_writers WHERE writer IN (SELECT writer FROM _wr)")
-                con.execute("INSERT INTO joshreg_writers SELECT * FROM _wr")
+                con.execute("INSERT OR REPLACE INTO joshreg_segments SELECT * FROM _cur")
+                if changed:
+                    con.execute("INSERT OR REPLACE INTO joshreg_writers SELECT * FROM _wr")
             finally:
                 con.unregister("_cur")
                 con.unregister("_wr")
@@ -382,6 +378,19 @@ class Projector:
             ("_aff_o", outputs),
         ):
             self.con.register(name, pa.table({"k": pa.array(sorted(keys), pa.string())}))
+        # Key ranges let DuckDB skip row groups by their min/max statistics: run and output
+        # ids minted by joshreg are UUIDv7, so a batch's ids are close together in time.
+        self._ranges = {
+            name: (min(keys), max(keys))
+            for name, keys in (
+                ("_aff_s", sessions),
+                ("_aff_h", hashes),
+                ("_aff_l", labelled),
+                ("_aff_r", runs),
+                ("_aff_o", outputs),
+            )
+            if keys
+        }
         self._touched = {
             "_aff_s": bool(sessions),
             "_aff_h": bool(hashes),
@@ -398,11 +407,14 @@ class Projector:
             return not full and not touched.get(aff, False)
 
         def flt(col: str, aff: str) -> str:
-            return "" if full else f"AND {col} IN (SELECT k FROM {aff})"
+            if full:
+                return ""
+            lo, hi = (_literal(k) for k in self._ranges.get(aff, ("", "")))
+            return f"AND {col} BETWEEN {lo} AND {hi} AND {col} IN (SELECT k FROM {aff})"
 
         def delete(table: str, col: str, aff: str) -> None:
             if not full:
-                con.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT k FROM {aff})")
+                con.execute(f"DELETE FROM {table} WHERE true {flt(col, aff)}")
 
         first = "QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY hlc, writer, seq) = 1"
         if not skip("_aff_h"):
