@@ -13,7 +13,8 @@ version order, which the label log fixes at write time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 import msgspec
@@ -105,11 +106,8 @@ class Projector:
         else:
             self.needs_rebuild = True
         if self.needs_rebuild:
-            con.execute("BEGIN")
-            drop_tables(con)
-            create_tables(con)
-            self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
-            con.execute("COMMIT")
+            with self._transaction():
+                self._reset_tables()
         self._load_state()
 
     def _load_state(self) -> None:
@@ -130,6 +128,24 @@ class Projector:
     def _set_meta(self, values: dict[str, str]) -> None:
         rows = ", ".join(f"({_literal(k)}, {_literal(v)})" for k, v in values.items())
         self.con.execute(f"INSERT OR REPLACE INTO joshreg_meta VALUES {rows}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Rows and checkpoint commit together; on failure both roll back and the in-memory
+        cursors are reloaded from the tables, so nothing is applied twice or skipped."""
+        self.con.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self._load_state()
+            raise
+        self.con.execute("COMMIT")
+
+    def _reset_tables(self) -> None:
+        drop_tables(self.con)
+        create_tables(self.con)
+        self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
 
     def _trace(self, msg: str) -> None:
         if self.tracer is not None:
@@ -177,11 +193,8 @@ class Projector:
         """Drop every table and replay the whole log, in one transaction."""
         t0 = time.perf_counter()
         con = self.con
-        con.execute("BEGIN")
-        try:
-            drop_tables(con)
-            create_tables(con)
-            self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
+        with self._transaction():
+            self._reset_tables()
             self.cursors, self.writer_seqs, self.param_columns = {}, {}, {}
             self.labels_head, self.labels_c = 0, GENESIS
             total = self._pending_bytes()
@@ -213,11 +226,6 @@ class Projector:
             self._refresh(full=True)
             self._write_checkpoint(merged, labels.state.version, labels.state.last_c, previous={})
             self._insert_problems(merged.problems)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            self._load_state()
-            raise
         self._load_state()
         n = con.execute("SELECT count(*) FROM event_log").fetchone()[0]
         self._trace(f"rebuild: {n} events, {len(commits)} label commits")
@@ -230,23 +238,18 @@ class Projector:
 
     def _apply(self, batch: ReadBatch, commits: list[LabelCommit], labels_c: str, *, full: bool) -> None:
         con = self.con
-        con.execute("BEGIN")
         try:
-            self._insert_events(batch)
-            self._insert_label_commits(commits)
-            params: dict[str, str] = {}
-            _collect_param_types(batch.events, params)
-            schema_changed = self._ensure_param_columns(params)
-            self._register_affected(batch.events, commits)
-            self._refresh(full=full, params_full=schema_changed)
-            head = commits[-1].version if commits else self.labels_head
-            self._write_checkpoint(batch, head, labels_c if commits else self.labels_c)
-            self._insert_problems(batch.problems)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            self._load_state()
-            raise
+            with self._transaction():
+                self._insert_events(batch)
+                self._insert_label_commits(commits)
+                params: dict[str, str] = {}
+                _collect_param_types(batch.events, params)
+                schema_changed = self._ensure_param_columns(params)
+                self._register_affected(batch.events, commits)
+                self._refresh(full=full, params_full=schema_changed)
+                head = commits[-1].version if commits else self.labels_head
+                self._write_checkpoint(batch, head, labels_c if commits else self.labels_c)
+                self._insert_problems(batch.problems)
         finally:
             for name in ("_aff_s", "_aff_h", "_aff_l", "_aff_r", "_aff_o"):
                 con.unregister(name)

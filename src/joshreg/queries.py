@@ -30,6 +30,7 @@ __all__ = [
     "parameters_for",
     "resolve_label",
     "resolve_latest",
+    "session_results",
 ]
 
 Con = duckdb.DuckDBPyConnection
@@ -41,6 +42,16 @@ _SESSION_COLS = (
 _CONFIG_COLS = (
     "jc.run_hash, jc.session_id, jc.josh_path, jc.josh_content, jc.config_content, "
     "jc.file_mappings, jc.label, jc.created_at"
+)
+RESULT_COLUMNS = (
+    "run_id",
+    "run_hash",
+    "replicate",
+    "started_at",
+    "completed_at",
+    "exit_code",
+    "output_path",
+    "error_message",
 )
 _RUN_COLS = (
     "run_id, run_hash, replicate, started_at, completed_at, exit_code, output_path, error_message, metadata"
@@ -184,10 +195,7 @@ def get_runs_for_hash(con: Con, run_hash: str) -> list[RunInfo]:
 
 
 def get_runs_by_parameters(con: Con, params: dict[str, Any]) -> list[dict[str, Any]]:
-    base = (
-        "r.run_id, r.run_hash, r.replicate, r.started_at, r.completed_at, r.exit_code, "
-        "r.output_path, r.error_message"
-    )
+    base = ", ".join(f"r.{c}" for c in RESULT_COLUMNS)
     if params:
         where = " AND ".join(f"cp.{quote_identifier(k)} = ?" for k in params)
         sql = (
@@ -199,9 +207,19 @@ def get_runs_by_parameters(con: Con, params: dict[str, Any]) -> list[dict[str, A
         rows = con.execute(
             f"SELECT {base} FROM job_runs r ORDER BY r.started_at DESC, r.run_id DESC"
         ).fetchall()
-    names = [n.strip().removeprefix("r.") for n in base.split(",")]
+    names = RESULT_COLUMNS
     by_hash = parameters_for(con, sorted({r[1] for r in rows}))
     return [{**dict(zip(names, r, strict=True)), "parameters": by_hash[r[1]]} for r in rows]
+
+
+def session_results(con: Con, session_id: str) -> list[dict[str, Any]]:
+    """A session's executions, oldest first, each with its parameters flattened in."""
+    rows = con.execute(
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM job_runs WHERE session_id = ? ORDER BY started_at, run_id",
+        [session_id],
+    ).fetchall()
+    params = parameters_for(con, sorted({r[1] for r in rows}))
+    return [{**dict(zip(RESULT_COLUMNS, r, strict=True)), **params[r[1]]} for r in rows]
 
 
 def list_labels(con: Con) -> list[tuple[str, str]]:

@@ -620,24 +620,4 @@ class RunRegistry:
         except ImportError as e:
             raise ImportError("export_results_df needs pandas: pip install 'joshreg[pandas]'") from e
         self.sync()
-        con = self._con()
-        rows = con.execute(
-            "SELECT run_id, run_hash, replicate, started_at, completed_at, exit_code, "
-            "output_path, error_message FROM job_runs WHERE session_id = ? "
-            "ORDER BY started_at, run_id",
-            [session_id],
-        ).fetchall()
-        if not rows:
-            return pd.DataFrame()
-        names = [
-            "run_id",
-            "run_hash",
-            "replicate",
-            "started_at",
-            "completed_at",
-            "exit_code",
-            "output_path",
-            "error_message",
-        ]
-        params = q.parameters_for(con, sorted({r[1] for r in rows}))
-        return pd.DataFrame([{**dict(zip(names, r, strict=True)), **params[r[1]]} for r in rows])
+        return pd.DataFrame(q.session_results(self._con(), session_id))
