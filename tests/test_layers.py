@@ -88,3 +88,11 @@ def test_imports_go_downhill(path: Path) -> None:
         assert target_level < level or (same_package and target_level == level), (
             f"{name} (rung {level}) imports {target} (rung {target_level}); imports must go downhill"
         )
+
+
+def test_registry_is_importable_from_the_package_and_its_module() -> None:
+    from joshreg import RunRegistry as from_package
+    from joshreg.registry import RunRegistry as from_module
+
+    assert from_package is from_module
+    assert from_package.__module__ == "joshreg.registry"

@@ -176,7 +176,7 @@ _TABLES = (
 
 
 ENVELOPE_DDL = (
-    "event_id VARCHAR, writer VARCHAR, seq BIGINT, hlc BIGINT, actor VARCHAR, v INTEGER, "
+    "event_id UUID, writer VARCHAR, seq BIGINT, hlc BIGINT, actor VARCHAR, v INTEGER, "
     "segment VARCHAR, line BIGINT"
 )
 ENVELOPE_COLUMNS = ("event_id", "writer", "seq", "hlc", "actor", "v", "segment", "line")
@@ -257,7 +257,7 @@ def event_insert_sql(tag: str, source: str) -> str:
         for c in cols
     )
     return (
-        f"INSERT INTO {table} SELECT j.event_id, j.writer, j.seq, j.hlc, j.actor, "
+        f"INSERT INTO {table} SELECT TRY_CAST(j.event_id AS UUID), j.writer, j.seq, j.hlc, j.actor, "
         f"coalesce(j.v, 1), segment, line, {payload} "
         f"FROM (SELECT from_json(body, '{spec_sql}') AS j, segment, line FROM {source})"
     )
@@ -274,7 +274,8 @@ def _event_ddl() -> str:
         )
         body = ", ".join(f"'{c.name}', {quote_identifier(c.name)}" for c in cols)
         views.append(
-            f"SELECT event_id, writer, seq, hlc, make_timestamp(hlc // 1000) AS recorded_at, actor, "
+            f"SELECT event_id::VARCHAR AS event_id, writer, seq, hlc, "
+            f"make_timestamp(hlc // 1000) AS recorded_at, actor, "
             f"'{tag}' AS type, v, {key_cols}, segment, line, json_object({body})::VARCHAR AS body "
             f"FROM {table}"
         )
