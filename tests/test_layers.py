@@ -23,6 +23,7 @@ LADDER: dict[str, int] = {
     "store.memory": 2,
     "tables": 2,
     "schemas": 2,
+    "spatial": 2,
     "writer": 3,
     "reader": 3,
     "labels": 3,
