@@ -24,6 +24,7 @@ LADDER: dict[str, int] = {
     "tables": 2,
     "schemas": 2,
     "spatial": 2,
+    "josh_csv": 3,
     "writer": 3,
     "reader": 3,
     "labels": 3,

@@ -1,0 +1,185 @@
+"""Josh's CSV export format → a typed Arrow table, reading the file once.
+
+Imports ``errors``, ``tables`` and ``pyarrow``. No DuckDB, no log: the loader (issue 3's
+``CellDataLoader``) stores the result as a content-addressed Parquet blob and appends one event.
+
+The format: ``step`` and ``replicate`` are required integers; ``position.x``, ``position.y``,
+``position.longitude`` and ``position.latitude`` are optional numbers, stored as
+``position_x``, ``position_y``, ``longitude`` and ``latitude``; every other column is a
+variable whose name is kept exactly (``avg.height``). Empty cells are missing values and column
+order does not matter. A variable is DOUBLE when every non-empty value in the *whole* file is a
+number (upstream looked at the first 1,000 rows), otherwise VARCHAR; an all-empty one is DOUBLE.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import ColumnConflictError, InvalidArgumentError
+from .tables import CELL_DATA_CORE_COLUMNS
+
+__all__ = ["POSITION_COLUMNS", "JoshExport", "read_josh_csv", "to_parquet_bytes"]
+
+POSITION_COLUMNS = {
+    "position.x": "position_x",
+    "position.y": "position_y",
+    "position.longitude": "longitude",
+    "position.latitude": "latitude",
+}
+_REQUIRED = ("step", "replicate")
+
+
+@dataclass(frozen=True)
+class JoshExport:
+    """One parsed export: the typed rows, the variables' types and the source's identity."""
+
+    table: pa.Table
+    variables: dict[str, str]
+    source_path: str
+    source_sha256: str
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+
+def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
+    """Parse a Josh CSV export; raise ``FileNotFoundError`` or a ``ValueError`` naming the
+    file, the line and the column when the file is not a valid export."""
+    source = os.fspath(path)
+    with open(source, "rb") as f:  # FileNotFoundError says which path
+        data = f.read()
+    digest = hashlib.sha256(data).hexdigest()
+    header = _header(data, source)
+    table = _parse(data, header, source)
+    columns: dict[str, pa.Array] = {}
+    for name in _REQUIRED:
+        columns[name] = _integers(table.column(name), name, source)
+    for csv_name, core in POSITION_COLUMNS.items():
+        if csv_name in header:
+            columns[core] = _numbers(table.column(csv_name), csv_name, source)
+        else:
+            columns[core] = pa.nulls(table.num_rows, pa.float64())
+    variables: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    core_lower = {c.lower(): c for c in CELL_DATA_CORE_COLUMNS}
+    for name in header:
+        if name in _REQUIRED or name in POSITION_COLUMNS:
+            continue
+        low = name.lower()
+        if low in core_lower:
+            raise ColumnConflictError(
+                f"{source}: column '{name}' clashes with the core cell_data column "
+                f"'{core_lower[low]}'; rename it in the export"
+            )
+        if low in seen:
+            raise ColumnConflictError(
+                f"{source}: columns '{seen[low]}' and '{name}' differ only by case; DuckDB column "
+                "names are case-insensitive, so rename one of them"
+            )
+        seen[low] = name
+        col = table.column(name)
+        try:
+            columns[name] = pc.cast(col, pa.float64())
+            variables[name] = "DOUBLE"
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            columns[name] = col
+            variables[name] = "VARCHAR"
+    return JoshExport(pa.table(columns), variables, source, digest)
+
+
+def to_parquet_bytes(table: pa.Table) -> bytes:
+    """The table as one zstd-compressed Parquet file, in memory."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _header(data: bytes, source: str) -> list[str]:
+    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if not first.strip():
+        raise InvalidArgumentError(f"{source}: line 1: the file is empty or has no header row")
+    try:
+        header = next(csv.reader(io.StringIO(first.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InvalidArgumentError(f"{source}: line 1: the header cannot be read: {e}") from e
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise InvalidArgumentError(f"{source}: line 1: duplicate column names: {', '.join(dupes)}")
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise InvalidArgumentError(
+            f"{source}: a Josh export needs columns {' and '.join(_REQUIRED)}; missing "
+            f"{', '.join(missing)}. Columns found: {', '.join(header) or '(none)'}"
+        )
+    return header
+
+
+def _parse(data: bytes, header: list[str], source: str) -> pa.Table:
+    try:
+        return pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(use_threads=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        raise InvalidArgumentError(f"{source}: {_where(data, len(header), str(e))}") from e
+
+
+def _where(data: bytes, width: int, message: str) -> str:
+    """pyarrow's parse errors name no line; find the first row of the wrong width (slow, but
+    only on the error path) so the user can open the file at the right place."""
+    text = message.replace("CSV parse error: ", "")
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", "replace")))
+    for row in reader:
+        if row and len(row) != width:
+            return f"line {reader.line_num}: expected {width} fields, found {len(row)}: {text}"
+    return text
+
+
+def _first_bad(values: pa.Array, ok: pa.Array) -> tuple[int, str]:
+    bad = pc.and_(pc.invert(ok), pc.is_valid(values))
+    index = pc.index(bad, True).as_py()
+    return index, values[index].as_py()
+
+
+def _numbers(col: pa.ChunkedArray, name: str, source: str) -> pa.Array:
+    values = col.combine_chunks()
+    try:
+        return pc.cast(values, pa.float64())
+    except pa.ArrowInvalid:
+        ok = pc.match_substring_regex(values, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+        index, value = _first_bad(values, pc.fill_null(ok, True))
+        raise InvalidArgumentError(
+            f"{source}: line {index + 2}: column '{name}' needs a number, found {value!r}"
+        ) from None
+
+
+def _integers(col: pa.ChunkedArray, name: str, source: str) -> pa.Array:
+    values = col.combine_chunks()
+    missing = pc.sum(pc.is_null(values)).as_py() or 0
+    if missing:
+        index = pc.index(pc.is_null(values), True).as_py()
+        raise InvalidArgumentError(f"{source}: line {index + 2}: column '{name}' is empty")
+    try:
+        return pc.cast(values, pa.int32())
+    except pa.ArrowInvalid:
+        ok = pc.match_substring_regex(values, r"^\s*[-+]?\d+\s*$")
+        index, value = _first_bad(values, ok)
+        raise InvalidArgumentError(
+            f"{source}: line {index + 2}: column '{name}' needs a whole number, found {value!r}"
+        ) from None
