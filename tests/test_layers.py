@@ -32,6 +32,7 @@ LADDER: dict[str, int] = {
     "projector": 4,
     "queries": 4,
     "registry": 5,
+    "cell_data": 6,
     "cli": 6,
     "demo": 7,
     "__init__": 8,

@@ -13,6 +13,7 @@ from joshreg.events import (
     LabelAssigned,
     LabelReleased,
     OutputRegistered,
+    ResultsLoaded,
     RunCompleted,
     RunRegistered,
     RunStarted,
@@ -76,6 +77,16 @@ def written_lines() -> list[dict[str, Any]]:
             RunStarted(run_id="r1", run_hash="abc", session_id="s1", replicate=2),
             RunCompleted(run_id="r1", exit_code=0),
             OutputRegistered(output_id="o1", run_id="r1", output_type="csv", file_path="/o.csv"),
+            ResultsLoaded(
+                run_id="r1",
+                run_hash="abc",
+                blob="blobs/ab/ab.parquet",
+                blob_sha256="ab",
+                source_path="/o.csv",
+                source_sha256="cd",
+                row_count=3,
+                columns={"avg.height": "DOUBLE"},
+            ),
         ]
     )
     return [json.loads(line) for line in store.read(w.segment).splitlines()]

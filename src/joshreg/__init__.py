@@ -7,6 +7,7 @@ runs without opening DuckDB.
 
 from __future__ import annotations
 
+from .cell_data import CellDataLoader, DuplicateLoadWarning
 from .errors import (
     ColumnConflictError,
     DuplicateSessionError,
@@ -29,8 +30,10 @@ from .registry import RegistryClosedError, RunRegistry
 __version__ = "0.1.0"
 
 __all__ = [
+    "CellDataLoader",
     "ColumnConflictError",
     "ConfigInfo",
+    "DuplicateLoadWarning",
     "DuplicateSessionError",
     "InvalidArgumentError",
     "JoshregError",

@@ -29,6 +29,7 @@ __all__ = [
     "LabelCommit",
     "LabelReleased",
     "OutputRegistered",
+    "ResultsLoaded",
     "RunCompleted",
     "RunRegistered",
     "RunStarted",
@@ -129,7 +130,34 @@ class OutputRegistered(EventBase, tag="output.registered"):
     keys: ClassVar[tuple[str, ...]] = ("run_id",)
 
 
-Event = SessionCreated | SessionStatusChanged | RunRegistered | RunStarted | RunCompleted | OutputRegistered
+class ResultsLoaded(EventBase, tag="results.loaded"):
+    """Simulation results (one CSV export) were stored as the Parquet claim ``blob``.
+
+    ``columns`` maps each variable to ``DOUBLE`` or ``VARCHAR``. The same source content loaded
+    again for the same run and entity type adds no rows: the first load in log order counts.
+    """
+
+    run_id: str | None
+    run_hash: str
+    blob: str
+    blob_sha256: str
+    source_path: str
+    source_sha256: str
+    row_count: int
+    entity_type: str = "patch"
+    columns: dict[str, str] = {}
+    keys: ClassVar[tuple[str, ...]] = ("run_hash", "run_id")
+
+
+Event = (
+    SessionCreated
+    | SessionStatusChanged
+    | RunRegistered
+    | RunStarted
+    | RunCompleted
+    | OutputRegistered
+    | ResultsLoaded
+)
 
 
 # --- the label log -----------------------------------------------------------------------------

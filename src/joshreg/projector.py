@@ -12,6 +12,7 @@ version order, which the label log fixes at write time.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 import duckdb
 import msgspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .codec import GENESIS, Problem
 from .events import (
@@ -26,6 +28,7 @@ from .events import (
     LabelAssigned,
     LabelCommit,
     OutputRegistered,
+    ResultsLoaded,
     RunCompleted,
     RunRegistered,
     RunStarted,
@@ -35,8 +38,10 @@ from .events import (
 )
 from .labels import LabelLog
 from .reader import Cursor, LogReader, ReadBatch
+from .spatial import load_spatial
 from .store.base import LogStore
 from .tables import (
+    CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
     PROJECTOR_VERSION,
     create_tables,
@@ -76,8 +81,14 @@ class Projector:
         store: LogStore,
         *,
         tracer: Callable[[str], None] | None = None,
+        spatial: bool = False,
     ) -> None:
+        """``spatial`` fills ``cell_data.geom`` with ``ST_Point(longitude, latitude)``; it loads
+        the spatial extension the first time results are projected."""
         self.con = con
+        self.spatial = spatial
+        self._spatial_loaded = False
+        self.cell_columns: dict[str, str] = {}
         self.store = store
         self.reader = LogReader(store)
         self.tracer = tracer
@@ -124,6 +135,8 @@ class Projector:
         self.labels_c = meta.get("labels_c", GENESIS)
         cols = table_columns(con, "config_parameters")
         self.param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
+        cols = table_columns(con, "cell_data")
+        self.cell_columns = {k: v for k, v in cols.items() if k not in CELL_DATA_CORE_COLUMNS}
 
     def _set_meta(self, values: dict[str, str]) -> None:
         rows = ", ".join(f"({_literal(k)}, {_literal(v)})" for k, v in values.items())
@@ -222,6 +235,13 @@ class Projector:
             commits = labels.refresh()
             merged.problems.extend(labels.problems)
             self._insert_label_commits(commits)
+            self.cell_columns = {}
+            for row in self.con.execute(
+                "SELECT run_id, run_hash, entity_type, blob, columns FROM events_results_loaded "
+                "QUALIFY row_number() OVER (PARTITION BY source_sha256, run_id, entity_type "
+                "ORDER BY hlc, writer, seq) = 1 ORDER BY hlc, writer, seq"
+            ).fetchall():
+                self._load_blob(*row[:4], msgspec.json.decode(row[4] or "{}"), merged.problems)
             self._rebuild_param_table(params)
             self._refresh(full=True)
             self._write_checkpoint(merged, labels.state.version, labels.state.last_c, previous={})
@@ -241,6 +261,7 @@ class Projector:
         try:
             with self._transaction():
                 self._insert_events(batch)
+                self._apply_loads(batch)
                 self._insert_label_commits(commits)
                 params: dict[str, str] = {}
                 _collect_param_types(batch.events, params)
@@ -505,6 +526,84 @@ class Projector:
                 {first.format(key="output_id")}
                 """
             )
+
+    # --- simulation results ---------------------------------------------------------------------
+
+    def _apply_loads(self, batch: ReadBatch) -> None:
+        """Project the batch's result loads; a load whose source, run and entity type were
+        loaded before adds no rows (the first in log order counts)."""
+        loads = sorted(
+            (e for e in batch.events if type(e) is ResultsLoaded),
+            key=lambda e: (e.hlc, e.writer, e.seq),
+        )
+        in_batch: dict[tuple[str, str | None, str], int] = {}
+        for e in loads:
+            key = (e.source_sha256, e.run_id, e.entity_type)  # type: ignore[attr-defined]
+            in_batch[key] = in_batch.get(key, 0) + 1
+        for e in loads:
+            key = (e.source_sha256, e.run_id, e.entity_type)  # type: ignore[attr-defined]
+            if key not in in_batch:
+                continue
+            total = self.con.execute(
+                "SELECT count(*) FROM events_results_loaded WHERE source_sha256 = ? "
+                "AND run_id IS NOT DISTINCT FROM ? AND entity_type = ?",
+                list(key),
+            ).fetchone()[0]
+            if total == in_batch.pop(key):
+                self._load_blob(e.run_id, e.run_hash, e.entity_type, e.blob, e.columns, batch.problems)  # type: ignore[attr-defined]
+
+    def _load_blob(
+        self,
+        run_id: str | None,
+        run_hash: str,
+        entity_type: str,
+        blob: str,
+        columns: dict[str, str],
+        problems: list[Problem],
+    ) -> None:
+        data = self.store.read_claim(blob)
+        if data is None:
+            problems.append(
+                Problem(blob, 0, "missing-blob", f"the results of run {run_id} ({run_hash}) are missing")
+            )
+            return
+        table = pq.read_table(io.BytesIO(data))
+        self._ensure_cell_columns(columns)
+        variables = [c for c in table.column_names if c not in CELL_DATA_CORE_COLUMNS]
+        names = "".join(f", {quote_identifier(v)}" for v in variables)
+        geom = "NULL"
+        if self.spatial:
+            if not self._spatial_loaded:
+                load_spatial(self.con)
+                self._spatial_loaded = True
+            geom = (
+                "CASE WHEN longitude IS NOT NULL AND latitude IS NOT NULL "
+                "THEN ST_Point(longitude, latitude) END"
+            )
+        self.con.register("_blob", table)
+        try:
+            self.con.execute(
+                "INSERT INTO cell_data (run_id, run_hash, step, replicate, position_x, position_y, "
+                f"longitude, latitude, entity_type, geom{names}) "
+                "SELECT ?, ?, step, replicate, position_x, position_y, longitude, latitude, ?, "
+                f"{geom}{names} FROM _blob",
+                [run_id, run_hash, entity_type],
+            )
+        finally:
+            self.con.unregister("_blob")
+
+    def _ensure_cell_columns(self, wanted: dict[str, str]) -> None:
+        """Add new variable columns; widen one to VARCHAR when any load says VARCHAR."""
+        for name, typ in wanted.items():
+            have = self.cell_columns.get(name)
+            if have is None:
+                if name.lower() in {c.lower() for c in (*self.cell_columns, *CELL_DATA_CORE_COLUMNS)}:
+                    continue  # refused at load time; ignored if a merged log has it
+                self.con.execute(f"ALTER TABLE cell_data ADD COLUMN {quote_identifier(name)} {typ}")
+                self.cell_columns[name] = typ
+            elif have != typ and "VARCHAR" in (have, typ) and have != "VARCHAR":
+                self.con.execute(f"ALTER TABLE cell_data ALTER COLUMN {quote_identifier(name)} TYPE VARCHAR")
+                self.cell_columns[name] = "VARCHAR"
 
     # --- typed parameter columns ----------------------------------------------------------------
 

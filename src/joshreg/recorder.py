@@ -11,6 +11,7 @@ system (see ``EventWriter`` for when it reaches the disk; ``flush()`` makes it d
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,17 +20,48 @@ from typing import Any
 
 from .clock import uuid7
 from .errors import InvalidArgumentError
-from .events import EventBase, OutputRegistered, RunCompleted, RunStarted
+from .events import EventBase, OutputRegistered, ResultsLoaded, RunCompleted, RunStarted
+from .josh_csv import JoshExport, read_josh_csv, to_parquet_bytes
 from .store import LogStore, open_store
 from .writer import Durability, EventWriter
 
-__all__ = ["RunRecorder", "default_events_path"]
+__all__ = ["RunRecorder", "default_events_path", "results_event"]
 
 
 def default_events_path(db_path: str | os.PathLike[str]) -> str:
     """The event store beside a registry file: ``sweep.duckdb`` → ``sweep.events``."""
     p = Path(db_path)
     return str(p.with_suffix(".events") if p.suffix else p.with_name(p.name + ".events"))
+
+
+def results_event(
+    store: LogStore,
+    export: JoshExport,
+    *,
+    run_id: str | None,
+    run_hash: str,
+    entity_type: str = "patch",
+) -> ResultsLoaded:
+    """Store an export's rows as a content-addressed Parquet claim; return the event naming it.
+
+    The claim is immutable and its name is the hash of its bytes, so storing the same rows
+    twice, from any number of processes, writes them once.
+    """
+    blob = to_parquet_bytes(export.table)
+    sha = hashlib.sha256(blob).hexdigest()
+    name = f"blobs/{sha[:2]}/{sha}.parquet"
+    store.claim(name, blob)
+    return ResultsLoaded(
+        run_id=run_id,
+        run_hash=run_hash,
+        entity_type=entity_type,
+        blob=name,
+        blob_sha256=sha,
+        source_path=os.path.abspath(export.source_path),
+        source_sha256=export.source_sha256,
+        row_count=export.rows,
+        columns=export.variables,
+    )
 
 
 class RunRecorder:
@@ -130,6 +162,25 @@ class RunRecorder:
             )
         )
         return oid
+
+    def load_csv(
+        self,
+        csv_path: str | os.PathLike[str],
+        run_id: str | None,
+        run_hash: str,
+        entity_type: str = "patch",
+    ) -> int:
+        """Store a Josh CSV export's rows for a run and record it; return the row count.
+
+        The registry adds the rows to ``cell_data`` at its next read. A worker cannot see the
+        registry's columns, so a variable whose type conflicts with an existing column widens
+        that column to VARCHAR instead of failing; ``CellDataLoader`` refuses such loads.
+        """
+        export = read_josh_csv(csv_path)
+        self._append(
+            results_event(self.store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type)
+        )
+        return export.rows
 
     def flush(self) -> int:
         """Make everything recorded so far durable; return the last durable sequence number."""

@@ -38,6 +38,7 @@ from .events import (
     LabelArchived,
     LabelAssigned,
     LabelReleased,
+    ResultsLoaded,
     RunRegistered,
     SessionCreated,
     SessionStatusChanged,
@@ -106,7 +107,7 @@ class RunRegistry:
         self._store: LogStore = open_store(self.events_path)
         self.private_projection = False
         self._conn: duckdb.DuckDBPyConnection | None = self._connect(memory)
-        self._projector = Projector(self._conn, self._store, tracer=tracer)
+        self._projector = Projector(self._conn, self._store, tracer=tracer, spatial=enable_spatial)
         if self._projector.needs_rebuild:
             self._projector.rebuild()
         else:
@@ -118,6 +119,7 @@ class RunRegistry:
         self._hashes: set[str] | None = None
         self._runs: set[str] | None = None
         self._param_types: dict[str, str] = {}
+        self._cell_types: dict[str, str] = {}
 
     def _connect(self, memory: bool) -> duckdb.DuckDBPyConnection:
         if memory:
@@ -287,6 +289,28 @@ class RunRegistry:
     def _require_run(self, run_id: str) -> None:
         if not self._known("run", run_id):
             raise RunNotFoundError(f"No run execution found for run_id '{run_id}'")
+
+    # --- simulation results (used by CellDataLoader) --------------------------------------------
+
+    def _variable_types(self) -> dict[str, str]:
+        """``cell_data`` variable columns as of the last catch-up, plus this process's loads."""
+        return {**self._cell_types, **self._projector.cell_columns}
+
+    def _results_loaded(self, source_sha256: str, run_id: str | None, entity_type: str) -> bool:
+        row = (
+            self._con()
+            .execute(
+                "SELECT count(*) FROM events_results_loaded WHERE source_sha256 = ? "
+                "AND run_id IS NOT DISTINCT FROM ? AND entity_type = ?",
+                [source_sha256, run_id, entity_type],
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def _record_results(self, event: ResultsLoaded) -> None:
+        self._cell_types.update(event.columns)
+        self._append(event)
 
     # --- sessions -------------------------------------------------------------------------------
 

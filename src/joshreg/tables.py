@@ -37,7 +37,7 @@ __all__ = [
 
 # Bump when the projection of an existing log changes; a stored projection with another
 # version is rebuilt from the log on open.
-PROJECTOR_VERSION = 1
+PROJECTOR_VERSION = 2
 
 CONFIG_PARAMS_CORE_COLUMNS = frozenset({"run_hash"})
 CELL_DATA_CORE_COLUMNS = frozenset(
@@ -109,6 +109,19 @@ CREATE TABLE IF NOT EXISTS run_outputs (
     created_at TIMESTAMP
 );
 CREATE SEQUENCE IF NOT EXISTS cell_id_seq START 1;
+CREATE TABLE IF NOT EXISTS cell_data (
+    cell_id BIGINT DEFAULT nextval('cell_id_seq'),
+    run_id VARCHAR,
+    run_hash VARCHAR(12),
+    step INTEGER NOT NULL,
+    replicate INTEGER NOT NULL,
+    position_x DOUBLE,
+    position_y DOUBLE,
+    longitude DOUBLE,
+    latitude DOUBLE,
+    entity_type VARCHAR,
+    geom GEOMETRY
+);
 CREATE TABLE IF NOT EXISTS label_history (
     version BIGINT,
     idx INTEGER,
@@ -160,6 +173,7 @@ QUALIFY row_number() OVER (PARTITION BY label ORDER BY version DESC, idx DESC, s
 """
 
 _TABLES = (
+    "cell_data",
     *(f"events_{name}" for name in (tag.replace(".", "_") for tag in event_types())),
     "sweep_sessions",
     "job_configs",
