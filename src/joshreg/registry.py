@@ -11,9 +11,11 @@ log: delete it and the next open rebuilds it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +50,7 @@ from .labels import LabelLog, LabelState
 from .models import ConfigInfo, LabelChange, RunInfo, SessionInfo, SessionSummary
 from .projector import CatchUp, Progress, Projector
 from .recorder import RunRecorder, default_events_path
+from .spatial import load_spatial
 from .store import LogStore, open_store
 from .tables import (
     CONFIG_PARAMS_CORE_COLUMNS,
@@ -120,6 +123,7 @@ class RunRegistry:
         self._runs: set[str] | None = None
         self._param_types: dict[str, str] = {}
         self._cell_types: dict[str, str] = {}
+        self._filters: list[tuple[str, list[Any]]] = []
 
     def _connect(self, memory: bool) -> duckdb.DuckDBPyConnection:
         if memory:
@@ -289,6 +293,75 @@ class RunRegistry:
     def _require_run(self, run_id: str) -> None:
         if not self._known("run", run_id):
             raise RunNotFoundError(f"No run execution found for run_id '{run_id}'")
+
+    # --- filters over cell_data ------------------------------------------------------------------
+
+    @contextmanager
+    def spatial_filter(
+        self,
+        bbox: tuple[float, float, float, float] | None = None,
+        geojson: str | dict[str, Any] | None = None,
+    ) -> Iterator[RunRegistry]:
+        """Restrict every cell_data query (diagnostics, plots) to an area while inside.
+
+        ``bbox`` is ``(min_lon, max_lon, min_lat, max_lat)`` (upstream's order); ``geojson`` a
+        GeoJSON geometry (string or dict) that rows' ``geom`` must lie within. Nested filters
+        all apply (their intersection).
+        """
+        if bbox is not None and geojson is not None:
+            raise InvalidArgumentError("Specify either bbox or geojson, not both")
+        if bbox is not None:
+            if len(bbox) != 4:
+                raise InvalidArgumentError(f"bbox must be (min_lon, max_lon, min_lat, max_lat), got {bbox!r}")
+            lo_lon, hi_lon, lo_lat, hi_lat = (float(v) for v in bbox)
+            clause = (
+                "{a}longitude BETWEEN ? AND ? AND {a}latitude BETWEEN ? AND ?",
+                [lo_lon, hi_lon, lo_lat, hi_lat],
+            )
+        elif geojson is not None:
+            text = geojson if isinstance(geojson, str) else json.dumps(geojson)
+            self._ensure_spatial()
+            clause = ("ST_Within({a}geom, ST_GeomFromGeoJSON(?))", [text])
+        else:
+            raise InvalidArgumentError("spatial_filter needs bbox or geojson")
+        with self._filter(clause):
+            yield self
+
+    @contextmanager
+    def time_filter(self, step_range: tuple[int, int]) -> Iterator[RunRegistry]:
+        """Restrict every cell_data query to steps ``lo..hi`` (inclusive) while inside."""
+        lo, hi = step_range
+        with self._filter(("{a}step BETWEEN ? AND ?", [int(lo), int(hi)])):
+            yield self
+
+    @contextmanager
+    def _filter(self, clause: tuple[str, list[Any]]) -> Iterator[None]:
+        self._filters.append(clause)
+        try:
+            yield
+        finally:
+            self._filters.remove(clause)
+
+    def filter_clause(self, alias: str = "") -> tuple[str, list[Any]]:
+        """The active filters as ``(" AND ...", params)`` over cell_data columns.
+
+        ``alias`` qualifies the columns (``"cd"`` → ``cd.step``), so the clause is safe in a
+        join where another table has a column of the same name. ``("", [])`` when no filter
+        is active.
+        """
+        prefix = f"{alias}." if alias else ""
+        sql = "".join(f" AND ({c.format(a=prefix)})" for c, _ in self._filters)
+        params = [p for _, ps in self._filters for p in ps]
+        return sql, params
+
+    def _ensure_spatial(self) -> None:
+        if not self.enable_spatial:
+            raise InvalidArgumentError(
+                "a geojson filter needs the spatial extension; open the registry with enable_spatial=True"
+            )
+        if not self._projector._spatial_loaded:
+            load_spatial(self._con())
+            self._projector._spatial_loaded = True
 
     # --- simulation results (used by CellDataLoader) --------------------------------------------
 
