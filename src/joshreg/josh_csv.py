@@ -100,7 +100,7 @@ def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
 def to_parquet_bytes(table: pa.Table) -> bytes:
     """The table as one zstd-compressed Parquet file, in memory."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", compression_level=1)
     return sink.getvalue().to_pybytes()
 
 
