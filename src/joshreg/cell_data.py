@@ -13,17 +13,22 @@ import os
 import warnings
 from collections.abc import Callable, Iterable
 
+from .discovery import check_sparsity
 from .errors import InvalidArgumentError
 from .josh_csv import read_josh_csv
 from .recorder import results_event
 from .registry import RunRegistry
 from .tables import CELL_DATA_CORE_COLUMNS, check_new_names
 
-__all__ = ["CellDataLoader", "DuplicateLoadWarning"]
+__all__ = ["CellDataLoader", "DuplicateLoadWarning", "SparsityWarning"]
 
 
 class DuplicateLoadWarning(UserWarning):
     """The same file content was already loaded for this run and entity type: no rows added."""
+
+
+class SparsityWarning(UserWarning):
+    """After a load, many variable columns are mostly NULL: probably mixed simulations."""
 
 
 class CellDataLoader:
@@ -44,7 +49,8 @@ class CellDataLoader:
         """Load one export for a run execution; return the number of rows added.
 
         Loading the same content again for the same run and entity type adds nothing, says so
-        with a ``DuplicateLoadWarning`` and returns 0.
+        with a ``DuplicateLoadWarning`` and returns 0. A load into a non-empty ``cell_data``
+        that leaves it sparse (``check_sparsity().should_warn``) emits a ``SparsityWarning``.
         """
         if not os.path.exists(csv_path):
             raise FileNotFoundError(f"CSV not found: {os.fspath(csv_path)}")
@@ -65,8 +71,15 @@ class CellDataLoader:
                 stacklevel=2,
             )
             return 0
+        had_rows = reg._con().execute("SELECT count(*) FROM cell_data").fetchone() != (0,)
         event = results_event(reg.store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type)
         reg._record_results(event)
+        if had_rows:
+            # Upstream's check: the whole table, whatever filters are active.
+            reg.sync()
+            report = check_sparsity(reg._con())
+            if report.should_warn:
+                warnings.warn(str(report), SparsityWarning, stacklevel=2)
         return export.rows
 
     def load_csv_batch(

@@ -10,7 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ConfigInfo", "LabelChange", "RunInfo", "SessionInfo", "SessionSummary"]
+__all__ = [
+    "SPARSITY_WARN_COLUMN_NULL_PERCENT",
+    "SPARSITY_WARN_MIN_ROWS",
+    "SPARSITY_WARN_MIN_SPARSE_COLUMNS",
+    "ColumnStats",
+    "ConfigInfo",
+    "DataSummary",
+    "LabelChange",
+    "RunInfo",
+    "SessionInfo",
+    "SessionSummary",
+    "SparsityReport",
+]
+
+# Upstream's sparsity thresholds. Module globals that users may change (set them on
+# ``joshreg.models``); they are read when a report is made or asked ``should_warn``.
+SPARSITY_WARN_COLUMN_NULL_PERCENT = 50  # a column is sparse when more than this % is NULL
+SPARSITY_WARN_MIN_SPARSE_COLUMNS = 2  # warn only when at least this many columns are sparse
+SPARSITY_WARN_MIN_ROWS = 1000  # and the table has at least this many rows
 
 
 @dataclass
@@ -99,3 +117,100 @@ class LabelChange:
     previous_run_hash: str | None = None
     archived_as: str | None = None
     reason: str | None = None
+
+
+@dataclass
+class ColumnStats:
+    """How many of ``cell_data``'s rows leave one variable column NULL."""
+
+    name: str
+    dtype: str
+    total_rows: int
+    null_count: int
+
+    @property
+    def null_percent(self) -> float:
+        """Percentage of NULLs (0-100); 0.0 for an empty table."""
+        if self.total_rows == 0:
+            return 0.0
+        return self.null_count / self.total_rows * 100
+
+
+@dataclass
+class SparsityReport:
+    """NULL counts of every variable column: mixing simulations in one registry shows up here."""
+
+    total_rows: int
+    column_stats: list[ColumnStats]
+    threshold_percent: float = SPARSITY_WARN_COLUMN_NULL_PERCENT
+
+    @property
+    def sparse_columns(self) -> list[ColumnStats]:
+        """Columns with more than ``threshold_percent`` NULLs."""
+        return [c for c in self.column_stats if c.null_percent > self.threshold_percent]
+
+    @property
+    def should_warn(self) -> bool:
+        """Enough rows and enough sparse columns to be worth a warning (thresholds read now)."""
+        return (
+            self.total_rows >= SPARSITY_WARN_MIN_ROWS
+            and len(self.sparse_columns) >= SPARSITY_WARN_MIN_SPARSE_COLUMNS
+        )
+
+    def __str__(self) -> str:
+        sparse = self.sparse_columns
+        if not sparse:
+            return f"No sparse columns (threshold: {self.threshold_percent}% NULL)"
+        lines = [f"SparsityWarning: {len(sparse)} columns are >{self.threshold_percent}% NULL:"]
+        lines += [
+            f"  - {c.name}: {c.null_percent:.1f}% NULL ({c.null_count:,}/{c.total_rows:,})" for c in sparse
+        ]
+        lines.append("")
+        lines.append(
+            "Consider removing unused columns or using a separate registry for different simulations."
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class DataSummary:
+    """What the registry (or one session) holds: the first thing to look at after a sweep."""
+
+    sessions: int
+    configs: int
+    runs: int
+    cell_data_rows: int
+    variables: list[str]
+    entity_types: list[str]
+    step_range: tuple[int, int] | None
+    replicate_range: tuple[int, int] | None
+    spatial_extent: dict[str, tuple[float, float]] | None
+    parameters: list[str]
+
+    def __str__(self) -> str:
+        def listed(names: list[str]) -> str:
+            return ", ".join(names) if names else "(none)"
+
+        lines = [
+            "Registry Data Summary",
+            "=" * 40,
+            f"Sessions: {self.sessions}",
+            f"Configs:  {self.configs}",
+            f"Runs:     {self.runs}",
+            f"Rows:     {self.cell_data_rows:,}",
+            "",
+            f"Variables: {listed(self.variables)}",
+            f"Entity types: {listed(self.entity_types)}",
+            f"Parameters: {listed(self.parameters)}",
+        ]
+        if self.step_range:
+            lines.append(f"Steps: {self.step_range[0]} - {self.step_range[1]}")
+        if self.replicate_range:
+            lines.append(f"Replicates: {self.replicate_range[0]} - {self.replicate_range[1]}")
+        if self.spatial_extent:
+            lon, lat = self.spatial_extent.get("lon"), self.spatial_extent.get("lat")
+            if lon and lat:
+                lines.append(
+                    f"Spatial extent: lon [{lon[0]:.2f}, {lon[1]:.2f}], lat [{lat[0]:.2f}, {lat[1]:.2f}]"
+                )
+        return "\n".join(lines)

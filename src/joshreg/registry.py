@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from . import discovery
 from . import queries as q
 from .clock import uuid7
 from .errors import (
@@ -47,7 +48,15 @@ from .events import (
 )
 from .git import git_hash
 from .labels import LabelLog, LabelState
-from .models import ConfigInfo, LabelChange, RunInfo, SessionInfo, SessionSummary
+from .models import (
+    ConfigInfo,
+    DataSummary,
+    LabelChange,
+    RunInfo,
+    SessionInfo,
+    SessionSummary,
+    SparsityReport,
+)
 from .projector import CatchUp, Progress, Projector
 from .recorder import RunRecorder, default_events_path
 from .spatial import load_spatial
@@ -689,17 +698,7 @@ class RunRegistry:
     def list_config_parameters(self, session_id: str | None = None) -> list[str]:
         """Parameters with at least one value (in the session's configurations, if given)."""
         self.sync()
-        con = self._con()
-        cols = q.config_columns(con)
-        if not session_id or not cols:
-            return cols
-        checks = ", ".join(f"count({quote_identifier(c)})" for c in cols)
-        counts = con.execute(
-            f"SELECT {checks} FROM config_parameters cp JOIN session_configs sc "
-            "ON cp.run_hash = sc.run_hash WHERE sc.session_id = ?",
-            [session_id],
-        ).fetchone()
-        return [c for c, n in zip(cols, counts, strict=True) if n]
+        return discovery.config_parameters(self._con(), session_id)
 
     def list_parameters(self, session_id: str | None = None) -> list[str]:
         """Deprecated: use ``list_config_parameters``."""
@@ -709,6 +708,47 @@ class RunRegistry:
             stacklevel=2,
         )
         return self.list_config_parameters(session_id)
+
+    # --- discovery over simulation results (cell_data; the active filters apply) ---------------
+
+    def get_replicate_count(self, run_hash: str) -> int:
+        """Distinct ``(run_id, replicate)`` pairs with data for ``run_hash``; 0 with none."""
+        self.sync()
+        return discovery.replicate_count(self._con(), run_hash, self.filter_clause("cd"))
+
+    def list_variable_columns(self) -> list[str]:
+        """Sorted variable column names of ``cell_data``."""
+        self.sync()
+        return discovery.variable_columns(self._con())
+
+    def list_export_variables(self, session_id: str | None = None) -> list[str]:
+        """Variables; with a session, only those with a value in its data (pooled hashes included)."""
+        self.sync()
+        return discovery.export_variables(self._con(), session_id, self.filter_clause("cd"))
+
+    def list_variables(self, session_id: str | None = None) -> list[str]:
+        """Deprecated: use ``list_export_variables``."""
+        warnings.warn(
+            "list_variables() is deprecated; use list_export_variables()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.list_export_variables(session_id)
+
+    def list_entity_types(self, session_id: str | None = None) -> list[str]:
+        """Sorted entity types with data (in the session's data, if given)."""
+        self.sync()
+        return discovery.entity_types(self._con(), session_id, self.filter_clause("cd"))
+
+    def check_sparsity(self) -> SparsityReport:
+        """NULL counts per variable column: many sparse columns mean mixed simulations."""
+        self.sync()
+        return discovery.check_sparsity(self._con(), self.filter_clause("cd"))
+
+    def get_data_summary(self, session_id: str | None = None) -> DataSummary:
+        """Counts, variables, parameters and ranges of the registry or of one session."""
+        self.sync()
+        return discovery.data_summary(self._con(), session_id, self.filter_clause("cd"))
 
     def export_results_df(self, session_id: str) -> Any:
         """The session's executions with their parameters, as a pandas DataFrame."""
