@@ -1,22 +1,34 @@
-"""The demo sweep: 12 configurations recorded by 4 concurrent worker processes, labels moved."""
+"""The demo sweep: 12 configurations run, exported and loaded by 4 concurrent worker processes,
+labels moved, results summarised, queried and plotted."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
+import pytest
+
 from joshreg import RunRegistry
-from joshreg.demo import MARKER, main
+from joshreg.demo import GRID, MARKER, MAX_GROWTH, STEPS, SURVIVAL_RATE, DemoConfig, main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_records_a_concurrent_sweep_and_a_label_history(tmp_path, capsys):
-    out_dir = tmp_path / "demo"
-    out_dir.mkdir()
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, str]:
+    """One demo run (it takes seconds) over a directory an earlier demo left behind."""
+    out_dir = tmp_path_factory.mktemp("demo")
     (out_dir / MARKER).write_text("")
     (out_dir / "stale.txt").write_text("left over from an earlier demo")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--dir", str(out_dir)]) == 0
+    return out_dir, printed.getvalue()
 
-    assert main(["--dir", str(out_dir)]) == 0
-    printed = capsys.readouterr().out
 
+def test_demo_records_a_concurrent_sweep_and_a_label_history(demo):
+    out_dir, printed = demo
     assert not (out_dir / "stale.txt").exists()
     db = out_dir / "sweep.duckdb"
     assert (out_dir / "sweep.events" / "log").is_dir()
@@ -38,8 +50,47 @@ def test_demo_records_a_concurrent_sweep_and_a_label_history(tmp_path, capsys):
         old_baseline = archived[0].run_hash
         assert reg.resolve_label(archived[0].archived_as) == old_baseline
         assert reg.resolve_label("baseline") not in (old_baseline, reg.resolve_label("candidate"))
-    for text in ("baseline", "candidate", archived[0].archived_as, str(db)):
+    for text in ("baseline", "candidate", archived[0].archived_as, str(db), "Filtered query"):
         assert text in printed
+
+
+def test_demo_workers_load_josh_exports_and_the_demo_plots_them(demo):
+    out_dir, printed = demo
+    replicates = DemoConfig().replicates
+    succeeded = len(MAX_GROWTH) * len(SURVIVAL_RATE) - 1
+    exports = sorted((out_dir / "exports").glob("*.csv"))
+    assert len(exports) == succeeded * replicates
+    header = exports[0].read_text().splitlines()[0]
+    assert header.startswith("avg.height,treeCount,position.x,position.y,")
+    assert header.endswith(",step,replicate")
+    with RunRegistry(out_dir / "sweep.duckdb") as reg:
+        writers, loads = reg.query(
+            "SELECT count(DISTINCT writer), count(*) FROM event_log WHERE type = 'results.loaded'"
+        ).fetchone()
+        assert (writers, loads) == (4, succeeded * replicates)
+        rows, runs = reg.query("SELECT count(*), count(DISTINCT run_id) FROM cell_data").fetchone()
+        assert (rows, runs) == (succeeded * replicates * GRID * GRID * STEPS, succeeded)
+        failed = reg.query("SELECT run_hash FROM job_runs WHERE exit_code <> 0").fetchall()
+        assert reg.query(
+            "SELECT count(*) FROM cell_data WHERE run_hash IN "
+            "(SELECT run_hash FROM job_runs WHERE exit_code <> 0)"
+        ).fetchone() == (0,)
+        assert len(failed) == 1
+        # The stand-in simulation depends on the parameters and on the replicate's seed.
+        finals = reg.query(
+            "SELECT run_hash, replicate, avg(treeCount) FROM cell_data WHERE step = ? GROUP BY ALL",
+            [STEPS - 1],
+        ).fetchall()
+        assert len({round(v, 6) for _, _, v in finals}) > succeeded
+        with reg.time_filter((STEPS - 1, STEPS - 1)):
+            clause, params = reg.filter_clause("cd")
+            (last,) = reg.query(f"SELECT count(*) FROM cell_data cd WHERE TRUE{clause}", params).fetchone()
+        assert last * STEPS == rows
+    plots = sorted((out_dir / "plots").glob("*.png"))
+    assert len(plots) == 3
+    for png in plots:
+        assert png.read_bytes().startswith(PNG_SIGNATURE)
+        assert str(png) in printed
 
 
 def test_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path, capsys):

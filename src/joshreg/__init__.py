@@ -7,7 +7,8 @@ runs without opening DuckDB.
 
 from __future__ import annotations
 
-from .cell_data import CellDataLoader, DuplicateLoadWarning
+from .cell_data import CellDataLoader, DuplicateLoadWarning, SparsityWarning
+from .diagnostics import DiagnosticQueries
 from .errors import (
     ColumnConflictError,
     DuplicateSessionError,
@@ -23,7 +24,16 @@ from .errors import (
     SpatialUnavailableError,
     StoreError,
 )
-from .models import ConfigInfo, LabelChange, RunInfo, SessionInfo, SessionSummary
+from .models import (
+    ColumnStats,
+    ConfigInfo,
+    DataSummary,
+    LabelChange,
+    RunInfo,
+    SessionInfo,
+    SessionSummary,
+    SparsityReport,
+)
 from .recorder import RunRecorder
 from .registry import RegistryClosedError, RunRegistry
 
@@ -32,7 +42,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CellDataLoader",
     "ColumnConflictError",
+    "ColumnStats",
     "ConfigInfo",
+    "DataSummary",
+    "DiagnosticQueries",
     "DuplicateLoadWarning",
     "DuplicateSessionError",
     "InvalidArgumentError",
@@ -51,6 +64,8 @@ __all__ = [
     "SessionInfo",
     "SessionNotFoundError",
     "SessionSummary",
+    "SparsityReport",
+    "SparsityWarning",
     "SpatialUnavailableError",
     "StoreError",
     "__version__",
