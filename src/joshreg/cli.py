@@ -428,6 +428,124 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+INFO_RUN_HEADERS = ("RUN_ID", "REP", "STARTED", "DURATION", "EXIT", "OUTPUT", "ERROR")
+
+
+def _source_state(info: Any) -> str:
+    """How a registered source file compares with the text the registry stored."""
+    if info is None or info.path is None:
+        return ""
+    if not info.exists:
+        return "  (file no longer exists; the registry keeps its text)"
+    return "  (file unchanged)" if info.content_matches else "  (file modified since registration)"
+
+
+def run_info(reg: RunRegistry, label_or_hash: str) -> dict[str, Any]:
+    """Everything ``joshreg info`` shows about one configuration, as plain data."""
+    run_hash = reg._resolve_label_or_hash(label_or_hash)
+    cfg = reg.get_config_by_hash(run_hash)
+    assert cfg is not None  # _resolve_label_or_hash raised otherwise
+    session = reg.get_session(cfg.session_id)
+    job_config = (session.metadata or {}).get("job_config") or {} if session else {}
+    sessions = [
+        r[0]
+        for r in reg.query(
+            "SELECT session_id FROM session_configs WHERE run_hash = ? ORDER BY created_at, session_id",
+            [run_hash],
+        ).fetchall()
+    ]
+    resolve_josh = getattr(reg, "resolve_josh_source", None)
+    resolve_config = getattr(reg, "resolve_config_source", None)
+    return {
+        "run_hash": run_hash,
+        "label": cfg.label,
+        "session_id": cfg.session_id,
+        "sessions": sessions,
+        "experiment_name": session.experiment_name if session else None,
+        "simulation": session.simulation if session else None,
+        "created_at": cfg.created_at,
+        "josh_path": cfg.josh_path,
+        "josh_stored": cfg.josh_content is not None,
+        "josh_source": resolve_josh(run_hash) if resolve_josh else None,
+        "config_path": job_config.get("config_path"),
+        "config_source": resolve_config(run_hash) if resolve_config else None,
+        "parameters": reg.get_registered_parameters(run_hash),
+        "file_mappings": cfg.file_mappings or {},
+        "replicates_configured": job_config.get("replicates", 1),
+        "replicates_loaded": reg.get_replicate_count(run_hash),
+        "runs": run_rows(reg, run_hash=run_hash),
+        "label_history": reg.label_history(run_hash=run_hash),
+    }
+
+
+def format_run_info(info: dict[str, Any]) -> str:
+    """``run_info`` as the readable page ``joshreg info`` prints."""
+    title = f"Run: {info['label']} ({info['run_hash']})" if info["label"] else f"Run: {info['run_hash']}"
+    lines = [title, "=" * len(title)]
+    session = info["session_id"]
+    if info["experiment_name"]:
+        session += f" ({info['experiment_name']})"
+    lines.append(f"Session:     {session}")
+    if len(info["sessions"]) > 1:
+        lines.append(f"Also in:     {', '.join(s for s in info['sessions'] if s != info['session_id'])}")
+    lines.append(f"Simulation:  {info['simulation'] or '-'}")
+    josh = info["josh_path"] or "-"
+    josh += "" if info["josh_stored"] else "  (source text not stored)"
+    lines.append(f"Josh:        {josh}{_source_state(info['josh_source'])}")
+    if info["config_path"]:
+        lines.append(f"Config:      {info['config_path']}{_source_state(info['config_source'])}")
+    lines.append(f"Registered:  {format_time(info['created_at'])}")
+    lines.append("Parameters:" + ("" if info["parameters"] else " (none)"))
+    lines += [f"  {k} = {json.dumps(v) if isinstance(v, str) else v}" for k, v in info["parameters"].items()]
+    lines.append("Data files:" + ("" if info["file_mappings"] else " (none)"))
+    for name, f in sorted(info["file_mappings"].items()):
+        digest = f.get("hash") or "missing"
+        lines.append(f"  {name}: {f.get('path')}  (md5 {digest[:12]})")
+    lines.append(
+        f"Replicates:  {info['replicates_configured']} per execution; "
+        f"{info['replicates_loaded']} with loaded results"
+    )
+    runs = info["runs"]
+    ok = sum(r["exit_code"] == 0 for r in runs)
+    failed = sum(r["exit_code"] not in (None, 0) for r in runs)
+    lines.append(f"Executions:  {ok} succeeded, {failed} failed, {len(runs) - ok - failed} pending")
+    if runs:
+        rows = [
+            (
+                r["run_id"],
+                r["replicate"],
+                r["started_at"],
+                format_duration(r["started_at"], r["completed_at"]),
+                r["exit_code"] if r["exit_code"] is not None else "running",
+                r["output_path"],
+                r["error_message"],
+            )
+            for r in runs
+        ]
+        lines += ["", format_table(INFO_RUN_HEADERS, rows)]
+    lines += ["", "Label history:"]
+    lines.append(format_table(HISTORY_HEADERS, history_rows(info["label_history"])))
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        info = run_info(reg, args.run)
+    if args.json:
+        info["label_history"] = [c.__dict__ for c in info["label_history"]]
+        for key in ("josh_source", "config_source"):
+            src = info[key]
+            info[key] = (
+                None
+                if src is None
+                else {"path": src.path, "exists": src.exists, "matches": src.content_matches}
+            )
+        _emit_json([info], out)
+    else:
+        out.write(format_run_info(info) + "\n")
+    return EXIT_OK
+
+
 # --- the parser ---------------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -475,6 +593,18 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
 
         example:
           joshreg sessions demo-output/sweep.duckdb
+        """,
+    ),
+    "info": (
+        cmd_info,
+        "Show one run configuration: parameters, sources, replicates, executions, label history.",
+        """
+        RUN is a label or a run hash (a label wins when both match). Parameters are shown as
+        they were registered (85, not 85.0).
+
+        examples:
+          joshreg info demo-output/sweep.duckdb baseline
+          joshreg info demo-output/sweep.duckdb 3f2a9c41d07e --json
         """,
     ),
     "runs": (
@@ -544,6 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--session", metavar="ID", help="only events of this session")
             p.add_argument("--label", metavar="L", help="only changes of this label")
             p.add_argument("--limit", metavar="N", type=_count, help="only the N most recent entries")
+        elif name == "info":
+            p.add_argument("run", metavar="RUN", help="a label or run hash")
         elif name == "labels":
             p.add_argument("--history", action="store_true", help="every label change, oldest first")
             p.add_argument("--label", metavar="L", help="only this label")

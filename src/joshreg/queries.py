@@ -265,3 +265,19 @@ def label_history(con: Con, label: str | None = None, run_hash: str | None = Non
 def created_at(con: Con, run_hash: str) -> datetime | None:
     row = con.execute("SELECT created_at FROM job_configs WHERE run_hash = ?", [run_hash]).fetchone()
     return row[0] if row else None
+
+
+def registered_parameters(con: Con, run_hash: str) -> dict[str, Any] | None:
+    """A configuration's parameters as first registered, with their JSON types intact.
+
+    ``config_parameters`` stores numbers as DOUBLE (upstream's schema), so ``85`` reads back as
+    ``85.0``; the ``run.registered`` event keeps what the caller passed, which is what a user
+    re-running the configuration must write.
+    """
+    row = con.execute(
+        "SELECT parameters FROM events_run_registered WHERE run_hash = ? ORDER BY hlc, writer, seq LIMIT 1",
+        [run_hash],
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(sorted(_json(row[0]).items())) if row[0] else {}

@@ -528,6 +528,15 @@ class RunRegistry:
             return None
         return {name: Path(info["path"]) for name, info in cfg.file_mappings.items()}
 
+    def get_registered_parameters(self, label_or_hash: str) -> dict[str, Any]:
+        """A run's parameters exactly as registered (``85`` stays ``85``), sorted by name.
+
+        ``ConfigInfo.parameters`` reads the typed table, where numbers are DOUBLE as upstream
+        stores them; re-running a configuration needs the values as the user wrote them.
+        """
+        run_hash = self._resolve_label_or_hash(label_or_hash)
+        return q.registered_parameters(self._con(), run_hash) or {}
+
     def get_runs_by_parameters(self, **params: Any) -> list[dict[str, Any]]:
         """Executions of configurations whose parameters equal the given values, newest first."""
         self.sync()
