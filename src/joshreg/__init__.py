@@ -7,26 +7,47 @@ runs without opening DuckDB.
 
 from __future__ import annotations
 
+from .bottle import BottleSpec, unbottle
+from .callback import RegistryCallback, RunResult
 from .cell_data import CellDataLoader, DuplicateLoadWarning, SparsityWarning
+from .debug import DebugMessage, DebugMessageStore, load_debug_file
 from .diagnostics import DiagnosticQueries
 from .errors import (
+    BottleError,
     ColumnConflictError,
+    DebugParseWarning,
     DuplicateSessionError,
+    IdeUnavailableError,
     InvalidArgumentError,
     JoshregError,
     LabelConflictError,
     LogDamageError,
     LogDamageWarning,
     LogFormatError,
+    NoDebugOutputError,
     NotFoundError,
     RunNotFoundError,
     SessionNotFoundError,
+    SourceNotStoredError,
     SpatialUnavailableError,
     StoreError,
+    UnsafeBottleError,
+)
+from .jobs import (
+    CompoundSweepParameter,
+    ConfigSweepParameter,
+    ExpandedJob,
+    FileSweepParameter,
+    JobConfig,
+    JobExpander,
+    JobSet,
+    SweepConfig,
+    compute_run_hash,
 )
 from .models import (
     ColumnStats,
     ConfigInfo,
+    ConfigSourceInfo,
     DataSummary,
     LabelChange,
     RunInfo,
@@ -36,39 +57,65 @@ from .models import (
 )
 from .recorder import RunRecorder
 from .registry import RegistryClosedError, RunRegistry
+from .verify import VerifyProblem, VerifyReport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BottleError",
+    "BottleSpec",
     "CellDataLoader",
     "ColumnConflictError",
     "ColumnStats",
+    "CompoundSweepParameter",
     "ConfigInfo",
+    "ConfigSourceInfo",
+    "ConfigSweepParameter",
     "DataSummary",
+    "DebugMessage",
+    "DebugMessageStore",
+    "DebugParseWarning",
     "DiagnosticQueries",
     "DuplicateLoadWarning",
     "DuplicateSessionError",
+    "ExpandedJob",
+    "FileSweepParameter",
+    "IdeUnavailableError",
     "InvalidArgumentError",
+    "JobConfig",
+    "JobExpander",
+    "JobSet",
     "JoshregError",
     "LabelChange",
     "LabelConflictError",
     "LogDamageError",
     "LogDamageWarning",
     "LogFormatError",
+    "NoDebugOutputError",
     "NotFoundError",
+    "RegistryCallback",
     "RegistryClosedError",
     "RunInfo",
     "RunNotFoundError",
     "RunRecorder",
     "RunRegistry",
+    "RunResult",
     "SessionInfo",
     "SessionNotFoundError",
     "SessionSummary",
+    "SourceNotStoredError",
     "SparsityReport",
     "SparsityWarning",
     "SpatialUnavailableError",
     "StoreError",
+    "SweepConfig",
+    "UnsafeBottleError",
+    "VerifyProblem",
+    "VerifyReport",
     "__version__",
+    "compute_run_hash",
+    "load_debug_file",
+    "unbottle",
 ]
 
 

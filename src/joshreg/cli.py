@@ -1,16 +1,19 @@
 """The ``joshreg`` command line: look at a registry and rebuild it from its log.
 
-Imports ``registry``, ``recorder``, ``errors``, ``models`` (level 6 of the ladder). A command
-parses its arguments, asks the library once, and formats the answer; library errors become
-one line on stderr (``joshreg: error: ...``) and exit status 2, problems found in the log exit
-status 1. Every command opens the registry like any other process: if a running sweep holds
-the DuckDB file, the command reads a private projection of the same log instead of failing.
+Imports ``registry``, ``recorder``, ``sources``, ``errors``, ``models`` (level 6 of the
+ladder). A command parses its arguments, asks the library once, and formats the answer;
+library errors become one line on stderr (``joshreg: error: ...``) and exit status 2, problems
+found in the log (or differences found by ``diff``) exit status 1. Every command opens the
+registry like any other process: if a running sweep holds the DuckDB file, the command reads a
+private projection of the same log instead of failing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import textwrap
 import time
@@ -21,10 +24,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import JoshregError, LogDamageWarning
+from .bottle import unbottle
+from .debug import DebugMessageStore, format_message, format_summary, format_trace
+from .errors import DebugParseWarning, InvalidArgumentError, JoshregError, LogDamageWarning, NotFoundError
 from .models import LabelChange
 from .recorder import default_events_path
 from .registry import RunRegistry
+from .sources import IDE_COMMANDS, make_output_dir
 
 __all__ = [
     "LogEntry",
@@ -42,6 +48,7 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+EXIT_DIFFERENT = 1  # `joshreg diff` found differences, as diff(1) says
 # Progress lines of a rebuild start after this many seconds, so short rebuilds stay quiet.
 PROGRESS_AFTER_S = 1.0
 PROGRESS_EVERY_S = 0.5
@@ -366,6 +373,32 @@ def cmd_rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_PROBLEMS if result.problems else EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Report on stdout; exit 0 when the store is sound, 1 when damage was found."""
+    t0 = time.monotonic()
+    last = [0.0]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - t0 >= PROGRESS_AFTER_S and now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            pct = 100.0 * done / total if total else 100.0
+            if phase in ("segments", "rebuild"):
+                amount = f"{done / 1e6:.2f} of {total / 1e6:.2f} MB"
+            else:
+                amount = f"{done} of {total}"
+            err.write(f"joshreg: verifying {phase}: {amount} ({pct:.0f}%)\n")
+            err.flush()
+
+    with _open(args) as reg:
+        report = reg.verify(rebuild_check=not args.no_rebuild_check, progress=progress)
+    if args.json:
+        _emit_json([report.to_dict()], out)
+    else:
+        out.write(f"{report}\n")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
 def cmd_log(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with _open(args) as reg:
         entries = log_entries(
@@ -425,6 +458,75 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _emit_json(rows, out)
     else:
         out.write(format_table(RUN_HEADERS, [run_table_row(r) for r in rows]) + "\n")
+    return EXIT_OK
+
+
+def _debug_entity(store: DebugMessageStore, prefix: str) -> str:
+    """The one entity id ``prefix`` names, or an error listing what it could have meant."""
+    eid = store.resolve_entity_id(prefix)
+    if eid is not None:
+        return eid
+    found = store.entity_ids_with_prefix(prefix)
+    if found:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise InvalidArgumentError(
+            f"entity id prefix '{prefix}' matches {len(found)} entities ({shown}); give more digits"
+        )
+    sample = ", ".join(store.entity_ids()[:3]) or "none"
+    raise NotFoundError(f"no entity '{prefix}' in this debug output (ids look like: {sample})")
+
+
+def cmd_debug(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        run_hash = reg._resolve_label_or_hash(args.run)
+        run_id = reg._resolve_run_id_for_hash(run_hash, args.run_id)
+        files = reg.get_debug_output_files(run_hash, run_id=run_id, entity_types=args.entity_type)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DebugParseWarning)
+            store = reg.load_debug(run_hash, run_id=run_id, entity_types=args.entity_type)
+    for w in caught:
+        if issubclass(w.category, DebugParseWarning):
+            err.write(f"joshreg: warning: {w.message}\n")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    entity = _debug_entity(store, args.entity) if args.entity is not None else None
+    filtered = args.step is not None or args.grep is not None
+    if entity is not None and not filtered and not args.summary:
+        messages = store.trace(entity)  # a trace reads by step, whatever the file order
+    else:
+        messages = store.filter(step=args.step, entity_id=entity, content_contains=args.grep)
+    if args.summary:
+        whole = entity is None and not filtered
+        summary = (store if whole else DebugMessageStore(messages, store.parse_errors)).summary()
+        if args.json:
+            record = {"run_hash": run_hash, "run_id": run_id, "files": [str(f) for f in files]}
+            _emit_json([{**record, **summary.__dict__}], out)
+        else:
+            head = f"Debug output of {args.run}" + (f" ({run_hash})" if args.run != run_hash else "")
+            lines = [head, f"Execution:     {run_id}"]
+            lines += [f"{'Files:' if i == 0 else '':<15}{f}" for i, f in enumerate(files)]
+            out.write("\n".join(lines) + "\n" + format_summary(summary) + "\n")
+        return EXIT_OK
+    shown = messages if args.limit is None else messages[: args.limit]
+    try:
+        if args.json:
+            _emit_json((m.to_dict() for m in shown), out)
+        elif entity is not None and not filtered:
+            out.write(f"Trace of {entity} ({len(messages)} messages)\n")
+            out.write(format_trace(shown) + "\n")
+        elif shown:
+            for i in range(0, len(shown), 10_000):  # millions of lines: never one giant string
+                out.write("".join(format_message(m) + "\n" for m in shown[i : i + 10_000]))
+        else:
+            out.write("(no matching messages)\n")
+        if len(shown) < len(messages) and not args.json:
+            out.write(f"... {len(messages) - len(shown)} more messages (raise --limit to see them)\n")
+        out.flush()
+    except BrokenPipeError:
+        # `joshreg debug ... | head`: the reader has all it wanted. Point stdout at /dev/null so
+        # the interpreter's final flush does not report the closed pipe.
+        if out is sys.__stdout__:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return EXIT_OK
 
 
@@ -546,6 +648,100 @@ def cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# --- stored sources -----------------------------------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Like diff(1): the unified diff on stdout, exit 0 when equal and 1 when they differ."""
+    with _open(args) as reg:
+        if args.ide is not None:
+            compare = reg.compare_josh if args.josh else reg.compare_configs
+            p1, p2 = compare(args.a, args.b, ide=args.ide)
+            if args.json:
+                _emit_json([{"a": str(p1), "b": str(p2), "ide": args.ide}], out)
+            else:
+                out.write(f"opened in {args.ide}:\n  {p1}\n  {p2}\n")
+            return EXIT_OK
+        diff = reg.diff_josh if args.josh else reg.diff_configs
+        text = diff(args.a, args.b, context=args.context)
+    if args.json:
+        kind = "josh" if args.josh else "config"
+        _emit_json([{"a": args.a, "b": args.b, "kind": kind, "identical": not text, "diff": text}], out)
+    else:
+        out.write(text)
+    return EXIT_OK if not text else EXIT_DIFFERENT
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        # The Josh source first: a run without it then fails before any file is written.
+        exports = {"josh": reg.export_josh, "config": reg.export_config}
+        kinds = [k for k in ("josh", "config") if args.what in (k, "both")]
+        directory = args.output_dir if args.output_dir is not None else make_output_dir(None)
+        try:
+            paths = {k: exports[k](args.run, directory) for k in kinds}
+        except BaseException:
+            if args.output_dir is None:
+                directory.rmdir()  # the temporary directory is still empty: leave nothing behind
+            raise
+    ordered = [(k, paths[k]) for k in ("config", "josh") if k in paths]
+    if args.json:
+        _emit_json(({"run": args.run, "kind": k, "path": str(p)} for k, p in ordered), out)
+    else:
+        out.write("".join(f"{p}\n" for _, p in ordered))
+    return EXIT_OK
+
+
+# --- bottles ------------------------------------------------------------------------------------
+
+
+def cmd_bottle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _open(args) as reg:
+        try:
+            archive = reg.bottle(args.run, args.output_dir, omit_jshd=args.omit_jshd)
+        except FileNotFoundError as e:  # a data file is gone: one line, like other errors
+            raise JoshregError(str(e)) from e
+    if args.json:
+        _emit_json([{"run": args.run, "archive": str(archive), "omit_jshd": args.omit_jshd}], out)
+    else:
+        out.write(f"{archive}\n")
+    return EXIT_OK
+
+
+def cmd_unbottle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        jobs = unbottle(args.archive, args.extract_dir, args.data_dir, args.run_hash)
+    except FileNotFoundError as e:
+        raise JoshregError(str(e)) from e
+    records = [
+        {
+            "directory": str(Path(job.config_path).parent),
+            "simulation": job.simulation,
+            "replicates": job.replicates,
+            "source_path": None if job.source_path is None else str(job.source_path),
+            "config_path": str(job.config_path),
+            "file_mappings": {k: str(v) for k, v in sorted(job.file_mappings.items())},
+        }
+        for job in jobs
+    ]
+    if args.json:
+        _emit_json(records, out)
+        return EXIT_OK
+    for r in records:
+        lines = [f"unbottled to {r['directory']}"]
+        lines.append(f"  simulation:  {r['simulation']} ({r['replicates']} replicate(s))")
+        lines.append(f"  josh:        {r['source_path'] or '-'}")
+        lines.append(f"  config:      {r['config_path']}")
+        lines += [f"  data {name}:  {path}" for name, path in r["file_mappings"].items()]
+        run_sh = Path(r["directory"]) / "run.sh"
+        if run_sh.is_file():
+            lines.append(
+                f"run it with:  cd {shlex.quote(r['directory'])} && ./run.sh /path/to/joshsim-fat.jar"
+            )
+        out.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
 # --- the parser ---------------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -561,6 +757,23 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
 
         example:
           joshreg rebuild demo-output/sweep.duckdb
+        """,
+    ),
+    "verify": (
+        cmd_verify,
+        "Check the event log, label log and result files for damage, and the tables against a rebuild.",
+        """
+        Checks every segment line's checksum and hash chain (edited, deleted, moved, glued or
+        truncated lines), each writer's sequence numbers (gaps, repeats, copied segments), the
+        label log (no missing or edited commit), every result file (present, with its recorded
+        SHA-256), and, unless --no-rebuild-check, that every table equals a fresh rebuild of
+        the log. Each problem names its kind, the file (relative to the event store) and line,
+        and what to do. A torn last line that a running writer may still finish is a warning.
+        Exit status: 0 sound, 1 problems found, 2 usage error.
+
+        examples:
+          joshreg verify demo-output/sweep.duckdb
+          joshreg verify demo-output/sweep.duckdb --no-rebuild-check --json
         """,
     ),
     "log": (
@@ -607,6 +820,22 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
           joshreg info demo-output/sweep.duckdb 3f2a9c41d07e --json
         """,
     ),
+    "debug": (
+        cmd_debug,
+        "Show a run's Josh debug output: messages, an entity's trace, or a summary.",
+        """
+        RUN is a label or a run hash; the debug files are the debug.<type> outputs registered
+        for its latest execution (--run-id for another). Messages print one per line in Josh's
+        own format; --step, --entity and --grep narrow them (all must match). --entity alone
+        shows that entity's trace, step by step; an id prefix is enough when it is unique.
+        Spin-up steps are negative: --step -1.
+
+        examples:
+          joshreg debug demo-output/sweep.duckdb baseline --summary
+          joshreg debug demo-output/sweep.duckdb baseline --entity-type organism --step 3
+          joshreg debug demo-output/sweep.duckdb baseline --entity 3fa2 --grep height
+        """,
+    ),
     "runs": (
         cmd_runs,
         "Show run executions with their durations and exit codes.",
@@ -616,6 +845,62 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
         examples:
           joshreg runs demo-output/sweep.duckdb
           joshreg runs demo-output/sweep.duckdb --hash baseline
+        """,
+    ),
+    "diff": (
+        cmd_diff,
+        "Show how two runs' stored configs (or Josh sources, --josh) differ, as a unified diff.",
+        """
+        A and B are labels or run hashes (a label wins when both match). The text compared is
+        what the registry stored at registration, not today's files. The exit status is 0 when
+        they are identical and 1 when they differ, as with diff(1). --ide opens both side by
+        side in VS Code or Cursor instead: the real source file while it still matches,
+        otherwise a read-only export.
+
+        examples:
+          joshreg diff demo-output/sweep.duckdb baseline candidate
+          joshreg diff demo-output/sweep.duckdb baseline candidate --josh --context 0
+          joshreg diff demo-output/sweep.duckdb baseline candidate --ide vscode
+        """,
+    ),
+    "export": (
+        cmd_export,
+        "Write a run's stored config (and/or Josh source) to read-only files and print their paths.",
+        """
+        RUN is a label or a run hash; the files are named after it (baseline.jshc,
+        baseline.josh) and start with a READ-ONLY header naming the run: they show what was
+        run, editing them changes nothing. Without -o they go to a new temporary directory;
+        an earlier export of the same name in DIR is replaced.
+
+        examples:
+          joshreg export demo-output/sweep.duckdb baseline
+          joshreg export demo-output/sweep.duckdb baseline --both -o exports/
+        """,
+    ),
+    "bottle": (
+        cmd_bottle,
+        "Pack a run into a self-contained .tar.gz that re-runs it with Java and the Josh jar.",
+        """
+        RUN is a label or a run hash. The archive holds the stored Josh source and config, the
+        data files (not with --omit-jshd), run.sh and manifest.json (provenance and the run's
+        events); its path is printed. Inside: ./run.sh /path/to/joshsim-fat.jar
+
+        examples:
+          joshreg bottle demo-output/sweep.duckdb baseline
+          joshreg bottle demo-output/sweep.duckdb 3f2a9c41d07e -o bottles/ --omit-jshd
+        """,
+    ),
+    "unbottle": (
+        cmd_unbottle,
+        "Extract a bottle safely and show what it holds and how to run it (no registry needed).",
+        """
+        Every member is checked before anything is written: an archive with absolute paths,
+        '..', links or devices is refused. Without -d it goes to a new temporary directory.
+        --data-dir points the data files at your own copy (for bottles made with --omit-jshd).
+
+        examples:
+          joshreg unbottle bottles/bottle_baseline_3f2a9c41d07e_20260101_120000.tar.gz -d rerun/
+          joshreg unbottle bottle.tar.gz --data-dir /data/josh --json
         """,
     ),
 }
@@ -659,6 +944,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (func, summary, epilog) in _COMMANDS.items():
         parents = [common] if name == "rebuild" else [common, as_json]
+        if name == "unbottle":
+            parents = [as_json]  # works on an archive, not on a registry
         p = sub.add_parser(
             name,
             parents=parents,
@@ -668,12 +955,32 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(func=func)
-        if name == "log":
+        if name == "verify":
+            p.add_argument(
+                "--no-rebuild-check",
+                action="store_true",
+                help="skip comparing the tables with a fresh rebuild (faster on big registries)",
+            )
+        elif name == "log":
             p.add_argument("--type", metavar="T", help="only events of this type or type prefix")
             p.add_argument("--run", metavar="RUN", help="only events of this run id, run hash or label")
             p.add_argument("--session", metavar="ID", help="only events of this session")
             p.add_argument("--label", metavar="L", help="only changes of this label")
             p.add_argument("--limit", metavar="N", type=_count, help="only the N most recent entries")
+        elif name == "debug":
+            p.add_argument("run", metavar="RUN", help="a label or run hash")
+            p.add_argument("--run-id", metavar="ID", help="this execution instead of the latest")
+            p.add_argument(
+                "--entity-type",
+                metavar="T",
+                action="append",
+                help="only the debug files of this entity type (organism, patch, ...); repeat for more",
+            )
+            p.add_argument("--step", metavar="N", type=int, help="only messages of step N")
+            p.add_argument("--entity", metavar="ID-PREFIX", help="only this entity (id or unique prefix)")
+            p.add_argument("--grep", metavar="TEXT", help="only messages whose text contains TEXT")
+            p.add_argument("--summary", action="store_true", help="counts per step, type and entity instead")
+            p.add_argument("--limit", metavar="N", type=_count, help="print at most N messages")
         elif name == "info":
             p.add_argument("run", metavar="RUN", help="a label or run hash")
         elif name == "labels":
@@ -682,6 +989,47 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "runs":
             p.add_argument("--session", metavar="ID", help="only executions of this session")
             p.add_argument("--hash", metavar="H", help="only executions of this run hash (or label)")
+        elif name == "diff":
+            p.add_argument("a", metavar="A", help="a label or run hash (the old side)")
+            p.add_argument("b", metavar="B", help="a label or run hash (the new side)")
+            p.add_argument("--josh", action="store_true", help="compare the Josh sources, not the configs")
+            p.add_argument(
+                "--context", metavar="N", type=_count, default=3, help="lines of context (default: 3)"
+            )
+            p.add_argument(
+                "--ide", choices=sorted(IDE_COMMANDS), help="open both side by side in this IDE instead"
+            )
+        elif name == "export":
+            p.add_argument("run", metavar="RUN", help="a label or run hash")
+            what = p.add_mutually_exclusive_group()
+            for flag, kind, text in (
+                ("--config", "config", "the .jshc config (the default)"),
+                ("--josh", "josh", "the .josh source"),
+                ("--both", "both", "both files"),
+            ):
+                what.add_argument(flag, dest="what", action="store_const", const=kind, help=text)
+            p.set_defaults(what="config")
+            p.add_argument(
+                "-o", "--output-dir", metavar="DIR", type=Path, help="where to write (default: a temp dir)"
+            )
+        elif name == "bottle":
+            p.add_argument("run", metavar="RUN", help="a label or run hash")
+            p.add_argument(
+                "-o",
+                "--output-dir",
+                metavar="DIR",
+                type=Path,
+                default=Path("bottles"),
+                help="where to write the archive (default: bottles)",
+            )
+            p.add_argument("--omit-jshd", action="store_true", help="leave the data files out")
+        elif name == "unbottle":
+            p.add_argument("archive", metavar="ARCHIVE", type=Path, help="a bottle (.tar.gz)")
+            p.add_argument(
+                "-d", "--extract-dir", metavar="DIR", type=Path, help="where to extract (default: a temp dir)"
+            )
+            p.add_argument("--data-dir", metavar="DIR", type=Path, help="take the data files from here")
+            p.add_argument("--run-hash", metavar="H", help="only this run of a sweep bottle")
     return parser
 
 

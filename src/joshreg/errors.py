@@ -8,19 +8,25 @@ went wrong, where, and what to do next. Imports nothing from joshreg.
 from __future__ import annotations
 
 __all__ = [
+    "BottleError",
     "ColumnConflictError",
+    "DebugParseWarning",
     "DuplicateSessionError",
+    "IdeUnavailableError",
     "InvalidArgumentError",
     "JoshregError",
     "LabelConflictError",
     "LogDamageError",
     "LogDamageWarning",
     "LogFormatError",
+    "NoDebugOutputError",
     "NotFoundError",
     "RunNotFoundError",
     "SessionNotFoundError",
+    "SourceNotStoredError",
     "SpatialUnavailableError",
     "StoreError",
+    "UnsafeBottleError",
 ]
 
 
@@ -46,6 +52,18 @@ class SessionNotFoundError(NotFoundError):
 
 class RunNotFoundError(NotFoundError):
     """No run configuration (hash or label) or run execution (run id) has the given name."""
+
+
+class SourceNotStoredError(NotFoundError, ValueError):
+    """A run was registered without the source text asked for (its Josh source).
+
+    Both a ``KeyError`` (what upstream raised) and a ``ValueError`` (the run exists; it lacks
+    data), so either ``except`` works.
+    """
+
+
+class NoDebugOutputError(JoshregError, ValueError):
+    """A run execution has no debug output files to load (none registered, or none on disk)."""
 
 
 class DuplicateSessionError(JoshregError, ValueError):
@@ -76,6 +94,19 @@ class LogDamageError(JoshregError, ValueError):
     """
 
 
+class BottleError(JoshregError, ValueError):
+    """A bottle archive cannot be used: unreadable (corrupt gzip or tar), or not a bottle."""
+
+
+class UnsafeBottleError(BottleError):
+    """A bottle archive has a member that could write outside the extraction directory
+    (absolute path, ``..``, link or device); nothing was extracted."""
+
+
+class IdeUnavailableError(JoshregError, RuntimeError):
+    """The command line of the IDE asked for (``code``, ``cursor``) is not on PATH."""
+
+
 class SpatialUnavailableError(JoshregError, RuntimeError):
     """The DuckDB spatial extension could not be loaded."""
 
@@ -83,3 +114,7 @@ class SpatialUnavailableError(JoshregError, RuntimeError):
 class LogDamageWarning(UserWarning):
     """Damaged lines were found in the event log; they were skipped and recorded in
     ``log_problems``, and the rest of the log was applied."""
+
+
+class DebugParseWarning(UserWarning):
+    """Lines of a Josh debug file did not parse; they were counted and skipped, the rest loaded."""

@@ -1,14 +1,17 @@
 """What the read API returns: upstream joshpy's dataclasses, field for field, plus LabelChange.
 
 Plain dataclasses so that code written against upstream (attribute access, ``asdict``,
-equality) keeps working. Imports nothing from joshreg.
+equality) keeps working. Imports only ``jobs`` (for ``SessionInfo.job_config``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from .jobs import JobConfig
 
 __all__ = [
     "SPARSITY_WARN_COLUMN_NULL_PERCENT",
@@ -16,6 +19,7 @@ __all__ = [
     "SPARSITY_WARN_MIN_SPARSE_COLUMNS",
     "ColumnStats",
     "ConfigInfo",
+    "ConfigSourceInfo",
     "DataSummary",
     "LabelChange",
     "RunInfo",
@@ -46,6 +50,15 @@ class SessionInfo:
     status: str
     metadata: dict[str, Any] | None
 
+    @property
+    def job_config(self) -> JobConfig | None:
+        """The session's ``JobConfig``, rebuilt from ``metadata["job_config"]`` (None if absent).
+
+        Lets you expand the jobs of an old session again: ``JobExpander().expand(info.job_config)``.
+        """
+        data = (self.metadata or {}).get("job_config")
+        return JobConfig.from_dict(data) if isinstance(data, dict) else None
+
 
 @dataclass
 class ConfigInfo:
@@ -60,6 +73,19 @@ class ConfigInfo:
     parameters: dict[str, Any]
     label: str | None
     created_at: datetime
+
+
+@dataclass
+class ConfigSourceInfo:
+    """Where a run's source file is and whether it still holds the text the registry stored.
+
+    ``path`` is None when the run has no known source file (a templated config, no
+    ``josh_path``); ``exists`` is False when the file is gone or unreadable.
+    """
+
+    path: Path | None
+    exists: bool
+    content_matches: bool
 
 
 @dataclass

@@ -567,7 +567,13 @@ class Projector:
                 Problem(blob, 0, "missing-blob", f"the results of run {run_id} ({run_hash}) are missing")
             )
             return
-        table = pq.read_table(io.BytesIO(data))
+        try:
+            table = pq.read_table(io.BytesIO(data))
+        except (OSError, pa.ArrowException) as e:  # one damaged file must not stop the replay
+            problems.append(
+                Problem(blob, 0, "damaged-blob", f"the results of run {run_id} ({run_hash}) do not read: {e}")
+            )
+            return
         self._ensure_cell_columns(columns)
         variables = [c for c in table.column_names if c not in CELL_DATA_CORE_COLUMNS]
         names = "".join(f", {quote_identifier(v)}" for v in variables)

@@ -17,6 +17,7 @@ from .tables import CONFIG_PARAMS_CORE_COLUMNS, quote_identifier, table_columns
 
 __all__ = [
     "config_columns",
+    "debug_outputs",
     "get_config",
     "get_configs_for_session",
     "get_run",
@@ -25,11 +26,14 @@ __all__ = [
     "get_session",
     "get_session_summary",
     "label_history",
+    "latest_run_id",
     "list_labels",
     "list_sessions",
     "parameters_for",
     "resolve_label",
     "resolve_latest",
+    "run_events",
+    "run_hash_of",
     "session_results",
 ]
 
@@ -194,6 +198,41 @@ def get_runs_for_hash(con: Con, run_hash: str) -> list[RunInfo]:
     return [_run(r) for r in rows]
 
 
+def run_hash_of(con: Con, run_id: str) -> str | None:
+    """The configuration an execution ran; None for an unknown run id."""
+    row = con.execute("SELECT run_hash FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
+    return row[0] if row else None
+
+
+def latest_run_id(con: Con, run_hash: str) -> str | None:
+    """The latest execution of a configuration (upstream's tie-breaks); None when never run."""
+    row = con.execute(
+        "SELECT run_id FROM job_runs WHERE run_hash = ? "
+        "ORDER BY started_at DESC NULLS LAST, completed_at DESC NULLS LAST, run_id DESC LIMIT 1",
+        [run_hash],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def debug_outputs(con: Con, run_id: str, entity_types: list[str] | None = None) -> list[tuple[str, str]]:
+    """``(output_type, file_path)`` of an execution's ``debug.*`` outputs, ordered by both.
+
+    ``entity_types`` (``["organism"]``) keeps only ``debug.<type>``; None keeps every type.
+    Duplicate registrations are returned as they are.
+    """
+    types = None if entity_types is None else [f"debug.{t}" for t in entity_types]
+    return [
+        (kind, path)
+        for kind, path in con.execute(
+            "SELECT output_type, file_path FROM run_outputs "
+            "WHERE run_id = ? AND starts_with(output_type, 'debug.') "
+            "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], output_type)) "
+            "ORDER BY output_type, file_path",
+            [run_id, types, types],
+        ).fetchall()
+    ]
+
+
 def get_runs_by_parameters(con: Con, params: dict[str, Any]) -> list[dict[str, Any]]:
     base = ", ".join(f"r.{c}" for c in RESULT_COLUMNS)
     if params:
@@ -281,3 +320,45 @@ def registered_parameters(con: Con, run_hash: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return dict(sorted(_json(row[0]).items())) if row[0] else {}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat() + "Z"  # naive UTC throughout
+
+
+def run_events(con: Con, run_hash: str) -> list[dict[str, Any]]:
+    """The events that tell a configuration's story, in log order, as JSON objects.
+
+    The ``session.created`` of every session it was registered to, its ``run.registered``, its
+    executions' ``run.started``, ``run.completed`` and ``output.registered``, and the label
+    changes it took part in (as holder or previous holder). Bottles carry these, so an archive
+    says on its own what was run, by whom, when, and how it ended.
+    """
+    rows = con.execute(
+        "WITH runs AS (SELECT run_id FROM events_run_started WHERE run_hash = $h), "
+        "sessions AS (SELECT session_id FROM events_run_registered WHERE run_hash = $h) "
+        "SELECT hlc, writer, seq, event_id, recorded_at, actor, v, type, body FROM event_log "
+        "WHERE (type = 'session.created' AND session_id IN (SELECT session_id FROM sessions)) "
+        "OR (type IN ('run.registered', 'run.started') AND run_hash = $h) "
+        "OR (type IN ('run.completed', 'output.registered') AND run_id IN (SELECT run_id FROM runs))",
+        {"h": run_hash},
+    ).fetchall()
+    keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for hlc, writer, seq, event_id, at, actor, v, kind, body in rows:
+        event = {"type": kind, "event_id": event_id, "writer": writer, "seq": seq, "hlc": hlc}
+        event.update(at=_iso(at), actor=actor, v=v, **_json(body))
+        keyed.append(((hlc, 0, writer, seq), event))
+    changes = con.execute(
+        "SELECT version, idx, commit_id, writer, hlc, changed_at, actor, action, label, run_hash, "
+        "previous_run_hash, archived_as, reason FROM label_history "
+        "WHERE run_hash = $h OR previous_run_hash = $h",
+        {"h": run_hash},
+    ).fetchall()
+    for version, idx, commit_id, writer, hlc, at, actor, action, *rest in changes:
+        event = {"type": f"label.{action}", "event_id": commit_id, "writer": writer, "hlc": hlc}
+        event.update(at=_iso(at), actor=actor, version=version, idx=idx)
+        names = ("label", "run_hash", "previous_run_hash", "archived_as", "reason")
+        event.update({k: v for k, v in zip(names, rest, strict=True) if v is not None})
+        keyed.append(((hlc, 1, version, idx), event))
+    keyed.sort(key=lambda pair: pair[0])
+    return [event for _, event in keyed]

@@ -23,17 +23,22 @@ Guarantees:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["LogStore", "SegmentInfo"]
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentInfo:
-    """A segment's name (relative to the store) and its current size in bytes."""
+    """A segment's name (relative to the store) and its current size in bytes.
+
+    ``modified`` (POSIX seconds, None when the store cannot tell) lets ``verify`` tell a torn
+    last line that a live writer may still complete from one left by a writer long gone.
+    """
 
     name: str
     size: int
+    modified: float | None = field(default=None, compare=False)
 
 
 class LogStore(ABC):

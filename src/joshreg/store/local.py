@@ -111,10 +111,10 @@ class LocalStore(LogStore):
             for entry in entries:
                 if entry.name.endswith(".jsonl"):
                     try:
-                        size = entry.stat().st_size
+                        st = entry.stat()
                     except FileNotFoundError:
                         continue
-                    out.append(SegmentInfo("log/" + entry.name, size))
+                    out.append(SegmentInfo("log/" + entry.name, st.st_size, st.st_mtime))
         out.sort(key=lambda s: s.name)
         return out
 

@@ -1,0 +1,923 @@
+"""Verification: is every byte of a store what its writers wrote, and do the tables match it?
+
+Imports ``codec``, ``events``, ``labels``, ``projector``, ``tables``, ``clock``, ``store``,
+``errors`` (rung 4.5 of the ladder; ``registry`` calls it).
+
+Replay never stops at damage: it skips what it cannot trust and goes on. ``verify_store`` is
+the opposite: it reads everything once, looking for damage, and says what it found and what to
+do about it. It checks
+
+- every segment line's framing, checksum and ``p`` link (``codec.verify_lines``), and a torn
+  last line, which is only damage once its writer can no longer complete it;
+- every writer's sequence numbers: gaps, repeats, lines out of order, and the same events in
+  two segment files (a copied file);
+- the label log: versions 1..N without a hole, each commit intact and chained to the previous;
+- every result file a ``results.loaded`` event names: present, with the recorded SHA-256;
+- the projection: rebuilt privately in memory from the log as the projection has read it, then
+  every public table compared with the given connection's, as multisets of rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+import msgspec
+
+from .clock import new_writer_id
+from .codec import GENESIS, check_line, decode_commit, decode_event, decode_events, verify_lines
+from .errors import JoshregError, StoreError
+from .events import EventBase, ResultsLoaded
+from .labels import PREFIX as LABEL_PREFIX
+from .labels import commit_name
+from .projector import Projector
+from .store.base import LogStore, SegmentInfo
+from .tables import EVENT_TABLES, quote_identifier
+
+__all__ = [
+    "PUBLIC_TABLES",
+    "STALE_AFTER_S",
+    "VerifyProblem",
+    "VerifyProgress",
+    "VerifyReport",
+    "verify_store",
+]
+
+#: A torn last line of a segment untouched for this long is damage even if its writer lives.
+STALE_AFTER_S = 600.0
+CHUNK_BYTES = 64 << 20
+SAMPLES = 3
+
+#: What a user can query, compared with a fresh rebuild (plus every ``events_*`` table).
+PUBLIC_TABLES = (
+    "sweep_sessions",
+    "job_configs",
+    "session_configs",
+    "config_parameters",
+    "job_runs",
+    "run_outputs",
+    "cell_data",
+    "label_history",
+    "labels_current",
+)
+_KEYS: dict[str, tuple[str, ...]] = {
+    "sweep_sessions": ("session_id",),
+    "job_configs": ("run_hash",),
+    "session_configs": ("session_id", "run_hash"),
+    "config_parameters": ("run_hash",),
+    "job_runs": ("run_id",),
+    "run_outputs": ("output_id",),
+    "cell_data": ("cell_id",),
+    "label_history": ("version", "idx"),
+    "labels_current": ("label",),
+}
+
+#: ``progress(phase, done, total)``; phases run in this order: ``"segments"`` and ``"rebuild"``
+#: count bytes, ``"result files"`` and ``"tables"`` count items.
+VerifyProgress = Callable[[str, int, int], None]
+
+Severity = Literal["error", "warning"]
+
+_RESTORE = (
+    "Restore the file from a backup if you have one; otherwise leave it as it is (replay works around it)."
+)
+_SEGMENT_KINDS = {
+    "malformed": "this line is not a complete event line (torn, glued to another or overwritten); "
+    "the event it held is not applied. ",
+    "checksum": "this line does not match its checksum: it was edited, glued to the next line or "
+    "partly overwritten; it is not applied. ",
+    "chain-broken": "the hash chain breaks here: a line just before this one was deleted, inserted "
+    "or moved (this line itself is intact and applied). ",
+    "undecodable": "this line is intact but is not an event this joshreg knows; it is not applied. ",
+}
+
+
+class VerifyProblem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One finding: its ``kind``, where (``file`` relative to the store and 1-based ``line``, or
+    the projection's ``table``), and a ``message`` saying what happened and what to do."""
+
+    kind: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    table: str | None = None
+    severity: Severity = "error"
+
+    @property
+    def where(self) -> str:
+        if self.table is not None:
+            return f"table {self.table}"
+        if self.file is None:
+            return "store"
+        return self.file if not self.line else f"{self.file}:{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.kind}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found: ``problems`` (damage: ``ok`` is False) and ``warnings`` (not
+    damage, worth knowing), each in file and line order, with what was checked."""
+
+    location: str
+    problems: list[VerifyProblem] = field(default_factory=list)
+    warnings: list[VerifyProblem] = field(default_factory=list)
+    segments: int = 0
+    events: int = 0
+    writers: int = 0
+    label_commits: int = 0
+    blobs: int = 0
+    tables: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no damage was found (warnings do not count)."""
+        return not self.problems
+
+    def add(self, problem: VerifyProblem) -> None:
+        (self.problems if problem.severity == "error" else self.warnings).append(problem)
+
+    def summary(self) -> str:
+        checked = (
+            f"{self.segments} segments, {self.events} events from {self.writers} writers, "
+            f"{self.label_commits} label commits, {self.blobs} result files"
+        )
+        if self.tables:
+            checked += f", {len(self.tables)} tables against a fresh rebuild"
+        return f"verified {self.location}: {checked} ({self.seconds:.2f} s)"
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for title, items in (("problems", self.problems), ("warnings", self.warnings)):
+            if items:
+                lines.append(f"{title} ({len(items)}):")
+                lines += [f"  {p}" for p in items]
+        if self.ok:
+            lines.append("ok: the store is sound" + (" (see the warnings)" if self.warnings else ""))
+        else:
+            n = len(self.problems)
+            lines.append(f"damaged: {n} problem{'s' if n != 1 else ''} found")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready builtins."""
+        return {
+            "ok": self.ok,
+            "location": self.location,
+            "problems": msgspec.to_builtins(self.problems),
+            "warnings": msgspec.to_builtins(self.warnings),
+            "segments": self.segments,
+            "events": self.events,
+            "writers": self.writers,
+            "label_commits": self.label_commits,
+            "blobs": self.blobs,
+            "tables": self.tables,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def verify_store(
+    store: LogStore,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    rebuild: bool = True,
+    spatial: bool = False,
+    progress: VerifyProgress | None = None,
+    now: float | None = None,
+) -> VerifyReport:
+    """Check ``store`` for damage and, with ``con``, the projection in it.
+
+    With ``con``, segment bytes and label commits the projection has read must still exist
+    (a log truncated at a line boundary or cut short by whole commits passes every checksum),
+    and with ``rebuild`` every public table must equal a fresh rebuild. ``con`` must be caught
+    up with the store: the rebuild reads the log only as far as the projection's checkpoint
+    says it has, so writers appending meanwhile cause no false alarms. ``spatial`` rebuilds
+    ``cell_data.geom`` as a registry with spatial support does.
+    """
+    t0 = time.perf_counter()
+    report = VerifyReport(store.location)
+    scan = _check_segments(store, report, progress, time.time() if now is None else now)
+    labels_head = _check_labels(store, report)
+    _check_blobs(store, report, scan.loads, progress)
+    if con is not None:
+        _check_projection(store, con, report, scan, labels_head, rebuild, spatial, progress)
+    for found in (report.problems, report.warnings):  # by file and line, the tables last
+        found.sort(key=lambda p: (p.table is not None, p.file or "", p.line or 0))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+# --- segments -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Load:
+    blob: str
+    sha256: str
+    segment: str
+    line: int
+
+
+@dataclass
+class _Scan:
+    """Everything read from the segments that the cross-segment checks need."""
+
+    names: list[str] = field(default_factory=list)
+    # writer -> [(seq, segment index, line, event id)] in reading order
+    by_writer: dict[str, list[tuple[int, int, int, str]]] = field(default_factory=dict)
+    skipped: dict[int, set[int]] = field(default_factory=dict)  # segment index -> damaged lines
+    loads: list[_Load] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # segment -> complete lines
+
+
+def _check_segments(
+    store: LogStore, report: VerifyReport, progress: VerifyProgress | None, now: float
+) -> _Scan:
+    segments = store.segments()
+    report.segments = len(segments)
+    total = sum(s.size for s in segments)
+    done = 0
+    scan = _Scan()
+    for seg in segments:
+        scan.names.append(seg.name)
+        try:
+            _scan_segment(store, seg, len(scan.names) - 1, scan, report, now)
+        except StoreError as e:
+            report.add(VerifyProblem("unreadable", f"{e}; check the file's permissions", seg.name))
+        done += seg.size
+        if progress:
+            progress("segments", done, total)
+    _check_sequences(scan, report)
+    report.writers = len(scan.by_writer)
+    return scan
+
+
+def _scan_segment(
+    store: LogStore, seg: SegmentInfo, index: int, scan: _Scan, report: VerifyReport, now: float
+) -> None:
+    offset, lineno, prev = 0, 0, GENESIS
+    skipped = scan.skipped.setdefault(index, set())
+    scan.lines[seg.name] = 0
+    while offset < seg.size:
+        end = min(seg.size, offset + CHUNK_BYTES)
+        data = store.read(seg.name, offset, end)
+        if not data:  # the file shrank while being read
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and end < seg.size:  # one line longer than a chunk: read it whole
+            data = store.read(seg.name, offset, seg.size)
+            cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            _torn_tail(seg, lineno + 1, len(data), report, now)
+            return
+        lines = data[:cut].split(b"\n")
+        lines.pop()
+        found, skip, prev = verify_lines(lines, prev)
+        for i, kind, detail in found:
+            extra = f" ({detail})" if kind == "malformed" else ""
+            report.add(
+                VerifyProblem(kind, _SEGMENT_KINDS.get(kind, "") + _RESTORE + extra, seg.name, lineno + 1 + i)
+            )
+        skipped.update(lineno + 1 + i for i in skip)
+        _collect(data[:cut], lines, skip, seg.name, index, lineno + 1, scan, report)
+        offset += cut
+        lineno += len(lines)
+        scan.lines[seg.name] = lineno
+        if len(data) > cut and offset + (len(data) - cut) >= seg.size:
+            _torn_tail(seg, lineno + 1, len(data) - cut, report, now)
+            return
+
+
+def _collect(
+    buffer: bytes,
+    lines: list[bytes],
+    skip: set[int],
+    segment: str,
+    index: int,
+    base: int,
+    scan: _Scan,
+    report: VerifyReport,
+) -> None:
+    """Decode the usable lines and remember each event's writer, seq and any result file."""
+    decoded: list[EventBase | None]
+    try:
+        if skip:
+            raise ValueError("some lines are damaged")
+        decoded = list(decode_events(buffer))
+    except (msgspec.DecodeError, ValueError):
+        decoded = []
+        for i, line in enumerate(lines):
+            if i in skip:
+                decoded.append(None)
+                continue
+            try:
+                decoded.append(decode_event(line))
+            except (msgspec.DecodeError, ValueError, JoshregError) as e:
+                report.add(
+                    VerifyProblem("undecodable", f"{_SEGMENT_KINDS['undecodable']}{e}", segment, base + i)
+                )
+                scan.skipped[index].add(base + i)
+                decoded.append(None)
+    by_writer = scan.by_writer
+    n = 0
+    for i, ev in enumerate(decoded):
+        if ev is None:
+            continue
+        n += 1
+        occ = by_writer.get(ev.writer)
+        if occ is None:
+            occ = by_writer[ev.writer] = []
+        occ.append((ev.seq, index, base + i, ev.event_id))
+        if type(ev) is ResultsLoaded:
+            scan.loads.append(_Load(ev.blob, ev.blob_sha256, segment, base + i))
+    report.events += n
+
+
+def _writer_origin(segment: str) -> tuple[str, int] | None:
+    """Host and pid from a segment named after its writer (``<stamp>-<host>-<pid>-<hex>``)."""
+    stem = segment.rsplit("/", 1)[-1].removesuffix(".jsonl")
+    head, _, rest = stem.partition("-")
+    parts = rest.rsplit("-", 2)
+    if not head or len(parts) != 3 or not parts[1].isdigit() or not parts[0]:
+        return None
+    return parts[0], int(parts[1])
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: it exists
+        return True
+    return True
+
+
+_LOCAL_HOST = (_writer_origin(new_writer_id()) or ("", 0))[0]
+
+
+def _torn_tail(seg: SegmentInfo, line: int, size: int, report: VerifyReport, now: float) -> None:
+    """Bytes after the last newline: not yet written while the writer may still finish them."""
+    origin = _writer_origin(seg.name)
+    why = None
+    if origin is not None and origin[0] == _LOCAL_HOST and not _alive(origin[1]):
+        why = f"its writer (process {origin[1]} on this host) has exited"
+    elif seg.modified is not None and now - seg.modified > STALE_AFTER_S:
+        why = f"the file has not changed for {(now - seg.modified) / 60:.0f} minutes"
+    if why is None:
+        report.add(
+            VerifyProblem(
+                "unfinished-line",
+                f"the segment ends in {size} bytes that are not yet a complete line: its writer may "
+                "still be writing it (it is read once complete). If that writer was killed, this "
+                "is a torn write; verify again later to know.",
+                seg.name,
+                line,
+                severity="warning",
+            )
+        )
+        return
+    report.add(
+        VerifyProblem(
+            "torn-tail",
+            f"the segment ends in an incomplete line ({size} bytes) that will never be finished: "
+            f"{why}. The event it held was lost (the writer crashed mid-write, or the file was "
+            f"truncated); replay ignores it. {_RESTORE}",
+            seg.name,
+            line,
+        )
+    )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1-3, 7``."""
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(out)
+
+
+def _check_sequences(scan: _Scan, report: VerifyReport) -> None:
+    """Per writer: every seq from 1 to its highest exactly once, in order, in one file."""
+    names = scan.names
+    for writer, occ in scan.by_writer.items():
+        n, first_seg = len(occ), occ[0][1]
+        if (
+            occ[-1][0] == n
+            and [o[0] for o in occ] == list(range(1, n + 1))
+            and all(o[1] == first_seg for o in occ)
+        ):
+            continue  # the common case: 1, 2, ..., n in one file
+        own = f"log/{writer}.jsonl"
+        seen: dict[int, tuple[int, int, str]] = {}
+        last_in: dict[int, int] = {}  # segment index -> last seq seen there
+        copies: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (orig, copy) -> [(seq, line)]
+        for seq, seg, line, eid in occ:
+            first = seen.get(seq)
+            if first is None:
+                seen[seq] = (seg, line, eid)
+            elif first[0] != seg and first[2] == eid:
+                orig, copy = first[0], seg
+                if names[copy] == own:  # the copy was read first (its name sorts before)
+                    orig, copy = copy, orig
+                    line = first[1]
+                copies.setdefault((orig, copy), []).append((seq, line))
+                continue
+            elif first[2] == eid:
+                report.add(
+                    VerifyProblem(
+                        "duplicate-event",
+                        f"writer {writer}'s event {seq} is here a second time (first at line "
+                        f"{first[1]}): a line was copied; replay applies it once. {_RESTORE}",
+                        names[seg],
+                        line,
+                    )
+                )
+                continue
+            else:
+                report.add(
+                    VerifyProblem(
+                        "sequence-conflict",
+                        f"writer {writer} has two different events numbered {seq} (the other is at "
+                        f"{names[first[0]]}:{first[1]}): a writer id was reused or a line was forged; "
+                        f"replay applies only the first one read. {_RESTORE}",
+                        names[seg],
+                        line,
+                    )
+                )
+                continue
+            if seq < last_in.get(seg, 0):
+                report.add(
+                    VerifyProblem(
+                        "out-of-order",
+                        f"writer {writer}'s event {seq} comes after event {last_in[seg]} in this file: "
+                        f"lines were moved; replay still applies both. {_RESTORE}",
+                        names[seg],
+                        line,
+                    )
+                )
+            last_in[seg] = max(seq, last_in.get(seg, 0))
+        for (orig, copy), dups in copies.items():
+            seqs = sorted(s for s, _ in dups)
+            report.add(
+                VerifyProblem(
+                    "duplicate-segment",
+                    f"{len(dups)} events of writer {writer} (seq {_ranges(seqs)}) are also in "
+                    f"{names[orig]}: this file is a copy. Replay reads each event once, so nothing "
+                    "is counted twice, but the copy should not be in log/: move it out of the store.",
+                    names[copy],
+                    min(line for _, line in dups),
+                )
+            )
+        _report_gaps(writer, seen, scan, report)
+
+
+def _report_gaps(
+    writer: str, seen: dict[int, tuple[int, int, str]], scan: _Scan, report: VerifyReport
+) -> None:
+    expected = 1
+    for seq in sorted(seen):
+        if seq > expected:
+            seg, line, _ = seen[seq]
+            missing = seq - expected
+            damaged = scan.skipped.get(seg, set())
+            # Lines right above that were reported damaged already explain the hole.
+            if not all(line - k in damaged for k in range(1, missing + 1)):
+                what = f"event {expected} is" if missing == 1 else f"events {expected}-{seq - 1} are"
+                report.add(
+                    VerifyProblem(
+                        "sequence-gap",
+                        f"writer {writer}'s {what} missing before this line: lines were deleted, "
+                        f"lost in a crash or destroyed by damage reported above. {_RESTORE}",
+                        scan.names[seg],
+                        line,
+                    )
+                )
+        expected = seq + 1
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+
+def _check_labels(store: LogStore, report: VerifyReport) -> int:
+    """Versions 1..N without a hole; each commit intact, numbered right and chained.
+
+    Returns N, the highest version present."""
+    versions: set[int] = set()
+    for name in store.list_claims(LABEL_PREFIX):
+        base = name.rsplit("/", 1)[-1]
+        if base.endswith(".json") and len(base) == 25 and base[:20].isdigit():
+            versions.add(int(base[:20]))
+    head = max(versions, default=0)
+    missing = [v for v in range(1, head + 1) if v not in versions]
+    for hole in _runs(missing):
+        first, last = hole[0], hole[-1]
+        what = f"label commit {first} is" if first == last else f"label commits {first}-{last} are"
+        report.add(
+            VerifyProblem(
+                "label-hole",
+                f"{what} missing though commit {head} exists: the file was deleted. Replay stops "
+                f"before it, so label changes from commit {first} on are not applied and no label "
+                "can be changed until it is back. Restore it from a backup or another copy of the "
+                "store's labels/ folder.",
+                commit_name(first),
+            )
+        )
+    prev: str | None = GENESIS
+    for version in range(1, head + 1):
+        if version not in versions:
+            prev = None  # the chain cannot be followed across a hole
+            continue
+        name = commit_name(version)
+        data = store.read_claim(name)
+        if data is None:
+            prev = None
+            continue
+        report.label_commits += 1
+        line = data[:-1] if data.endswith(b"\n") else data
+        chk = check_line(line)
+        problem = None
+        if chk is None or b"\n" in line:
+            problem = "it is not one complete commit line (truncated or appended to)"
+        elif not chk.intact:
+            problem = "it does not match its checksum (edited)"
+        else:
+            try:
+                commit = decode_commit(line)
+            except (msgspec.DecodeError, ValueError) as e:
+                problem = f"it does not decode: {e}"
+            else:
+                if commit.version != version:
+                    problem = f"it says it is version {commit.version} (renamed or copied)"
+        if problem is not None:
+            report.add(
+                VerifyProblem(
+                    "label-commit",
+                    f"label commit {version} is damaged: {problem}. Replay stops before it, so "
+                    f"label changes from commit {version} on are not applied and no label can be "
+                    "changed until it is restored from a backup or another copy of the store.",
+                    name,
+                    1,
+                )
+            )
+        elif prev is not None and chk is not None and chk.prev != prev:
+            report.add(
+                VerifyProblem(
+                    "chain-broken",
+                    f"label commit {version} does not follow commit {version - 1}: the previous "
+                    "commit was replaced or rewritten. Compare both with a backup.",
+                    name,
+                    1,
+                )
+            )
+        prev = chk.c if chk is not None else None
+    return head
+
+
+def _runs(numbers: list[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for n in numbers:
+        if out and out[-1][-1] == n - 1:
+            out[-1].append(n)
+        else:
+            out.append([n])
+    return out
+
+
+# --- result files ---------------------------------------------------------------------------------
+
+
+def _check_blobs(
+    store: LogStore, report: VerifyReport, loads: list[_Load], progress: VerifyProgress | None
+) -> None:
+    """Every result file an event names exists and has the content hash the event recorded."""
+    first: dict[str, _Load] = {}
+    for load in loads:
+        first.setdefault(load.blob, load)
+    report.blobs = len(first)
+    for i, load in enumerate(first.values(), 1):
+        where = f"{load.segment}:{load.line}"
+        data = store.read_claim(load.blob)
+        if data is None:
+            report.add(
+                VerifyProblem(
+                    "missing-blob",
+                    f"this result file, loaded by the event at {where}, is missing: its rows are not "
+                    "in cell_data. Restore the file from a backup, or load the CSV export again "
+                    "(the same content gets the same file name).",
+                    load.blob,
+                )
+            )
+        elif (got := hashlib.sha256(data).hexdigest()) != load.sha256:
+            report.add(
+                VerifyProblem(
+                    "blob-hash",
+                    f"this result file, loaded by the event at {where}, has SHA-256 {got[:12]}... "
+                    f"but was stored with {load.sha256[:12]}...: its bytes were changed or damaged, "
+                    "so cell_data may hold wrong rows. Restore the file from a backup or load the "
+                    "CSV export again after moving the damaged file out of the store.",
+                    load.blob,
+                )
+            )
+        if progress:
+            progress("result files", i, len(first))
+
+
+# --- the projection -------------------------------------------------------------------------------
+
+
+class _Snapshot(LogStore):
+    """The store as a projection has read it: segments cut at its checkpoint, labels up to its
+    head. Read-only; result files pass through."""
+
+    def __init__(self, store: LogStore, sizes: dict[str, int], labels_head: int) -> None:
+        self.inner = store
+        self.location = store.location
+        self.sizes = sizes
+        self.labels_head = labels_head
+
+    def append(self, segment: str, data: bytes) -> None:
+        raise JoshregError("a verification snapshot is read-only")
+
+    def sync(self, segment: str) -> None:
+        return None
+
+    def close_segment(self, segment: str) -> None:
+        return None
+
+    def segments(self) -> list[SegmentInfo]:
+        return [
+            SegmentInfo(s.name, min(s.size, self.sizes[s.name]), s.modified)
+            for s in self.inner.segments()
+            if s.name in self.sizes
+        ]
+
+    def read(self, segment: str, offset: int = 0, end: int | None = None) -> bytes:
+        limit = self.sizes.get(segment, 0)
+        return self.inner.read(segment, offset, limit if end is None else min(end, limit))
+
+    def _visible(self, name: str) -> bool:
+        if not name.startswith(LABEL_PREFIX + "/"):
+            return True
+        base = name.rsplit("/", 1)[-1]
+        return not base[:20].isdigit() or int(base[:20]) <= self.labels_head
+
+    def claim(self, name: str, data: bytes) -> bool:
+        raise JoshregError("a verification snapshot is read-only")
+
+    def read_claim(self, name: str) -> bytes | None:
+        return self.inner.read_claim(name) if self._visible(name) else None
+
+    def list_claims(self, prefix: str) -> list[str]:
+        return [n for n in self.inner.list_claims(prefix) if self._visible(n)]
+
+
+def _check_projection(
+    store: LogStore,
+    con: duckdb.DuckDBPyConnection,
+    report: VerifyReport,
+    scan: _Scan,
+    labels_present: int,
+    rebuild: bool,
+    spatial: bool,
+    progress: VerifyProgress | None,
+) -> None:
+    """What ``con`` has read must still be there; with ``rebuild``, rebuild privately from it
+    and compare every public table."""
+    try:
+        read = con.execute("SELECT segment, byte_offset, line FROM joshreg_segments").fetchall()
+        head = con.execute("SELECT value FROM joshreg_meta WHERE key = 'labels_head'").fetchone()
+    except duckdb.Error as e:
+        report.add(
+            VerifyProblem(
+                "projection-unreadable",
+                f"the projection's checkpoint cannot be read ({e}); run `joshreg rebuild` to "
+                "recreate the tables from the log",
+            )
+        )
+        return
+    sizes = {segment: offset for segment, offset, _ in read}
+    labels_head = int(head[0]) if head else 0
+    _check_checkpoint(store, report, scan, read, labels_head, labels_present)
+    if not rebuild:
+        return
+    snapshot = _Snapshot(store, sizes, labels_head)
+    fresh = duckdb.connect(":memory:")
+    try:
+
+        def rebuilding(done: int, total: int) -> None:
+            if progress:
+                progress("rebuild", done, total)
+
+        Projector(fresh, snapshot, spatial=spatial).rebuild(rebuilding)
+        if report.problems:  # the log changed under the tables: rebuilding would lose rows
+            advice = (
+                "The tables were built before the log damage reported above; restore the log first, "
+                "as `joshreg rebuild` would drop what only the tables still hold."
+            )
+        else:
+            advice = (
+                "The DuckDB file was changed outside joshreg (or by a joshreg bug); run `joshreg "
+                "rebuild REGISTRY` to replace the tables with what the log says."
+            )
+        event_tables = sorted(t for t, _ in EVENT_TABLES.values())
+        tables = [*PUBLIC_TABLES, *event_tables]
+        have, want = _columns(con), _columns(fresh)
+        event_diffs: list[str] = []
+        for i, table in enumerate(tables, 1):
+            diff = _compare_table(con, fresh, table, have.get(table, {}), want.get(table, {}), report)
+            if diff is not None and table in event_tables:
+                event_diffs.append(
+                    f"{table}: {diff}" if not event_diffs else f"{table}: {diff.split(';')[0]}"
+                )
+            elif diff is not None:
+                report.add(
+                    VerifyProblem(
+                        "projection-differs",
+                        f"not what a fresh rebuild of the log gives: {diff}. {advice}",
+                        table=table,
+                    )
+                )
+            report.tables.append(table)
+            if progress:
+                progress("tables", i, len(tables))
+        if event_diffs:  # one problem for the events: they differ together when lines moved
+            report.add(
+                VerifyProblem(
+                    "projection-differs",
+                    f"the events the tables hold are not what a fresh rebuild of the log reads: "
+                    f"{' | '.join(event_diffs)}. {advice}",
+                    table="event_log",
+                )
+            )
+    finally:
+        fresh.close()
+
+
+def _check_checkpoint(
+    store: LogStore,
+    report: VerifyReport,
+    scan: _Scan,
+    read: list[tuple[str, int, int]],
+    labels_head: int,
+    labels_present: int,
+) -> None:
+    """Segments and label commits the tables were built from must not have shrunk or gone."""
+    restore = "Restore it from a backup or another copy of the store; a rebuild would lose those events."
+    now = {s.name: s.size for s in store.segments()}
+    for segment, offset, lines in sorted(read):
+        if segment not in now:
+            report.add(
+                VerifyProblem(
+                    "missing-segment",
+                    f"the tables hold {lines} lines read from this segment, but the file is gone "
+                    f"(deleted or moved). {restore}",
+                    segment,
+                )
+            )
+        elif now[segment] < offset:
+            have = scan.lines.get(segment, 0)
+            report.add(
+                VerifyProblem(
+                    "segment-shrank",
+                    f"the tables hold {lines} lines ({offset} bytes) read from this segment, but it now "
+                    f"has only {have} complete lines ({now[segment]} bytes): lines were removed from it "
+                    f"or its end was cut off. {restore}",
+                    segment,
+                    have + 1,
+                )
+            )
+    if labels_head > labels_present:
+        first = labels_present + 1
+        what = f"commit {first} is" if first == labels_head else f"commits {first}-{labels_head} are"
+        report.add(
+            VerifyProblem(
+                "label-hole",
+                f"the tables show label {what} gone from the log: the newest label commits were "
+                "deleted. Restore them from a backup; a rebuild would forget those label changes.",
+                commit_name(first),
+            )
+        )
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> tuple[int, int]:
+    """Row count and the sum of row hashes: equal for equal multisets of rows."""
+    cols = ", ".join(quote_identifier(c) for c in columns)
+    n, h = con.execute(f"SELECT count(*), coalesce(sum(hash({cols})), 0) FROM {table}").fetchone()
+    return int(n), int(h)
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Every table's and view's columns and types (one query, not one per table)."""
+    out: dict[str, dict[str, str]] = {}
+    for table, column, typ in con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+    ).fetchall():
+        out.setdefault(table, {})[column] = "DOUBLE" if typ in ("DOUBLE", "FLOAT", "REAL") else typ
+    return out
+
+
+def _compare_table(
+    con: duckdb.DuckDBPyConnection,
+    fresh: duckdb.DuckDBPyConnection,
+    table: str,
+    have: dict[str, str],
+    want: dict[str, str],
+    report: VerifyReport,
+) -> str | None:
+    """How ``table`` differs from the rebuild's, or None when the rows are the same multiset."""
+    if have != want:
+        extra = sorted(set(have) - set(want))
+        lost = sorted(set(want) - set(have))
+        typed = sorted(c for c in set(have) & set(want) if have[c] != want[c])
+        parts = [f"columns only in the projection: {', '.join(extra)}"] if extra else []
+        parts += [f"columns only in a rebuild: {', '.join(lost)}"] if lost else []
+        parts += [f"{c} is {have[c]}, a rebuild makes it {want[c]}" for c in typed]
+        return "; ".join(parts)
+    columns = sorted(have)
+    if _fingerprint(con, table, columns) == _fingerprint(fresh, table, columns):
+        return None
+    if table == "cell_data":
+        rest = [c for c in columns if c != "cell_id"]
+        if _fingerprint(con, table, rest) == _fingerprint(fresh, table, rest):
+            report.add(
+                VerifyProblem(
+                    "cell-ids-differ",
+                    "cell_data holds the rows a rebuild gives, but numbers some of them differently "
+                    "(results loaded by several processes arrived out of clock order). Harmless "
+                    "unless you kept cell_id values: a rebuild renumbers them.",
+                    table=table,
+                    severity="warning",
+                )
+            )
+            return None
+    return _differences(con, fresh, table, columns)
+
+
+def _differences(
+    con: duckdb.DuckDBPyConnection, fresh: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+) -> str:
+    """How many rows differ each way, and a few of them (changed columns only, when paired)."""
+    select = ", ".join(f"{quote_identifier(c)}::VARCHAR AS {quote_identifier(c)}" for c in columns)
+    fresh.register("_projection", con.execute(f"SELECT {select} FROM {table}").to_arrow_table())
+    try:
+        mine = f"SELECT * FROM _projection EXCEPT ALL SELECT {select} FROM {table}"
+        theirs = f"SELECT {select} FROM {table} EXCEPT ALL SELECT * FROM _projection"
+        n_mine = fresh.execute(f"SELECT count(*) FROM ({mine})").fetchone()[0]
+        n_theirs = fresh.execute(f"SELECT count(*) FROM ({theirs})").fetchone()[0]
+        rows_mine = [dict(zip(columns, r, strict=True)) for r in fresh.execute(f"{mine} LIMIT 50").fetchall()]
+        rows_theirs = [
+            dict(zip(columns, r, strict=True)) for r in fresh.execute(f"{theirs} LIMIT 50").fetchall()
+        ]
+    finally:
+        fresh.unregister("_projection")
+    keys = _KEYS.get(table, ("event_id",) if "event_id" in columns else ())
+    samples: list[str] = []
+    unpaired = list(rows_theirs)
+    for row in rows_mine:
+        if len(samples) >= SAMPLES:
+            break
+        other = next((r for r in unpaired if keys and all(r[k] == row[k] for k in keys)), None)
+        if other is not None:
+            unpaired.remove(other)
+            changed = ", ".join(
+                f"{c} {_short(row[c])} (rebuild: {_short(other[c])})" for c in columns if row[c] != other[c]
+            )
+            samples.append(f"{_key(row, keys)} has {changed}")
+        else:
+            samples.append(f"only in the projection: {_row(row, keys)}")
+    for row in unpaired[: max(0, SAMPLES - len(samples))]:
+        samples.append(f"only in a rebuild: {_row(row, keys)}")
+    counts = f"{n_mine} row{'s' if n_mine != 1 else ''} not in a rebuild, {n_theirs} missing"
+    return f"{counts}; e.g. " + "; ".join(samples) if samples else counts
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = "NULL" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _key(row: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return ", ".join(f"{k}={_short(row[k])}" for k in keys) if keys else "a row"
+
+
+def _row(row: dict[str, Any], keys: tuple[str, ...]) -> str:
+    shown = [*keys, *(c for c in row if c not in keys)][:6]
+    more = ", ..." if len(row) > len(shown) else ""
+    return "{" + ", ".join(f"{c}={_short(row[c], 24)}" for c in shown) + more + "}"
