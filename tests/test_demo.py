@@ -1,16 +1,19 @@
-"""The demo sweep: 12 configurations run, exported and loaded by 4 concurrent worker processes,
-labels moved, results summarised, queried and plotted."""
+"""The demo sweep: 12 configurations expanded from a JobConfig, run, exported and loaded by 4
+concurrent worker processes, labels moved, results summarised, queried and plotted, the
+baseline bottled and unbottled, two configs diffed."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from joshreg import RunRegistry
-from joshreg.demo import GRID, MARKER, MAX_GROWTH, STEPS, SURVIVAL_RATE, DemoConfig, main
+from joshreg import JobConfig, RunRegistry, compute_run_hash
+from joshreg.demo import GRID, JOSH_SOURCE, MARKER, MAX_GROWTH, REPLICATES, STEPS, SURVIVAL_RATE, main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -56,7 +59,7 @@ def test_demo_records_a_concurrent_sweep_and_a_label_history(demo):
 
 def test_demo_workers_load_josh_exports_and_the_demo_plots_them(demo):
     out_dir, printed = demo
-    replicates = DemoConfig().replicates
+    replicates = REPLICATES
     succeeded = len(MAX_GROWTH) * len(SURVIVAL_RATE) - 1
     exports = sorted((out_dir / "exports").glob("*.csv"))
     assert len(exports) == succeeded * replicates
@@ -99,3 +102,38 @@ def test_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path, capsys
     assert main(["--dir", str(tmp_path)]) == 2
     assert "not made by the demo" in capsys.readouterr().err
     assert precious.read_text() == "keep me"
+
+
+def test_demo_sweep_comes_from_a_job_config_with_upstream_hashes(demo):
+    out_dir, _ = demo
+    with RunRegistry(out_dir / "sweep.duckdb") as reg:
+        (session,) = reg.list_sessions()
+        config = session.job_config
+        assert isinstance(config, JobConfig)
+        assert config.replicates == REPLICATES
+        assert [p.name for p in config.sweep.config_parameters] == ["maxGrowth", "survivalRate"]
+        source = out_dir / "models" / "main.josh"
+        for cfg in reg.get_configs_for_session(session.session_id):
+            # The hash is upstream's: md5 over the .josh text and the rendered config.
+            assert cfg.run_hash == compute_run_hash(source, cfg.config_content, None)
+            assert cfg.josh_content == JOSH_SOURCE
+            assert reg.get_registered_parameters(cfg.run_hash)["maxGrowth"] in MAX_GROWTH
+        # Starts and ends are recorded when they happen, so no execution has a zero duration.
+        (zero,) = reg.query("SELECT count(*) FROM job_runs WHERE completed_at <= started_at").fetchone()
+        assert zero == 0
+
+
+def test_demo_bottles_the_baseline_and_diffs_two_configs(demo):
+    out_dir, printed = demo
+    (archive,) = (out_dir / "bottles").glob("bottle_baseline_*.tar.gz")
+    assert str(archive) in printed
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        (manifest_name,) = [n for n in names if n.endswith("manifest.json")]
+        manifest = json.load(tar.extractfile(manifest_name))
+    assert any(n.endswith("/simulation.josh") for n in names)
+    assert any(n.endswith("/run.sh") for n in names)
+    assert manifest["replicates"] == REPLICATES
+    assert isinstance(manifest["parameters"]["maxGrowth"], int)
+    assert f"--replicates {REPLICATES}" in printed
+    assert "--- baseline (" in printed and "+++ candidate (" in printed

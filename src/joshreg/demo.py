@@ -1,28 +1,32 @@
 """A small sweep, end to end: ``python -m joshreg.demo [--dir DIR]``.
 
-Imports ``registry``, ``recorder``, ``plots``, ``cli`` (for its tables). It shows what the event
-log buys: four worker processes run a stand-in simulation, write Josh-format CSV exports and
-load them into one registry at the same time with no lock, while the main process keeps the
-registry open; then labels move (every move stays in the history), and the results are
-summarised, queried through a time and a spatial filter, and plotted.
+Imports ``registry``, ``recorder``, ``jobs``, ``callback``, ``bottle``, ``plots``, ``cli`` (for
+its tables). It shows what the event log buys: a ``JobConfig`` grid over a ``.jshc`` template
+expands into jobs with upstream's run hashes; four worker processes run a stand-in simulation,
+record each run's start and end as they happen, write Josh-format CSV exports and load them
+into one registry at the same time with no lock, while the main process keeps the registry
+open; then labels move (every move stays in the history), the results are summarised, queried
+through a time and a spatial filter and plotted, the baseline run is bottled and unbottled, and
+two runs' configs are diffed.
 The directory (``demo-output/`` by default) is wiped first, so the demo always starts fresh.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import multiprocessing
 import random
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+from .bottle import unbottle
+from .callback import RegistryCallback, RunResult
 from .cli import (
     HISTORY_HEADERS,
     LABEL_HEADERS,
@@ -35,13 +39,14 @@ from .cli import (
     session_table_row,
 )
 from .errors import JoshregError
+from .jobs import ConfigSweepParameter, ExpandedJob, JobConfig, JobExpander, SweepConfig
 from .plots import plot_comparison, plot_spatial, plot_timeseries
 from .recorder import RunRecorder, default_events_path
 from .registry import RunRegistry
 
-__all__ = ["DemoConfig", "main", "run_demo"]
+__all__ = ["JOSH_SOURCE", "TEMPLATE", "demo_config", "main", "run_demo"]
 
-MAX_GROWTH = (40.0, 60.0, 80.0)
+MAX_GROWTH = (40, 60, 80)
 SURVIVAL_RATE = (0.80, 0.85, 0.90, 0.95)
 WORKERS = 4
 # The stand-in landscape: GRID x GRID patches of CELL degrees, south-west corner at ORIGIN.
@@ -64,22 +69,51 @@ EXPORT_COLUMNS = (
 MARKER = ".joshreg-demo"
 
 
-@dataclass
-class DemoConfig:
-    """Stands in for joshpy's JobConfig: all ``create_session`` needs is ``to_dict()``."""
+REPLICATES = 3
+# The model the demo's stand-in simulation plays, as Josh source: what a bottle carries.
+JOSH_SOURCE = """\
+start simulation Main
+  grid.size = 5 km
+  grid.low = 34 degrees latitude, -116 degrees longitude
+  grid.high = 34.2 degrees latitude, -115.8 degrees longitude
+  steps.low = 0 count
+  steps.high = 9 count
+  exportFiles.patch = "file:///tmp/demo_{run_hash}_{replicate}.csv"
+end simulation
 
-    simulation: str = "Main"
-    replicates: int = 3
-    template_path: str = "templates/sweep.jshc.j2"
+start patch Default
+  Tree.init = create 10 count of Tree
+  export.avg.height.step = mean(Tree.height)
+  export.treeCount.step = count(Tree)
+end patch
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+start organism Tree
+  height.init = 1 m
+  height.step = prior.height + config sweep_config.maxGrowth / 100 m
+  survives.step = sample uniform from 0 % to 100 % < config sweep_config.survivalRate * 100 %
+end organism
+"""
+# The config template: one file per job, rendered with the job's parameters (Jinja).
+TEMPLATE = """\
+# growth per step (cm) and yearly survival
+maxGrowth = {{ maxGrowth }}
+survivalRate = {{ survivalRate }}
+"""
 
 
-def run_hash(params: dict[str, float]) -> str:
-    """A deterministic 12-hex hash of a parameter set (upstream hashes the config's content)."""
-    text = ",".join(f"{k}={v!r}" for k, v in sorted(params.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def demo_config(source_path: Path, template_path: Path) -> JobConfig:
+    """The demo's sweep: 3 growth rates x 4 survival rates, 3 replicates each."""
+    return JobConfig(
+        template_path=template_path,
+        source_path=source_path,
+        replicates=REPLICATES,
+        sweep=SweepConfig(
+            config_parameters=[
+                ConfigSweepParameter("maxGrowth", list(MAX_GROWTH)),
+                ConfigSweepParameter("survivalRate", list(SURVIVAL_RATE)),
+            ]
+        ),
+    )
 
 
 def _fails(params: dict[str, float]) -> bool:
@@ -119,24 +153,28 @@ def write_export(path: Path, rows: list[tuple[object, ...]]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _worker(
-    db_path: str, session_id: str, jobs: list[tuple[str, dict[str, float]]], out_dir: str, replicates: int
-) -> None:
-    """One worker process: simulate, export and load each of its runs; never opens the DuckDB file."""
+def _worker(db_path: str, session_id: str, jobs: list[ExpandedJob], out_dir: str) -> None:
+    """One worker process: simulate, export and load each of its runs; never opens the DuckDB file.
+
+    The callback records each start before the simulation and each end after it, so the
+    registry's durations are the simulations' own.
+    """
     exports = Path(out_dir) / "exports"
     with RunRecorder(db_path, session_id=session_id) as rec:
-        for i, (h, params) in enumerate(jobs):
-            run_id = rec.start_run(h, replicate=0, metadata={"worker_job": i})
+        callback = RegistryCallback(rec, session_id)
+        for job in jobs:
+            h, params = job.run_hash, job.parameters
+            run_id = callback.start(job)
             if _fails(params):
-                rec.complete_run(run_id, 1, "simulated crash: population exploded at step 7")
+                callback.finish(run_id, RunResult(1, stderr="simulated crash: population exploded at step 7"))
                 continue
             paths = []
-            for r in range(replicates):
+            for r in range(job.replicates):
                 paths.append(exports / f"{h}_{r}.csv")
                 write_export(paths[-1], simulate(h, params, r))
-            rec.complete_run(run_id, 0)
+            callback.finish(run_id, RunResult(0))
             rows = sum(rec.load_csv(path, run_id, h) for path in paths)
-            rec.register_output(run_id, "export", f"{exports}/{h}_{{replicate}}.csv", row_count=rows)
+            rec.register_output(run_id, "export.patch", f"{exports}/{h}_{{replicate}}.csv", row_count=rows)
 
 
 def _prepare(directory: Path) -> None:
@@ -157,25 +195,33 @@ def run_demo(directory: Path, out: TextIO | None = None) -> Path:
     t0 = time.perf_counter()
     _prepare(directory)
     (directory / "exports").mkdir()
+    (directory / "models").mkdir()
+    source = directory / "models" / "main.josh"
+    source.write_text(JOSH_SOURCE)
+    template = directory / "models" / "sweep.jshc.j2"
+    template.write_text(TEMPLATE)
     db_path = directory / "sweep.duckdb"
-    grid = [{"maxGrowth": g, "survivalRate": s} for g, s in itertools.product(MAX_GROWTH, SURVIVAL_RATE)]
-    demo_config = DemoConfig()
+    config = demo_config(source, template)
+    job_set = JobExpander().expand(config, output_dir=directory / "jobs")
+    jobs = job_set.jobs
 
     with RunRegistry(db_path) as reg:
-        sid = reg.create_session(demo_config, experiment_name="demo_sweep")
-        for params in grid:
-            h = run_hash(params)
-            config = "\n".join(f"{k} = {v}" for k, v in params.items())
-            reg.register_run(sid, h, "models/main.josh", config, None, params)
+        sid = reg.create_session(config, experiment_name="demo_sweep")
+        for job in jobs:
+            reg.register_run(
+                sid,
+                job.run_hash,
+                str(source),
+                job.config_content,
+                None,
+                job.parameters,
+                josh_content=JOSH_SOURCE,
+            )
         reg.update_session_status(sid, "running")
 
-        jobs = [(run_hash(p), p) for p in grid]
         ctx = multiprocessing.get_context("spawn")
         procs = [
-            ctx.Process(
-                target=_worker,
-                args=(str(db_path), sid, jobs[w::WORKERS], str(directory), demo_config.replicates),
-            )
+            ctx.Process(target=_worker, args=(str(db_path), sid, jobs[w::WORKERS], str(directory)))
             for w in range(WORKERS)
         ]
         for p in procs:
@@ -193,9 +239,10 @@ def run_demo(directory: Path, out: TextIO | None = None) -> Path:
         reg.label_run(second, "candidate")
         reg.label_run(third, "baseline", on_collision="timestamp")
 
-        _print_report(reg, grid, population, out)
+        _print_report(reg, jobs, population, out)
         _print_results(reg, sid, out)
         _write_plots(reg, sid, directory / "plots", out)
+        _print_provenance(reg, directory, out)
     events = default_events_path(db_path)
     cli = _cli_name()
     out.write(
@@ -226,14 +273,14 @@ def _cli_name() -> str:
 
 
 def _print_report(
-    reg: RunRegistry, grid: list[dict[str, float]], population: dict[str, float], out: TextIO
+    reg: RunRegistry, jobs: list[ExpandedJob], population: dict[str, float], out: TextIO
 ) -> None:
     out.write("Sessions\n")
     out.write(format_table(SESSION_HEADERS, [session_table_row(r) for r in session_rows(reg)]))
     out.write("\n\nRuns\n")
     table = []
-    for params in grid:
-        h = run_hash(params)
+    for job in jobs:
+        h, params = job.run_hash, job.parameters
         for r in reg.get_runs_for_hash(h):
             table.append(
                 (
@@ -299,6 +346,21 @@ def _write_plots(reg: RunRegistry, sid: str, folder: Path, out: TextIO) -> None:
         plot_spatial(reg, "treeCount", STEPS - 1, baseline, path=folder / "map_treeCount_baseline.png"),
     ]
     out.write("\nPlots\n" + "".join(f"  {p}\n" for p in paths))
+
+
+def _print_provenance(reg: RunRegistry, directory: Path, out: TextIO) -> None:
+    """Bottle the baseline, unpack it somewhere else, and diff two runs' configs."""
+    archive = reg.bottle("baseline", output_dir=directory / "bottles")
+    out.write(f"\nBottle of the baseline run: {archive}\n")
+    with tempfile.TemporaryDirectory(prefix="joshreg-demo-unbottle-") as tmp:
+        (job,) = unbottle(archive, extract_dir=tmp)
+        root = Path(job.config_path).parent
+        out.write(f"  unbottled into a temporary directory: {sorted(p.name for p in root.iterdir())}\n")
+        command = [line.strip(" \\") for line in (root / "run.sh").read_text().splitlines()]
+        start = next(i for i, line in enumerate(command) if line.startswith("java "))
+        out.write("  run.sh: " + " ".join(command[start:]) + "\n")
+    out.write("\nConfig diff, baseline vs candidate (joshreg diff REGISTRY baseline candidate):\n")
+    out.write(reg.diff_configs("baseline", "candidate"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
