@@ -20,10 +20,12 @@ demo *args:
     {{ python }} -m joshreg.demo "$@"
 
 # Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/.
-# Core (event log, projector) first, then simulation results (CSV loads, cell_data, diagnostics).
+# Core (event log, projector) first, then simulation results (CSV loads, cell_data, diagnostics),
+# then the live projection (joshreg watch latency, snapshots).
 bench *args:
     {{ python }} benchmarks/bench_core.py "$@"
     {{ python }} benchmarks/bench_results.py "$@"
+    {{ python }} benchmarks/bench_watch.py "$@"
 
 # Regenerate schemas/ (JSON Schema of every event type) from the msgspec types.
 schemas:

@@ -5,6 +5,7 @@ Run from the repository root (``just bench``)::
     python benchmarks/bench_core.py            # full scale, about 3-5 minutes
     python benchmarks/bench_core.py --quick    # small-scale smoke run, under 30 s
     python benchmarks/bench_core.py --only rebuild_big --profile
+    python benchmarks/bench_core.py --only rebuild_compacted_1m
 
 Prints a table (figure, goal, baseline, ratio, PASS/MISS) and writes ``bench-output/core.json``.
 ``ratio`` is the speedup over the baseline where there is one, else the headroom against the
@@ -38,6 +39,7 @@ import duckdb
 
 from joshreg import RunRegistry
 from joshreg.clock import uuid7
+from joshreg.compaction import compact_store
 from joshreg.events import (
     EventBase,
     OutputRegistered,
@@ -57,8 +59,10 @@ NAMES = (
     "append_8proc",
     "rebuild_small",
     "rebuild_big",
+    "rebuild_compacted_1m",
     "catchup_1k",
     "open_big",
+    "as_of_1m",
 )
 
 
@@ -550,6 +554,44 @@ def bench_rebuild(name: str, n: int, base: Path, profile: int, *, goal: float, k
     return res
 
 
+def bench_rebuild_compacted(base: Path, big: Path, profile: int) -> Result:
+    """Compact a copy of the big fixture (every segment sealed), then time a full rebuild from
+    the Parquet files; the tables must hold as many events as a rebuild from the JSONL."""
+    d = base / "rebuild_compacted"
+    d.mkdir()
+    events = d / "reg.events"
+    shutil.copytree(big / "reg.events", events)
+    jsonl = sum(f.stat().st_size for f in (events / "log").iterdir())
+    tc = time.perf_counter()
+    report = compact_store(LocalStore(events))
+    t_compact = time.perf_counter() - tc
+    assert report.ok and not report.skipped and not list((events / "log").iterdir()), str(report)
+    parquet = sum(f.stat().st_size for f in (events / "compacted").iterdir())
+    t = _rebuild(d / "reg.duckdb", events, profile)
+    with duckdb.connect(str(d / "reg.duckdb")) as con:
+        n = con.execute("SELECT count(*) FROM event_log").fetchone()[0]
+    with duckdb.connect(str(big / "reg.duckdb")) as con:
+        want = con.execute("SELECT count(*) FROM event_log").fetchone()[0]
+    assert n == want, (n, want)
+    shutil.rmtree(d)
+    return Result(
+        "rebuild_compacted_1m",
+        f"full rebuild of {n:,} events from compacted (Parquet) segments (s)",
+        t,
+        "s",
+        3.0,
+        False,
+        runs=[t],
+        extra={
+            "events": n,
+            "compaction_seconds": round(t_compact, 2),
+            "jsonl_bytes": jsonl,
+            "parquet_bytes": parquet,
+            "segments": len(report.compacted),
+        },
+    )
+
+
 def _catchup_events(n: int) -> list[EventBase]:
     out: list[EventBase] = [
         RunRegistered(
@@ -621,6 +663,39 @@ def bench_open(sc: Scale, d: Path, profile: int) -> Result:
         0.1,
         False,
         runs=times,
+    )
+
+
+def bench_as_of(sc: Scale, d: Path, profile: int) -> Result:
+    """Time ``registry.as_of(position)`` on the big registry: the whole log (the figure) and its
+    first half; the registry is open and caught up before the clock starts."""
+    reg = RunRegistry(d / "reg.duckdb", enable_spatial=True)
+    n, newest = reg.query("SELECT count(*), max(hlc) FROM event_log").fetchone()
+    (half,) = reg.query("SELECT quantile_disc(hlc, 0.5) FROM event_log").fetchone()
+    (below,) = reg.query("SELECT count(*) FROM event_log WHERE hlc <= ?", [half]).fetchone()
+    times: dict[str, list[float]] = {"whole": [], "half": []}
+    for r in range(sc.repeats):
+        for name, position in (("whole", newest), ("half", half)):
+            t0 = time.perf_counter()
+            if profile and r == 0 and name == "whole":
+                view = _profile("as_of", lambda p=position: reg.as_of(p), profile)
+            else:
+                view = reg.as_of(position)
+            times[name].append(time.perf_counter() - t0)
+            if r == 0:
+                (seen,) = view.query("SELECT count(*) FROM event_log").fetchone()
+                assert seen == (n if name == "whole" else below), (name, seen)
+            view.close()
+    reg.close()
+    return Result(
+        "as_of_1m",
+        f"registry.as_of(position) over {n:,} events (s)",
+        _median(times["whole"]),
+        "s",
+        3.0,
+        False,
+        runs=times["whole"],
+        extra={"events": n, "half_log_seconds": _median(times["half"]), "half_log_runs": times["half"]},
     )
 
 
@@ -709,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rebuild_small", sc.rebuild_small, base, args.profile, goal=1.0, keep=False
                 ),
             )
-        big = only & {"rebuild_big", "catchup_1k", "open_big"}
+        big = only & {"rebuild_big", "rebuild_compacted_1m", "catchup_1k", "open_big", "as_of_1m"}
         if big:
             prof_big = args.profile if "rebuild_big" in only else 0
             step(
@@ -719,10 +794,14 @@ def main(argv: list[str] | None = None) -> int:
             if "rebuild_big" not in only:
                 results.pop()
             d = base / "rebuild_big"
+            if "rebuild_compacted_1m" in only:  # before catch-up adds events to the fixture
+                step("rebuild_compacted_1m", lambda: bench_rebuild_compacted(base, d, args.profile))
             if "catchup_1k" in only:
                 step("catchup_1k", lambda: bench_catchup(sc, d, args.profile))
             if "open_big" in only:
                 step("open_big", lambda: bench_open(sc, d, args.profile))
+            if "as_of_1m" in only:
+                step("as_of_1m", lambda: bench_as_of(sc, d, args.profile))
     total = time.perf_counter() - t_all
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end [{load}]\n")

@@ -27,6 +27,7 @@ from joshreg.events import (
     RunCompleted,
     RunRegistered,
     RunStarted,
+    SegmentSealed,
     SessionCreated,
     SessionStatusChanged,
     event_types,
@@ -93,6 +94,7 @@ SAMPLES: list[EventBase] = [
         columns={"avg.height": "DOUBLE"},
         **ENVELOPE,
     ),
+    SegmentSealed(**ENVELOPE),
 ]
 
 

@@ -67,7 +67,7 @@ def test_info_page_shows_parameters_as_given_runs_and_label_history(
     assert "ran out of memory" in out and "running" in out and "/out/a" in out
     history = out[out.index("Label history:") :]
     # The label moved by force: the assignment names the run that held it before.
-    assert history.splitlines()[2].split()[4:] == ["assigned", "baseline", "aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    assert history.splitlines()[2].split()[4:8] == ["assigned", "baseline", "aaaaaaaaaaaa", "bbbbbbbbbbbb"]
 
 
 def test_info_by_hash_and_as_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -186,7 +186,9 @@ def test_any_order_and_batch_split_equals_a_full_rebuild(
             linenos=[everything.linenos[i] for i in idx],
         )
         chunk = commits[commit_bounds[b] : commit_bounds[b + 1]]
-        projector._apply(batch, chunk, GENESIS, full=False)
+        head = LabelLog(projector.store)
+        head.state = LabelState(version=chunk[-1].version if chunk else projector.labels_head, last_c=GENESIS)
+        projector._apply(batch, chunk, head, full=False)
         if chunk:
             projector.labels_head = chunk[-1].version
 

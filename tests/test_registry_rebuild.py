@@ -55,10 +55,16 @@ def _snapshot(reg: RunRegistry) -> dict[str, tuple[list[str], list[tuple[Any, ..
     return out
 
 
+def _reopened_snapshot(db_path: Any, **kwargs: Any) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """The tables as a fresh open sees them: after close, which seals the writer's segment."""
+    with RunRegistry(db_path, **kwargs) as reg:
+        return _snapshot(reg)
+
+
 def test_deleting_the_database_rebuilds_every_table_identically(db_path, config):
     with RunRegistry(db_path) as reg:
         _fill(reg, config)
-        before = _snapshot(reg)
+    before = _reopened_snapshot(db_path)
     assert before["job_configs"][1] and before["label_history"][1]
     db_path.unlink()
     with RunRegistry(db_path) as reg:
@@ -68,7 +74,7 @@ def test_deleting_the_database_rebuilds_every_table_identically(db_path, config)
 def test_reopening_keeps_every_table(db_path, config):
     with RunRegistry(db_path) as reg:
         _fill(reg, config)
-        before = _snapshot(reg)
+    before = _reopened_snapshot(db_path)
     with RunRegistry(db_path) as reg:
         assert _snapshot(reg) == before
 
@@ -116,7 +122,7 @@ def test_events_path_places_the_log_elsewhere(tmp_path, config):
     events = tmp_path / "shared fs" / "sweep log"
     with RunRegistry(db, events_path=events) as reg:
         _fill(reg, config)
-        before = _snapshot(reg)
+    before = _reopened_snapshot(db, events_path=events)
     assert any(events.rglob("*.jsonl"))
     assert not db.with_suffix(".events").exists()
     db.unlink()

@@ -89,6 +89,7 @@ def written_lines() -> list[dict[str, Any]]:
             ),
         ]
     )
+    w.close()  # seals the segment: a segment.sealed line
     return [json.loads(line) for line in store.read(w.segment).splitlines()]
 
 

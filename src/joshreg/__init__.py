@@ -10,6 +10,7 @@ from __future__ import annotations
 from .bottle import BottleSpec, unbottle
 from .callback import RegistryCallback, RunResult
 from .cell_data import CellDataLoader, DuplicateLoadWarning, SparsityWarning
+from .compaction import CompactionReport
 from .debug import DebugMessage, DebugMessageStore, load_debug_file
 from .diagnostics import DiagnosticQueries
 from .errors import (
@@ -26,12 +27,14 @@ from .errors import (
     LogFormatError,
     NoDebugOutputError,
     NotFoundError,
+    ReadOnlyRegistryError,
     RunNotFoundError,
     SessionNotFoundError,
     SourceNotStoredError,
     SpatialUnavailableError,
     StoreError,
     UnsafeBottleError,
+    WaitTimeoutError,
 )
 from .jobs import (
     CompoundSweepParameter,
@@ -44,6 +47,7 @@ from .jobs import (
     SweepConfig,
     compute_run_hash,
 )
+from .merge import MergeReport, merge_stores
 from .models import (
     ColumnStats,
     ConfigInfo,
@@ -56,7 +60,7 @@ from .models import (
     SparsityReport,
 )
 from .recorder import RunRecorder
-from .registry import RegistryClosedError, RunRegistry
+from .registry import RegistryClosedError, RegistryView, RunRegistry
 from .verify import VerifyProblem, VerifyReport
 
 __version__ = "0.1.0"
@@ -67,6 +71,7 @@ __all__ = [
     "CellDataLoader",
     "ColumnConflictError",
     "ColumnStats",
+    "CompactionReport",
     "CompoundSweepParameter",
     "ConfigInfo",
     "ConfigSourceInfo",
@@ -91,10 +96,13 @@ __all__ = [
     "LogDamageError",
     "LogDamageWarning",
     "LogFormatError",
+    "MergeReport",
     "NoDebugOutputError",
     "NotFoundError",
+    "ReadOnlyRegistryError",
     "RegistryCallback",
     "RegistryClosedError",
+    "RegistryView",
     "RunInfo",
     "RunNotFoundError",
     "RunRecorder",
@@ -112,9 +120,11 @@ __all__ = [
     "UnsafeBottleError",
     "VerifyProblem",
     "VerifyReport",
+    "WaitTimeoutError",
     "__version__",
     "compute_run_hash",
     "load_debug_file",
+    "merge_stores",
     "unbottle",
 ]
 

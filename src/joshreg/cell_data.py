@@ -52,6 +52,7 @@ class CellDataLoader:
         with a ``DuplicateLoadWarning`` and returns 0. A load into a non-empty ``cell_data``
         that leaves it sparse (``check_sparsity().should_warn``) emits a ``SparsityWarning``.
         """
+        self.registry._require_writable()
         if not os.path.exists(csv_path):
             raise FileNotFoundError(f"CSV not found: {os.fspath(csv_path)}")
         export = read_josh_csv(csv_path)

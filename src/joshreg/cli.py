@@ -14,8 +14,10 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -25,12 +27,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .bottle import unbottle
+from .compaction import ABANDONED_AFTER_S, MIN_BYTES
 from .debug import DebugMessageStore, format_message, format_summary, format_trace
 from .errors import DebugParseWarning, InvalidArgumentError, JoshregError, LogDamageWarning, NotFoundError
+from .merge import event_store_path, merge_stores
 from .models import LabelChange
 from .recorder import default_events_path
 from .registry import RunRegistry
+from .snapshot import snapshot_path
 from .sources import IDE_COMMANDS, make_output_dir
+from .timetravel import Moment, parse_when
+from .watch import DEFAULT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL, Batch, Follower, FollowSummary
 
 __all__ = [
     "LogEntry",
@@ -105,7 +112,7 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 SESSION_HEADERS = ("SESSION", "EXPERIMENT", "STATUS", "JOBS", "RUNS (ok/fail/pend)", "CREATED")
 LABEL_HEADERS = ("LABEL", "RUN_HASH", "CREATED")
-HISTORY_HEADERS = ("VERSION", "WHEN", "ACTOR", "ACTION", "LABEL", "RUN", "PREVIOUS/ARCHIVED_AS")
+HISTORY_HEADERS = ("VERSION", "WHEN", "ACTOR", "ACTION", "LABEL", "RUN", "PREVIOUS/ARCHIVED_AS", "POSITION")
 RUN_HEADERS = ("RUN_ID", "RUN_HASH", "REP", "STARTED", "DURATION", "EXIT", "ERROR")
 
 
@@ -156,9 +163,9 @@ def _history_detail(c: LabelChange) -> str | None:
 
 
 def history_rows(changes: Iterable[LabelChange]) -> list[tuple[Any, ...]]:
-    """Label changes as rows under ``HISTORY_HEADERS``."""
+    """Label changes as rows under ``HISTORY_HEADERS`` (POSITION is what ``--as-of`` takes)."""
     return [
-        (c.version, format_time(c.at), c.actor, c.action, c.label, c.run_hash, _history_detail(c))
+        (c.version, format_time(c.at), c.actor, c.action, c.label, c.run_hash, _history_detail(c), c.position)
         for c in changes
     ]
 
@@ -195,7 +202,11 @@ def run_table_row(r: dict[str, Any]) -> tuple[Any, ...]:
 
 @dataclass
 class LogEntry:
-    """One line of ``joshreg log``: a segment event or one action of a label commit."""
+    """One line of ``joshreg log``: a segment event or one action of a label commit.
+
+    ``hlc`` is the entry's log position: ``--as-of`` (``registry.as_of``) with it shows the
+    registry just after this entry; lines show it last, as ``@<position>``.
+    """
 
     hlc: int
     order: tuple[Any, ...]
@@ -206,12 +217,14 @@ class LogEntry:
 
     def line(self) -> str:
         keys = " ".join(f"{k}={_field(v)}" for k, v in self.fields.items() if v is not None)
-        return f"{format_time(self.at, millis=True)}  {self.actor}  {self.type}  {keys}".rstrip()
+        head = f"{format_time(self.at, millis=True)}  {self.actor}  {self.type}  {keys}".rstrip()
+        return f"{head}  @{self.hlc}"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "at": _iso(self.at),
             "hlc": self.hlc,
+            "position": self.hlc,
             "actor": self.actor,
             "type": self.type,
             **self.fields,
@@ -322,12 +335,20 @@ def log_entries(
 
 
 def _open(args: argparse.Namespace) -> RunRegistry:
-    """Open an existing registry; refuse a path with neither a database file nor a log."""
+    """Open an existing registry; refuse a path with neither a database file nor a log.
+
+    With ``--as-of`` it is a read-only view as of then, and the live registry is closed at once.
+    """
     db = Path(args.registry)
     events = Path(args.events_path) if args.events_path else Path(default_events_path(db))
     if not db.exists() and not events.exists():
         raise JoshregError(f"no registry at {db}: neither {db} nor its log {events}/ exists")
-    return RunRegistry(db, events_path=events)
+    reg = RunRegistry(db, events_path=events)
+    when = getattr(args, "as_of", None)
+    if when is None:
+        return reg
+    with reg:
+        return reg.as_of(when)
 
 
 def _emit_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
@@ -392,6 +413,20 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     with _open(args) as reg:
         report = reg.verify(rebuild_check=not args.no_rebuild_check, progress=progress)
+    if args.json:
+        _emit_json([report.to_dict()], out)
+    else:
+        out.write(f"{report}\n")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_compact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Report on stdout; exit 0 when every finished segment was compacted (or left alone), 1 when
+    a segment could not be compacted safely."""
+    with _open(args) as reg:
+        report = reg.compact(
+            abandoned_after=args.abandoned_after, min_bytes=args.min_bytes, dry_run=args.dry_run
+        )
     if args.json:
         _emit_json([report.to_dict()], out)
     else:
@@ -742,6 +777,154 @@ def cmd_unbottle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_merge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    reports = merge_stores(args.sources, args.into)
+    target = Path(args.into)
+    caught = None
+    if event_store_path(target) != os.fspath(target):  # a registry file: bring its tables up to date
+        with RunRegistry(target) as reg:
+            caught = reg.sync()
+    problems = [p for r in reports for p in r.problems]
+    if args.json:
+        _emit_json([r.to_dict() for r in reports], out)
+    else:
+        for r in reports:
+            out.write(("merged " if r.changed else "") + r.summary() + "\n")
+        if caught is not None:
+            out.write(f"{target}: tables up to date\n")
+    for p in problems:
+        err.write(f"joshreg: problem: {p}\n")
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+# --- watch --------------------------------------------------------------------------------------
+
+
+def watch_line(b: Batch) -> str:
+    """One live line of ``joshreg watch``: what a catch-up applied, its lag, the running totals."""
+    lag = "-" if b.lag_ms is None else f"{b.lag_ms:.0f} ms"
+    line = (
+        f"{format_time(b.at, millis=True)}  +{b.events} events  +{b.label_commits} label commits  "
+        f"lag {lag}  total {b.total_events} events, {b.total_label_commits} label commits"
+    )
+    if b.problems:
+        line += f"  ({len(b.problems)} damaged line(s), see stderr)"
+    return line
+
+
+def watch_summary_line(s: FollowSummary, snapshot: Path | None) -> str:
+    """The last line of ``joshreg watch``."""
+    line = (
+        f"stopped after {s.seconds:.1f} s: {s.batches} batches, +{s.events} events, "
+        f"+{s.label_commits} label commits; total {s.total_events} events, "
+        f"{s.total_label_commits} label commits"
+    )
+    if snapshot is not None and s.snapshot_seconds:
+        ms = sorted(1000 * x for x in s.snapshot_seconds)
+        line += (
+            f"; {s.snapshots} snapshots to {snapshot} (median {ms[len(ms) // 2]:.0f} ms, max {ms[-1]:.0f} ms)"
+        )
+    if s.problems:
+        line += f"; {s.problems} problems in the log"
+    return line
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Follow the log until SIGINT/SIGTERM (or once); exit 0, or 1 when damage was found."""
+    state: dict[str, Any] = {"stop": False, "follower": None}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        state["stop"] = True
+        if state["follower"] is not None:
+            state["follower"].stop()
+
+    saved: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved[sig] = signal.signal(sig, on_signal)
+    try:
+        with _open(args) as reg:
+            snap = None if args.no_snapshot else Path(args.snapshot or snapshot_path(reg.db_path))
+            if reg.private_projection:
+                err.write(
+                    f"joshreg: note: {reg.db_path} is held by another process; following the log in a "
+                    "private in-memory projection (the file is not updated"
+                    + (", the snapshot is)\n" if snap else ")\n")
+                )
+            # Events in the tables so far (as CatchUp counts them: control records are not).
+            events, commits = reg.query(
+                "SELECT (SELECT count(*) FROM event_log), "
+                "(SELECT coalesce(max(version), 0) FROM label_history)"
+            ).fetchone()
+
+            def on_start(s: FollowSummary) -> None:
+                if args.json:
+                    head = {
+                        "watching": str(reg.db_path),
+                        "events_path": reg.events_path,
+                        "file_events": s.watching,
+                        "interval": args.interval,
+                        "snapshot": None if snap is None else str(snap),
+                        "total_events": s.total_events,
+                        "total_label_commits": s.total_label_commits,
+                    }
+                    _emit_json([head], out)
+                else:
+                    how = "file events and a catch-up" if s.watching else "a catch-up"
+                    how = "catching up once" if args.once else f"{how} every {args.interval:g} s"
+                    why = f" (no file events: {s.watch_error})" if s.watch_error else ""
+                    out.write(
+                        f"watching {reg.db_path} (log {reg.events_path}): {how}{why}; "
+                        f"{s.total_events} events, {s.total_label_commits} label commits so far"
+                        + (f"; snapshot for readers: {snap}" if snap else "")
+                        + "\n"
+                    )
+                out.flush()
+
+            def on_batch(b: Batch) -> None:
+                if args.json:
+                    record = {k: v for k, v in b.__dict__.items() if k != "problems"}
+                    _emit_json([{**record, "problems": [str(p) for p in b.problems]}], out)
+                else:
+                    out.write(watch_line(b) + "\n")
+                for p in b.problems:
+                    err.write(f"joshreg: problem: {p}\n")
+                out.flush()
+
+            def on_error(e: Exception) -> None:
+                err.write(f"joshreg: warning: {e}; trying again in {args.interval:g} s\n")
+                err.flush()
+
+            follower = Follower(
+                reg.sync,
+                events_path=reg.events_path,
+                interval=args.interval,
+                poll=args.poll,
+                publish=(lambda: reg._publish_snapshot(snap)) if snap else None,
+                snapshot_interval=args.snapshot_interval,
+                totals=(events, commits),
+                on_start=on_start,
+                on_batch=on_batch,
+                on_error=on_error,
+            )
+            state["follower"] = follower
+            if state["stop"]:
+                follower.stop()
+            summary = follower.run(once=args.once)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if args.json:
+        record = {k: v for k, v in summary.__dict__.items() if k != "snapshot_seconds"}
+        ms = sorted(summary.snapshot_seconds)
+        record["snapshot_median_s"] = ms[len(ms) // 2] if ms else None
+        _emit_json([{"stopped": True, **record, "snapshot": None if snap is None else str(snap)}], out)
+    else:
+        out.write(watch_summary_line(summary, snap) + "\n")
+    out.flush()
+    return EXIT_PROBLEMS if summary.problems else EXIT_OK
+
+
 # --- the parser ---------------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -774,6 +957,24 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
         examples:
           joshreg verify demo-output/sweep.duckdb
           joshreg verify demo-output/sweep.duckdb --no-rebuild-check --json
+        """,
+    ),
+    "compact": (
+        cmd_compact,
+        "Rewrite finished log segments as Parquet (smaller, faster rebuilds) and delete their JSONL.",
+        """
+        A segment is finished when its writer closed it (sealed), or when its writer ran on this
+        host, has exited, and the file has not changed for --abandoned-after seconds. Live
+        segments, unsealed ones from other hosts and small ones (--min-bytes) are left
+        alone. Each Parquet file is
+        durable before its JSONL is deleted, and holds the JSONL's exact bytes, so the tables do
+        not change and a crash at any point loses and duplicates nothing (run it again to
+        finish). Safe while writers and readers run. Exit status: 0 done, 1 a segment could not
+        be compacted safely (it keeps its JSONL), 2 usage error.
+
+        examples:
+          joshreg compact demo-output/sweep.duckdb
+          joshreg compact demo-output/sweep.duckdb --dry-run --abandoned-after 600
         """,
     ),
     "log": (
@@ -903,6 +1104,42 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
           joshreg unbottle bottle.tar.gz --data-dir /data/josh --json
         """,
     ),
+    "merge": (
+        cmd_merge,
+        "Merge other registries into TARGET: the union of their event logs, labels and results.",
+        """
+        SOURCE and TARGET are registry files (sweep.duckdb, the log beside it) or event store
+        folders; TARGET is created if missing. Only what TARGET lacks is copied: log segments,
+        label commits, result files, session ids. Merging again, or in another order, gives the
+        same tables. A label given to different runs in different registries goes to the later
+        assignment (by the registries' clocks); the run that held it is released with reason
+        'merge', and both assignments stay in the label history. Prints what each SOURCE added;
+        damage found on the way goes to stderr with exit status 1.
+
+        examples:
+          joshreg merge laptop.duckdb cluster.duckdb --into combined.duckdb
+          joshreg merge /scratch/sweep.events --into sweep.duckdb --json
+        """,
+    ),
+    "watch": (
+        cmd_watch,
+        "Keep the DuckDB file caught up while workers append, printing a line per batch applied.",
+        """
+        Wakes on file events in the log (and label log) and also catches up every --interval
+        seconds, since file events never arrive for writes made on another host of a network
+        file system (--poll uses only the timer). Each line: time (UTC), events and label
+        commits applied, lag from the newest event's clock to now, running totals. Damaged log
+        lines go to stderr. After each batch (at most every --snapshot-interval seconds) it
+        publishes a read-only copy, REGISTRY with .snapshot.duckdb, that other processes open
+        while this one holds the file: duckdb.connect(path, read_only=True). Ctrl-C or SIGTERM
+        stops it with a summary line; exit status 1 if damage was found.
+
+        examples:
+          joshreg watch demo-output/sweep.duckdb
+          joshreg watch /scratch/sweep.duckdb --events-path /shared/sweep.events --poll --interval 2
+          joshreg watch demo-output/sweep.duckdb --once --json
+        """,
+    ),
 }
 
 
@@ -914,6 +1151,29 @@ def _count(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
     return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        s = -1.0
+    if not 0 < s < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return s
+
+
+def _when(text: str) -> Moment:
+    try:
+        return parse_when(text)
+    except InvalidArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# Read commands that can show the registry as it was: --as-of comes from one parent parser.
+_AS_OF_COMMANDS = frozenset(
+    {"log", "labels", "sessions", "runs", "info", "diff", "export", "debug", "bottle"}
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -941,11 +1201,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print one JSON object per line")
+    as_of = argparse.ArgumentParser(add_help=False)
+    as_of.add_argument(
+        "--as-of",
+        metavar="WHEN",
+        type=_when,
+        help="show the registry as it was then: an ISO time such as 2026-07-29T18:00 (UTC unless "
+        "it has a zone) or a log position (the @number of `joshreg log`, POSITION of --history)",
+    )
 
     for name, (func, summary, epilog) in _COMMANDS.items():
         parents = [common] if name == "rebuild" else [common, as_json]
         if name == "unbottle":
             parents = [as_json]  # works on an archive, not on a registry
+        elif name == "merge":
+            parents = [as_json]  # several registries: SOURCE... --into TARGET
+        if name in _AS_OF_COMMANDS:
+            parents = [*parents, as_of]
         p = sub.add_parser(
             name,
             parents=parents,
@@ -961,6 +1233,23 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="skip comparing the tables with a fresh rebuild (faster on big registries)",
             )
+        elif name == "compact":
+            p.add_argument(
+                "--abandoned-after",
+                metavar="SECONDS",
+                type=_count,
+                default=int(ABANDONED_AFTER_S),
+                help="compact an unsealed segment of an exited local writer once untouched this long "
+                f"(default: {int(ABANDONED_AFTER_S)})",
+            )
+            p.add_argument(
+                "--min-bytes",
+                metavar="N",
+                type=_count,
+                default=MIN_BYTES,
+                help=f"leave smaller segments as JSONL: Parquet would not shrink them (default: {MIN_BYTES})",
+            )
+            p.add_argument("--dry-run", action="store_true", help="only say what would be compacted")
         elif name == "log":
             p.add_argument("--type", metavar="T", help="only events of this type or type prefix")
             p.add_argument("--run", metavar="RUN", help="only events of this run id, run hash or label")
@@ -1023,6 +1312,16 @@ def build_parser() -> argparse.ArgumentParser:
                 help="where to write the archive (default: bottles)",
             )
             p.add_argument("--omit-jshd", action="store_true", help="leave the data files out")
+        elif name == "merge":
+            p.add_argument(
+                "sources", metavar="SOURCE", nargs="+", help="a registry file or event store folder to merge"
+            )
+            p.add_argument(
+                "--into",
+                metavar="TARGET",
+                required=True,
+                help="the registry (file or event store) to merge into",
+            )
         elif name == "unbottle":
             p.add_argument("archive", metavar="ARCHIVE", type=Path, help="a bottle (.tar.gz)")
             p.add_argument(
@@ -1030,6 +1329,30 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument("--data-dir", metavar="DIR", type=Path, help="take the data files from here")
             p.add_argument("--run-hash", metavar="H", help="only this run of a sweep bottle")
+        elif name == "watch":
+            p.add_argument(
+                "--interval",
+                metavar="S",
+                type=_seconds,
+                default=DEFAULT_INTERVAL,
+                help=f"catch up at least every S seconds (default: {DEFAULT_INTERVAL:g})",
+            )
+            p.add_argument("--poll", action="store_true", help="no file events, only the timer (NFS, Lustre)")
+            p.add_argument("--once", action="store_true", help="catch up and publish once, then exit")
+            p.add_argument(
+                "--snapshot",
+                metavar="PATH",
+                type=Path,
+                help="where to publish the snapshot (default: REGISTRY with .snapshot.duckdb)",
+            )
+            p.add_argument("--no-snapshot", action="store_true", help="publish no snapshot")
+            p.add_argument(
+                "--snapshot-interval",
+                metavar="S",
+                type=_seconds,
+                default=DEFAULT_SNAPSHOT_INTERVAL,
+                help=f"publish at most every S seconds (default: {DEFAULT_SNAPSHOT_INTERVAL:g})",
+            )
     return parser
 
 

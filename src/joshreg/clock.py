@@ -13,7 +13,15 @@ import socket
 import time
 from datetime import UTC, datetime
 
-__all__ = ["HybridClock", "actor", "hlc_to_datetime", "new_writer_id", "uuid7"]
+__all__ = [
+    "HybridClock",
+    "actor",
+    "hlc_to_datetime",
+    "new_writer_id",
+    "uuid7",
+    "writer_origin",
+    "writer_running_here",
+]
 
 
 _HEX = "0123456789abcdef"
@@ -88,6 +96,37 @@ def new_writer_id() -> str:
     return f"{stamp}-{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
+def writer_origin(writer_id: str) -> tuple[str, int] | None:
+    """Host and pid of a writer id (``<stamp>-<host>-<pid>-<hex>``); None for other names."""
+    head, _, rest = writer_id.partition("-")
+    parts = rest.rsplit("-", 2)
+    if not head or len(parts) != 3 or not parts[1].isdigit() or not parts[0]:
+        return None
+    return parts[0], int(parts[1])
+
+
+def writer_running_here(writer_id: str) -> bool | None:
+    """Whether the process that owns ``writer_id`` still runs: True or False when it ran on this
+    host, None when that cannot be told (another host, or a name that is not a writer id).
+
+    This process counts as running, and so does a process of another user; a pid reused by an
+    unrelated process makes a dead writer look alive, which errs on the safe side.
+    """
+    origin = writer_origin(writer_id)
+    if origin is None or origin[0] != _LOCAL_HOST:
+        return None
+    pid = origin[1]
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: it exists
+        return True
+    return True
+
+
 def actor() -> str:
     """``user@host`` of this process, for the audit trail."""
     try:
@@ -95,3 +134,6 @@ def actor() -> str:
     except Exception:  # no passwd entry in some containers
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+_LOCAL_HOST = (writer_origin(new_writer_id()) or ("", 0))[0]

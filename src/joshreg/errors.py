@@ -21,12 +21,14 @@ __all__ = [
     "LogFormatError",
     "NoDebugOutputError",
     "NotFoundError",
+    "ReadOnlyRegistryError",
     "RunNotFoundError",
     "SessionNotFoundError",
     "SourceNotStoredError",
     "SpatialUnavailableError",
     "StoreError",
     "UnsafeBottleError",
+    "WaitTimeoutError",
 ]
 
 
@@ -78,6 +80,11 @@ class LabelConflictError(JoshregError, ValueError):
     """A label is held by another run and neither ``force`` nor ``on_collision`` was given."""
 
 
+class ReadOnlyRegistryError(JoshregError, PermissionError):
+    """A write was asked of a registry view as of a past position (``as_of``): the past cannot
+    change, so the view refuses it; write through the live registry."""
+
+
 class StoreError(JoshregError, OSError):
     """The event store could not be read or written (permissions, full disk, missing files)."""
 
@@ -105,6 +112,11 @@ class UnsafeBottleError(BottleError):
 
 class IdeUnavailableError(JoshregError, RuntimeError):
     """The command line of the IDE asked for (``code``, ``cursor``) is not on PATH."""
+
+
+class WaitTimeoutError(JoshregError, TimeoutError):
+    """A wait (``wait_for_run``, ``wait_for``) ran out of time; the message says what was awaited
+    and how far it got."""
 
 
 class SpatialUnavailableError(JoshregError, RuntimeError):

@@ -33,6 +33,7 @@ __all__ = [
     "RunCompleted",
     "RunRegistered",
     "RunStarted",
+    "SegmentSealed",
     "SessionCreated",
     "SessionStatusChanged",
     "event_types",
@@ -57,6 +58,8 @@ class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, omi
 
     # Which columns of the event log this type fills, for filtering without parsing JSON.
     keys: ClassVar[tuple[str, ...]] = ()
+    # False for control records of the log itself, which no table shows (``SegmentSealed``).
+    projected: ClassVar[bool] = True
 
 
 class SessionCreated(EventBase, tag="session.created"):
@@ -149,6 +152,16 @@ class ResultsLoaded(EventBase, tag="results.loaded"):
     keys: ClassVar[tuple[str, ...]] = ("run_hash", "run_id")
 
 
+class SegmentSealed(EventBase, tag="segment.sealed"):
+    """The writer closed its segment: no line will ever follow this one.
+
+    A control record of the log, not a change to the registry: readers advance the writer's
+    sequence number past it and project nothing. A sealed segment may be compacted to Parquet.
+    """
+
+    projected: ClassVar[bool] = False
+
+
 Event = (
     SessionCreated
     | SessionStatusChanged
@@ -157,6 +170,7 @@ Event = (
     | RunCompleted
     | OutputRegistered
     | ResultsLoaded
+    | SegmentSealed
 )
 
 

@@ -31,8 +31,9 @@ PREFIX = "labels"
 MAX_ATTEMPTS = 500
 
 
-def commit_name(version: int) -> str:
-    return f"{PREFIX}/{version:020d}.json"
+def commit_name(version: int, prefix: str = PREFIX) -> str:
+    """The claim name of commit ``version`` of the label stream under ``prefix``."""
+    return f"{prefix}/{version:020d}.json"
 
 
 @dataclass
@@ -82,10 +83,13 @@ class LabelLog:
         writer: str = "",
         after: int = 0,
         after_c: str = GENESIS,
+        prefix: str = PREFIX,
     ) -> None:
         """``after``/``after_c`` start a reader past commits already applied elsewhere (its
-        ``state`` then only knows later commits, so such a log must not ``commit``)."""
+        ``state`` then only knows later commits, so such a log must not ``commit``). ``prefix``
+        reads another stream, such as one imported by a merge (``labelstreams``)."""
         self.store = store
+        self.prefix = prefix
         self.clock = clock or HybridClock()
         self.writer = writer
         self.actor = actor()
@@ -99,7 +103,7 @@ class LabelLog:
 
     def _load(self, version: int) -> LabelCommit | bool | None:
         """The commit at ``version``; None if absent; False if present but damaged."""
-        name = commit_name(version)
+        name = commit_name(version, self.prefix)
         data = self.store.read_claim(name)
         if data is None:
             return None
@@ -137,13 +141,13 @@ class LabelLog:
 
     def check_holes(self) -> None:
         """Record a missing commit below the highest one (a deleted file) as a problem."""
-        listed = self.store.list_claims(PREFIX)
+        listed = self.store.list_claims(self.prefix)
         versions = sorted(int(n.rsplit("/", 1)[1][:20]) for n in listed if n.endswith(".json"))
         missing = sorted(set(range(1, (versions[-1] if versions else 0) + 1)) - set(versions))
         if missing:
             self.problems.append(
                 Problem(
-                    commit_name(missing[0]),
+                    commit_name(missing[0], self.prefix),
                     0,
                     "label-hole",
                     f"label commit {missing[0]} is missing; commits after it are not applied",

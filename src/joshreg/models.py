@@ -128,10 +128,14 @@ class SessionSummary:
 class LabelChange:
     """One change to a label, as kept forever in the label log.
 
-    ``action`` is ``assigned``, ``released`` (taken away by ``force=True`` or because the run
-    was given another label) or ``archived`` (renamed to ``archived_as`` by
+    ``action`` is ``assigned``, ``released`` (taken away by ``force=True``, because the run
+    was given another label, or by a conflicting label of a merged registry: ``reason`` says
+    ``force``, ``relabel`` or ``merge``) or ``archived`` (renamed to ``archived_as`` by
     ``on_collision="timestamp"``). ``previous_run_hash`` is the run that held ``label`` just
-    before an assignment. ``version`` is the label log position of the change.
+    before an assignment. ``version`` is the number of the change's commit in the label log
+    (after a merge, in the order of every merged label log, see ``joshreg.labelstreams``);
+    ``position`` is its log position (its clock value): ``registry.as_of(position)`` shows the
+    registry just after the change.
     """
 
     version: int
@@ -143,6 +147,7 @@ class LabelChange:
     previous_run_hash: str | None = None
     archived_as: str | None = None
     reason: str | None = None
+    position: int = 0
 
 
 @dataclass

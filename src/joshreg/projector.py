@@ -1,13 +1,15 @@
 """Projector: the log's events → DuckDB tables, exactly once, checkpoint in the same transaction.
 
-Imports ``events``, ``codec``, ``reader``, ``labels``, ``tables``, ``pyarrow``, ``duckdb``.
+Imports ``events``, ``codec``, ``reader``, ``labels``, ``labelstreams``, ``tables``, ``pyarrow``,
+``duckdb``.
 
 Every batch of new events is inserted into ``event_log`` as one Arrow table; then the public
 tables are recomputed *from ``event_log``* for the keys the batch touched. Each table row is a
 deterministic function of the set of events with its key (the first registration of a hash in
 ``(hlc, writer, seq)`` order, the last completion of a run, ...), so applying the same events in
 any order or batch split gives the tables a full rebuild gives. Label commits are applied in
-version order, which the label log fixes at write time.
+version order, which the label log fixes at write time; after a merge, in the order the fold of
+every label stream gives (``labelstreams``), which depends only on the commits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 import duckdb
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codec import GENESIS, Problem
@@ -37,9 +40,11 @@ from .events import (
     event_types,
 )
 from .labels import LabelLog
+from .labelstreams import LabelStreams, imported_dirs, imports_pending
 from .reader import Cursor, LogReader, ReadBatch
 from .spatial import load_spatial
-from .store.base import LogStore
+from .store.base import LogStore, SegmentInfo
+from .store.compacted import container_metadata, read_container
 from .tables import (
     CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
@@ -55,6 +60,7 @@ __all__ = ["CatchUp", "Projector"]
 
 _TAG = {cls: tag for tag, cls in event_types().items()}
 CHUNK_BYTES = 64 << 20
+FAST_BATCH_BYTES = 256 << 20  # JSONL bytes of compacted segments inserted at once by a rebuild
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -66,6 +72,8 @@ class CatchUp(msgspec.Struct):
     label_commits: int = 0
     problems: list[Problem] = []
     seconds: float = 0.0
+    # Clock (ns) of the newest event or label commit applied, 0 for none: a follower's lag.
+    newest_hlc: int = 0
 
 
 def _literal(text: str) -> str:
@@ -100,6 +108,10 @@ class Projector:
         self.needs_rebuild = False
         self._touched: dict[str, bool] = {}
         self._ranges: dict[str, tuple[str, str]] = {}
+        # After a merge: every label stream's fold (kept between catch-ups) and the imported
+        # streams' versions the tables hold.
+        self._streams: LabelStreams | None = None
+        self.label_imports: dict[str, int] = {}
         self._open()
 
     # --- state ----------------------------------------------------------------------------------
@@ -133,6 +145,8 @@ class Projector:
         meta = dict(con.execute("SELECT key, value FROM joshreg_meta").fetchall())
         self.labels_head = int(meta.get("labels_head", 0))
         self.labels_c = meta.get("labels_c", GENESIS)
+        self.label_imports = msgspec.json.decode(meta.get("label_imports", "{}"))
+        self._streams = None  # rebuilt from the log when next needed
         cols = table_columns(con, "config_parameters")
         self.param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
         cols = table_columns(con, "cell_data")
@@ -172,7 +186,9 @@ class Projector:
             return True
         from .labels import commit_name
 
-        return self.store.read_claim(commit_name(self.labels_head + 1)) is not None
+        if self.store.read_claim(commit_name(self.labels_head + 1)) is not None:
+            return True
+        return imports_pending(self.store, self.label_imports)
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Apply everything written since the checkpoint, in transactions of at most 64 MiB."""
@@ -182,14 +198,15 @@ class Projector:
         done = 0
         while True:
             batch = self.reader.read_new(self.cursors, self.writer_seqs, max_bytes=CHUNK_BYTES)
-            labels = LabelLog(self.store, after=self.labels_head, after_c=self.labels_c)
-            commits = labels.refresh()
-            batch.problems.extend(labels.problems)
-            if not batch.cursors and not commits:
+            labels, commits, rewrite = self._read_labels(batch.problems)
+            if not batch.cursors and not commits and not rewrite:
                 break
-            self._apply(batch, commits, labels.state.last_c, full=False)
+            self._apply(batch, commits, labels, full=False, rewrite=rewrite)
             result.events += len(batch.events)
             result.label_commits += len(commits)
+            result.newest_hlc = max(
+                [result.newest_hlc, *(e.hlc for e in batch.events), *(c.hlc for c in commits)]
+            )
             result.problems.extend(batch.problems)
             if progress:
                 done += sum(c.offset - self.cursors.get(s, Cursor()).offset for s, c in batch.cursors.items())
@@ -210,38 +227,12 @@ class Projector:
             self._reset_tables()
             self.cursors, self.writer_seqs, self.param_columns = {}, {}, {}
             self.labels_head, self.labels_c = 0, GENESIS
-            total = self._pending_bytes()
-            done = 0
             merged = ReadBatch()
             params: dict[str, str] = {}
-            while True:
-                batch = self.reader.read_new(self.cursors, self.writer_seqs, max_bytes=CHUNK_BYTES)
-                if not batch.cursors:
-                    break
-                self._insert_events(batch)
-                _collect_param_types(batch.events, params)
-                for s, c in batch.cursors.items():
-                    done += c.offset - self.cursors.get(s, Cursor()).offset
-                    self.cursors[s] = c
-                self.writer_seqs = batch.writer_seqs
-                merged.problems.extend(batch.problems)
-                merged.cursors.update(batch.cursors)
-                merged.writer_seqs = batch.writer_seqs
-                if progress:
-                    progress(done, total)
-                if not batch.more:
-                    break
-            labels = LabelLog(self.store)
-            commits = labels.refresh()
-            merged.problems.extend(labels.problems)
+            self._replay_segments(merged, params, progress)
+            labels, commits = self._rebuild_labels(merged.problems)
             self._insert_label_commits(commits)
-            self.cell_columns = {}
-            for row in self.con.execute(
-                "SELECT run_id, run_hash, entity_type, blob, columns FROM events_results_loaded "
-                "QUALIFY row_number() OVER (PARTITION BY source_sha256, run_id, entity_type "
-                "ORDER BY hlc, writer, seq) = 1 ORDER BY hlc, writer, seq"
-            ).fetchall():
-                self._load_blob(*row[:4], msgspec.json.decode(row[4] or "{}"), merged.problems)
+            self._load_all_results(merged.problems)
             self._rebuild_param_table(params)
             self._refresh(full=True)
             self._write_checkpoint(merged, labels.state.version, labels.state.last_c, previous={})
@@ -251,25 +242,64 @@ class Projector:
         self._trace(f"rebuild: {n} events, {len(commits)} label commits")
         return CatchUp(n, len(commits), merged.problems, time.perf_counter() - t0)
 
+    def project_tables(self) -> list[Problem]:
+        """Recompute every public table from the typed event tables and ``label_history``
+        already in this connection, without reading the log; return the damaged result files.
+        The public tables must still be empty (a fresh connection).
+
+        For a connection whose event tables were filled from elsewhere: a registry view as of
+        a log position copies the rows up to that position and projects them here, which gives
+        the tables a registry that had stopped there shows.
+        """
+        problems: list[Problem] = []
+        with self._transaction():
+            self._load_all_results(problems)
+            params: dict[str, str] = {}
+            for (text,) in self.con.execute(
+                "SELECT DISTINCT parameter_types FROM events_run_registered"
+            ).fetchall():
+                for name, typ in msgspec.json.decode(text or "{}").items():
+                    have = params.get(name)
+                    params[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+            self._rebuild_param_table(params)
+            self._refresh(full=True)
+            self._insert_problems(problems)
+        return problems
+
     # --- applying -------------------------------------------------------------------------------
 
     def _pending_bytes(self) -> int:
         return sum(max(0, s.size - self.cursors.get(s.name, Cursor()).offset) for s in self.store.segments())
 
-    def _apply(self, batch: ReadBatch, commits: list[LabelCommit], labels_c: str, *, full: bool) -> None:
+    def _apply(
+        self,
+        batch: ReadBatch,
+        commits: list[LabelCommit],
+        labels: LabelLog,
+        *,
+        full: bool,
+        rewrite: bool = False,
+    ) -> None:
+        """Apply a batch; ``rewrite`` replaces every label row with ``commits`` (a merged label
+        fold that started over) instead of adding them."""
         con = self.con
         try:
             with self._transaction():
                 self._insert_events(batch)
                 self._apply_loads(batch)
+                if rewrite:
+                    con.execute("DELETE FROM label_history")
                 self._insert_label_commits(commits)
                 params: dict[str, str] = {}
                 _collect_param_types(batch.events, params)
                 schema_changed = self._ensure_param_columns(params)
                 self._register_affected(batch.events, commits)
                 self._refresh(full=full, params_full=schema_changed)
-                head = commits[-1].version if commits else self.labels_head
-                self._write_checkpoint(batch, head, labels_c if commits else self.labels_c)
+                if rewrite:
+                    con.execute(_ALL_LABELS)
+                self._write_checkpoint(batch, labels.state.version, labels.state.last_c)
+                if self._streams is not None:
+                    self._set_meta({"label_imports": msgspec.json.encode(self._streams.heads()).decode()})
                 self._insert_problems(batch.problems)
         finally:
             for name in ("_aff_s", "_aff_h", "_aff_l", "_aff_r", "_aff_o"):
@@ -279,6 +309,162 @@ class Projector:
         self.cursors.update(batch.cursors)
         self.writer_seqs = batch.writer_seqs
         self.labels_head, self.labels_c = labels.state.version, labels.state.last_c
+        if self._streams is not None:
+            self.label_imports = self._streams.heads()
+
+    # --- label streams ----------------------------------------------------------------------------
+
+    def _read_labels(self, problems: list[Problem]) -> tuple[LabelLog, list[LabelCommit], bool]:
+        """The own label stream as read, the label commits to record, and whether they replace
+        every label row.
+
+        A store that never merged records its commits as they are, numbered by version. After
+        a merge the commits of every stream are folded (``labelstreams``) and recorded as they
+        took effect, numbered by their place in the fold; when a commit arrives that orders
+        before ones already recorded, every label row is written again.
+        """
+        if self._streams is None and not self.label_imports and not imported_dirs(self.store):
+            labels = LabelLog(self.store, after=self.labels_head, after_c=self.labels_c)
+            commits = labels.refresh()
+            problems.extend(labels.problems)
+            return labels, commits, False
+        fresh = self._streams is None
+        streams = self._streams = self._streams or LabelStreams(self.store)
+        applied, rewrite = streams.refresh()
+        problems.extend(streams.new_problems())
+        if fresh:
+            if streams.own.state.version == self.labels_head and streams.heads() == self.label_imports:
+                return streams.own, [], False  # the tables hold this fold already
+            rewrite = True
+        return streams.own, [a.effective() for a in applied], rewrite
+
+    def _rebuild_labels(self, problems: list[Problem]) -> tuple[LabelLog, list[LabelCommit]]:
+        """Every label commit to record in a rebuild (see ``_read_labels``)."""
+        if not imported_dirs(self.store):
+            labels = LabelLog(self.store)
+            commits = labels.refresh()
+            problems.extend(labels.problems)
+            return labels, commits
+        streams = LabelStreams(self.store)
+        applied, _ = streams.refresh()
+        problems.extend(streams.new_problems())
+        self._set_meta({"label_imports": msgspec.json.encode(streams.heads()).decode()})
+        return streams.own, [a.effective() for a in applied]
+
+    # --- replaying every segment (rebuild) -------------------------------------------------------
+
+    def _replay_segments(self, merged: ReadBatch, params: dict[str, str], progress: Progress | None) -> None:
+        """Read every segment into the event tables, in name order as ``read_new`` would.
+
+        Clean compacted segments go from their Parquet straight into the tables (no Python
+        decode), many segments per INSERT; runs of other segments are read in 64 MiB batches.
+        """
+        segments = self.store.segments()
+        total = sum(max(0, s.size - self.cursors.get(s.name, Cursor()).offset) for s in segments)
+        done = 0
+        slow: list[SegmentInfo] = []
+        fast: list[pa.Table] = []
+        fast_bytes = 0
+
+        def read_slow() -> None:
+            nonlocal done
+            while slow:
+                batch = self.reader.read_new(
+                    self.cursors, self.writer_seqs, max_bytes=CHUNK_BYTES, segments=slow
+                )
+                merged.problems.extend(batch.problems)
+                if not batch.cursors:
+                    break
+                self._insert_events(batch)
+                _collect_param_types(batch.events, params)
+                for s, c in batch.cursors.items():
+                    done += c.offset - self.cursors.get(s, Cursor()).offset
+                    self.cursors[s] = c
+                self.writer_seqs = batch.writer_seqs
+                merged.cursors.update(batch.cursors)
+                if progress:
+                    progress(done, total)
+                if not batch.more:
+                    break
+            slow.clear()
+
+        for seg in segments:
+            if (
+                seg.compacted is None
+                or seg.jsonl_size is not None  # an unfinished compaction: read the JSONL, as catch-up does
+                or seg.size <= self.cursors.get(seg.name, Cursor()).offset
+            ):
+                slow.append(seg)
+                continue
+            read_slow()
+            cursor = self._read_compacted(seg, fast)
+            if cursor is None:  # not clean, or unreadable: the line by line path reports why
+                slow.append(seg)
+                continue
+            done += cursor.offset - self.cursors.get(seg.name, Cursor()).offset
+            self.cursors[seg.name] = merged.cursors[seg.name] = cursor
+            fast_bytes += seg.size
+            if fast_bytes >= FAST_BATCH_BYTES:
+                self._insert_compacted(fast, params)
+                fast_bytes = 0
+            if progress:
+                progress(done, total)
+        self._insert_compacted(fast, params)
+        read_slow()
+        merged.writer_seqs = self.writer_seqs
+
+    def _read_compacted(self, seg: SegmentInfo, fast: list[pa.Table]) -> Cursor | None:
+        """Add the rows of a clean compacted segment to ``fast``; its new cursor, or None when it
+        must be read line by line instead.
+
+        Clean means every line intact, chained and decoded, one writer, seqs 1..n in line
+        order: exactly the case where ``read_new`` takes lines ``mark + 1 ..`` whole, so this
+        gives the same rows, cursor and high-water mark.
+        """
+        assert seg.compacted is not None
+        data = self.store.read_claim(seg.compacted)
+        if data is None:
+            return None
+        try:
+            meta = container_metadata(data)
+            if meta.get("clean") != b"1" or int(meta.get("source_bytes", b"-1")) != seg.size:
+                return None
+            table, _ = read_container(data, ["type", "seq", "line"])
+        except Exception:  # damaged: pyarrow raises many kinds; the slow path reports it
+            return None
+        writer, n = meta["writer"].decode(), int(meta["lines"])
+        mark = self.writer_seqs.get(writer, 0)
+        if mark < n:
+            rows = table.slice(mark)  # row i holds seq i + 1, which is also its line number
+            if rows["type"][-1].as_py() == "segment.sealed":  # clean: a seal is only ever last
+                rows = rows.slice(0, len(rows) - 1)
+            body = rows["line"].cast(pa.large_string())
+            names = pa.DictionaryArray.from_arrays(pa.nulls(len(rows), pa.int32()).fill_null(0), [seg.name])
+            fast.append(pa.table({"type": rows["type"], "body": body, "line": rows["seq"], "segment": names}))
+        self.writer_seqs = {**self.writer_seqs, writer: max(mark, int(meta["last_seq"]))}
+        return Cursor(seg.size, n, meta["last_c"].decode())
+
+    def _insert_compacted(self, fast: list[pa.Table], params: dict[str, str]) -> None:
+        """One INSERT per event type for the rows gathered by ``_read_compacted``: few large
+        inserts let DuckDB write whole row groups to the file."""
+        if not fast:
+            return
+        raw = pa.concat_tables(fast)
+        fast.clear()
+        self.con.register("_raw", raw)
+        try:
+            for tag in sorted(pc.unique(raw["type"]).to_pylist()):
+                self.con.execute(event_insert_sql(tag, f"(SELECT * FROM _raw WHERE type = {_literal(tag)})"))
+            declared = self.con.execute(
+                "SELECT DISTINCT json_extract(body, '$.parameter_types')::VARCHAR FROM _raw "
+                "WHERE type = 'run.registered'"
+            ).fetchall()
+        finally:
+            self.con.unregister("_raw")
+        for (text,) in declared:
+            for name, typ in msgspec.json.decode(text or "{}", type=dict[str, str]).items():
+                have = params.get(name)
+                params[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
 
     def _insert_events(self, batch: ReadBatch) -> None:
         """The raw lines go to DuckDB as one Arrow table; DuckDB parses each event type's
@@ -529,6 +715,17 @@ class Projector:
 
     # --- simulation results ---------------------------------------------------------------------
 
+    def _load_all_results(self, problems: list[Problem]) -> None:
+        """Fill ``cell_data`` from every result load in the event table, first load of each
+        source, run and entity type only, in log order (a full rebuild)."""
+        self.cell_columns = {}
+        for row in self.con.execute(
+            "SELECT run_id, run_hash, entity_type, blob, columns FROM events_results_loaded "
+            "QUALIFY row_number() OVER (PARTITION BY source_sha256, run_id, entity_type "
+            "ORDER BY hlc, writer, seq) = 1 ORDER BY hlc, writer, seq"
+        ).fetchall():
+            self._load_blob(*row[:4], msgspec.json.decode(row[4] or "{}"), problems)
+
     def _apply_loads(self, batch: ReadBatch) -> None:
         """Project the batch's result loads; a load whose source, run and entity type were
         loaded before adds no rows (the first in log order counts)."""
@@ -660,6 +857,13 @@ class Projector:
             """,
             params,
         )
+
+
+# Every configuration's label again, after the label rows were replaced (a merged fold).
+_ALL_LABELS = """
+UPDATE job_configs SET label = (
+    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+"""
 
 
 def _collect_param_types(events: list[EventBase], into: dict[str, str]) -> None:

@@ -295,7 +295,7 @@ def label_history(con: Con, label: str | None = None, run_hash: str | None = Non
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     rows = con.execute(
         "SELECT version, changed_at, actor, action, label, run_hash, previous_run_hash, archived_as, "
-        f"reason FROM label_history {clause} ORDER BY version, idx",
+        f"reason, hlc FROM label_history {clause} ORDER BY version, idx",
         params,
     ).fetchall()
     return [LabelChange(*r) for r in rows]

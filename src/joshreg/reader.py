@@ -12,17 +12,28 @@ Reading rules:
   writer's sequence numbers is reported, and the intact line is still applied.
 - An event whose ``(writer, seq)`` is at or below that writer's high-water mark was already
   read (a duplicated segment, a re-read); it is skipped silently.
+- A file whose first line is another writer's (a copy of a segment under another name, a
+  merge's remainder) is read after the writers' own segments ``log/<writer>.jsonl``, so an
+  event is taken from its own segment whenever that holds it: which file sorts first does not
+  change the tables (a rebuild equals the incremental projection), and what only the other
+  file holds is still read.
+- A ``segment.sealed`` line (the writer closed its segment) advances the writer's mark and is
+  never returned as an event.
+- A compacted segment reads exactly like its JSONL (the store gives the same bytes), so
+  cursors stay valid across compaction; a segment that cannot be read is a problem, not fatal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 
 import msgspec
 
 from .codec import GENESIS, Problem, decode_event, decode_events, verify_lines
-from .events import EventBase
-from .store.base import LogStore
+from .errors import StoreError
+from .events import EventBase, SegmentSealed
+from .store.base import LogStore, SegmentInfo
 
 __all__ = ["Cursor", "LogReader", "Problem", "ReadBatch"]
 
@@ -55,6 +66,28 @@ class LogReader:
 
     def __init__(self, store: LogStore) -> None:
         self.store = store
+        self._foreign: dict[str, bool] = {}  # segment -> its first line is another writer's
+
+    def _holds_others(self, seg: SegmentInfo) -> bool:
+        """Whether the first line of ``seg`` was written by a writer other than its owner."""
+        known = self._foreign.get(seg.name)
+        if known is not None:
+            return known
+        try:
+            head = self.store.read(seg.name, 0, min(seg.size, _PEEK))
+        except StoreError:
+            return False
+        nl = head.find(b"\n")
+        if nl < 0:  # the first line is not complete yet (decided later), or very long (own)
+            if seg.size > _PEEK:
+                self._foreign[seg.name] = False
+            return False
+        try:
+            writer = _writer_of(head[:nl]).writer
+        except (msgspec.DecodeError, ValueError):
+            writer = ""
+        foreign = self._foreign[seg.name] = bool(writer) and seg.name != f"log/{writer}.jsonl"
+        return foreign
 
     def pending(self, cursors: dict[str, Cursor]) -> bool:
         """Whether any segment has grown past its cursor (cheap: one listing)."""
@@ -66,14 +99,21 @@ class LogReader:
         writer_seqs: dict[str, int],
         *,
         max_bytes: int | None = None,
+        segments: list[SegmentInfo] | None = None,
     ) -> ReadBatch:
         """Read what lies after the cursors. Neither argument is modified.
 
-        With ``max_bytes`` the read stops after about that many bytes and sets ``more``.
+        With ``max_bytes`` the read stops after about that many bytes and sets ``more``; with
+        ``segments`` only those (in that order) are read instead of every segment of the store.
         """
         batch = ReadBatch(writer_seqs=dict(writer_seqs))
         budget = max_bytes
-        for seg in self.store.segments():
+        listing = self.store.segments() if segments is None else segments
+        # Files holding other writers' events come after the own segments (a stable sort).
+        listing = sorted(
+            listing, key=lambda s: s.size > cursors.get(s.name, _ZERO).offset and self._holds_others(s)
+        )
+        for seg in listing:
             cur = cursors.get(seg.name, _ZERO)
             if seg.size <= cur.offset:
                 continue
@@ -81,14 +121,17 @@ class LogReader:
                 batch.more = True
                 break
             end = seg.size if budget is None else min(seg.size, cur.offset + budget)
-            data = self.store.read(seg.name, cur.offset, end)
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                if end < seg.size:  # one line longer than the budget: read it whole
+            try:
+                data = self.store.read(seg.name, cur.offset, end)
+                cut = data.rfind(b"\n") + 1
+                if cut == 0 and end < seg.size:  # one line longer than the budget: read it whole
                     data = self.store.read(seg.name, cur.offset, seg.size)
                     cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    continue
+            except StoreError as e:  # retried at the next read; the other segments go on
+                batch.problems.append(Problem(seg.name, cur.line + 1, "unreadable", str(e)))
+                continue
+            if cut == 0:
+                continue
             if end < seg.size:
                 batch.more = True
             if budget is not None:
@@ -134,20 +177,24 @@ class LogReader:
         seqs = batch.writer_seqs
         events, kept, origins, linenos = batch.events, batch.lines, batch.origins, batch.linenos
         if decoded and not skip and self._contiguous(decoded, seqs):
-            # The common case: one writer, next seqs in order, nothing damaged: take it whole.
+            # The common case: one writer, next seqs in order, nothing damaged: take it whole
+            # (less a closing seal, the only place a seal is written).
             n = len(decoded)
-            seqs[decoded[0].writer] = decoded[-1].seq  # type: ignore[union-attr]
-            events.extend(decoded)  # type: ignore[arg-type]
-            kept.extend(lines)
-            origins.extend([segment] * n)
-            linenos.extend(range(base, base + n))
-            return Cursor(cur.offset + cut, cur.line + n, last_c)
+            m = n - 1 if type(decoded[-1]) is SegmentSealed else n
+            if SegmentSealed not in map(type, islice(decoded, m)):
+                seqs[decoded[0].writer] = decoded[-1].seq  # type: ignore[union-attr]
+                events.extend(decoded[:m] if m < n else decoded)  # type: ignore[arg-type]
+                kept.extend(lines[:m] if m < n else lines)
+                origins.extend([segment] * m)
+                linenos.extend(range(base, base + m))
+                return Cursor(cur.offset + cut, cur.line + n, last_c)
         for i, ev in enumerate(decoded):
             if ev is None:
                 continue
             high = seqs.get(ev.writer, 0)
             if ev.seq <= high:
-                batch.duplicates += 1
+                if type(ev) is not SegmentSealed:
+                    batch.duplicates += 1
                 continue
             if ev.seq != high + 1:
                 problems.append(
@@ -159,6 +206,8 @@ class LogReader:
                     )
                 )
             seqs[ev.writer] = ev.seq
+            if type(ev) is SegmentSealed:
+                continue
             events.append(ev)
             kept.append(lines[i])
             origins.append(segment)
@@ -167,3 +216,11 @@ class LogReader:
 
 
 _ZERO = Cursor()
+_PEEK = 65536  # bytes read to find a segment's first line
+
+
+class _Writer(msgspec.Struct):
+    writer: str = ""
+
+
+_writer_of = msgspec.json.Decoder(_Writer).decode

@@ -83,6 +83,7 @@ class RunRecorder:
         writer: EventWriter | None = None,
         tracer: Callable[[str], None] | None = None,
     ) -> None:
+        self._owns_writer = writer is None  # a borrowed writer (registry.recorder()) stays open
         if writer is None:
             if store is None:
                 if events_path is None:
@@ -187,7 +188,11 @@ class RunRecorder:
         return self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        """Seal this recorder's segment; a writer it was given is only flushed (its owner closes it)."""
+        if self._owns_writer:
+            self.writer.close()
+        else:
+            self.writer.flush()
 
     def __enter__(self) -> RunRecorder:
         return self

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -27,6 +27,7 @@ from . import discovery, sources
 from . import queries as q
 from .bottle import BottleSpec, config_file_name, custom_tags, write_bottle
 from .clock import uuid7
+from .compaction import ABANDONED_AFTER_S, MIN_BYTES, CompactionReport, compact_store
 from .debug import DebugMessageStore, load_debug_file, output_path
 from .errors import (
     DuplicateSessionError,
@@ -35,6 +36,7 @@ from .errors import (
     LabelConflictError,
     LogDamageWarning,
     NoDebugOutputError,
+    ReadOnlyRegistryError,
     RunNotFoundError,
     SessionNotFoundError,
     SourceNotStoredError,
@@ -52,6 +54,8 @@ from .events import (
 )
 from .git import git_hash
 from .labels import LabelLog, LabelState
+from .labelstreams import LabelStreams
+from .merge import MergeReport, merge_stores
 from .models import (
     ConfigInfo,
     ConfigSourceInfo,
@@ -64,6 +68,7 @@ from .models import (
 )
 from .projector import CatchUp, Progress, Projector
 from .recorder import RunRecorder, default_events_path
+from .snapshot import publish_snapshot, snapshot_path
 from .spatial import load_spatial
 from .store import LogStore, open_store
 from .tables import (
@@ -72,10 +77,14 @@ from .tables import (
     infer_type,
     quote_identifier,
 )
+from .timetravel import Moment, describe, parse_when, project_as_of, to_position
 from .verify import VerifyProblem, VerifyProgress, VerifyReport, verify_store
+from .watch import DEFAULT_INTERVAL, wait_until
 from .writer import Durability, EventWriter
 
-__all__ = ["RegistryClosedError", "RunRegistry"]
+__all__ = ["RegistryClosedError", "RegistryView", "RunRegistry"]
+
+_T = TypeVar("_T")
 
 
 class RegistryClosedError(JoshregError, RuntimeError):
@@ -133,6 +142,7 @@ class RunRegistry:
         self._writer = EventWriter(self._store, durability=durability, tracer=tracer)
         self._recorder = RunRecorder(writer=self._writer)
         self._labels: LabelLog | None = None
+        self._label_streams: LabelStreams | None = None
         self._sessions: set[str] | None = None
         self._hashes: set[str] | None = None
         self._runs: set[str] | None = None
@@ -219,6 +229,165 @@ class RunRegistry:
         """Make every event this registry wrote durable now."""
         self._writer.flush()
 
+    def compact(
+        self,
+        *,
+        abandoned_after: float = ABANDONED_AFTER_S,
+        min_bytes: int = MIN_BYTES,
+        dry_run: bool = False,
+        tracer: Callable[[str], None] | None = None,
+    ) -> CompactionReport:
+        """Rewrite every finished segment of the log as Parquet and delete its JSONL.
+
+        Finished means sealed by its writer's ``close()``, or unsealed but left by a writer of
+        this host that exited ``abandoned_after`` seconds ago or more; live segments (this
+        registry's own included) and segments under ``min_bytes`` are left alone. The tables do
+        not change: compacted segments read as the same bytes, and a rebuild from them is faster
+        (see ``joshreg.compaction``).
+        """
+        self._con()
+        self._writer.publish()
+        return compact_store(
+            self._store, abandoned_after=abandoned_after, min_bytes=min_bytes, dry_run=dry_run, tracer=tracer
+        )
+
+    def merge_from(self, *sources: str | os.PathLike[str] | RunRegistry) -> list[MergeReport]:
+        """Add other registries' logs to this one's (registry files, event store folders or open
+        registries) and catch up; one report per source of what was copied.
+
+        A merge is a set union (``joshreg.merge``): repeating it, or merging in another order,
+        gives the same tables. Labels given in several registries are ordered by their clocks;
+        a conflict is resolved the same way everywhere and kept in ``label_history``.
+        """
+        self._con()
+        if self._store.location == ":memory:":
+            raise InvalidArgumentError("merge_from needs a registry whose event store is on disk")
+        paths: list[str | os.PathLike[str]] = []
+        for source in sources:
+            if isinstance(source, RunRegistry):
+                source.flush()
+                source = source.events_path
+            paths.append(source)
+        self._writer.flush()
+        reports = merge_stores(paths, self.events_path)
+        self.sync()
+        self._sessions = self._hashes = self._runs = None
+        return reports
+
+    # --- following other processes --------------------------------------------------------------
+
+    def _watch_path(self) -> str | None:
+        return None if self.events_path == ":memory:" else self.events_path
+
+    def wait_for(
+        self,
+        condition: Callable[[RunRegistry], _T | None],
+        timeout: float | None = None,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        what: str = "the condition",
+    ) -> _T:
+        """Block until ``condition(registry)`` returns something other than None or False.
+
+        The registry catches up before each call: at once, after every change of the event
+        store (file events) and at least every ``interval`` seconds (a network file system sends
+        none). Returns the condition's value; after ``timeout`` seconds (None: no limit) raises
+        ``WaitTimeoutError`` (a ``TimeoutError``) naming ``what``.
+        """
+
+        def check() -> _T | None:
+            self.sync()
+            return condition(self)
+
+        return wait_until(
+            check,
+            events_path=self._watch_path(),
+            timeout=timeout,
+            interval=interval,
+            describe=lambda: f"{what} did not hold",
+        )
+
+    def wait_for_run(
+        self, run_id: str, timeout: float | None = None, *, interval: float = DEFAULT_INTERVAL
+    ) -> RunInfo:
+        """Block until execution ``run_id`` has completed, as recorded by any process; return it.
+
+        A run whose start nobody has recorded yet is waited for too. After ``timeout`` seconds
+        (None: no limit) raises ``WaitTimeoutError`` (a ``TimeoutError``) naming the run and how
+        far it got. See ``wait_for`` for when the registry looks.
+        """
+
+        def check() -> RunInfo | None:
+            self.sync()
+            run = q.get_run(self._con(), run_id)
+            return run if run is not None and run.completed_at is not None else None
+
+        def describe() -> str:
+            run = q.get_run(self._con(), run_id)
+            state = (
+                "no process has recorded its start"
+                if run is None
+                else f"it started at {run.started_at:%Y-%m-%d %H:%M:%S} UTC and has not completed"
+            )
+            return f"run {run_id} did not complete in time: {state}"
+
+        return wait_until(
+            check, events_path=self._watch_path(), timeout=timeout, interval=interval, describe=describe
+        )
+
+    def wait_for_event(
+        self, event_id: str, timeout: float | None = None, *, interval: float = DEFAULT_INTERVAL
+    ) -> None:
+        """Block until the event (or label commit) with this id is in the tables."""
+
+        def check() -> bool:
+            self.sync()
+            return (
+                self._con()
+                .execute(
+                    "SELECT 1 FROM event_log WHERE event_id = ? "
+                    "UNION ALL SELECT 1 FROM label_history WHERE commit_id = ? LIMIT 1",
+                    [event_id, event_id],
+                )
+                .fetchone()
+                is not None
+            )
+
+        wait_until(
+            check,
+            events_path=self._watch_path(),
+            timeout=timeout,
+            interval=interval,
+            describe=lambda: f"event {event_id} is not in the registry",
+        )
+
+    def publish_snapshot(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Catch up, then write a read-only copy of the tables for other processes; return its path.
+
+        While this process holds the DuckDB file, DuckDB refuses every other process, even a
+        read-only one; they open the copy instead, at any moment:
+        ``duckdb.connect("sweep.snapshot.duckdb", read_only=True)``. The default path is beside
+        the registry file. The copy replaces the previous one atomically; ``joshreg watch``
+        keeps it fresh while a sweep runs.
+        """
+        self.sync()
+        if path is None:
+            if str(self.db_path) == ":memory:":
+                raise InvalidArgumentError(
+                    "a ':memory:' registry has no file to put a snapshot beside; pass path="
+                )
+            path = snapshot_path(self.db_path)
+        self._publish_snapshot(path)
+        return Path(path)
+
+    def _publish_snapshot(self, path: str | os.PathLike[str]) -> float:
+        """``publish_snapshot`` without the catch-up (a follower reports its own); the seconds."""
+        in_file = str(self.db_path) != ":memory:"
+        if in_file and Path(path).resolve() == Path(self.db_path).resolve():
+            raise InvalidArgumentError(f"the snapshot path {path} is the registry file itself")
+        in_file = in_file and not self.private_projection
+        return publish_snapshot(self._con(), path, source_file=os.fspath(self.db_path) if in_file else None)
+
     def close(self) -> None:
         """Flush the log and close the database; calling it again does nothing."""
         if self._conn is None:
@@ -254,6 +423,25 @@ class RunRegistry:
     def recorder(self, session_id: str | None = None) -> RunRecorder:
         """A worker-style recorder writing to this registry's log from this process."""
         return RunRecorder(writer=self._writer, session_id=session_id)
+
+    # --- time travel ----------------------------------------------------------------------------
+
+    def as_of(self, when: Moment | str) -> RegistryView:
+        """A read-only view of the registry exactly as it was at ``when``.
+
+        ``when`` is a datetime (naive means UTC): everything recorded by then; or a log position,
+        the ``position`` of a ``label_history()`` entry or of a ``joshreg log`` line: that change
+        and everything before it. The view has the whole read API (``query``, exports,
+        ``DiagnosticQueries(view)``, ...); writes raise ``ReadOnlyRegistryError``. It is a
+        snapshot, built in memory from this registry's tables: later writes do not reach it.
+        Close it when done, or use it in a ``with`` block.
+        """
+        self.sync()
+        return RegistryView(self, when)
+
+    def _require_writable(self) -> None:
+        """Called first by writers outside this class (``CellDataLoader``); a view refuses."""
+        self._con()
 
     # --- raw access -----------------------------------------------------------------------------
 
@@ -919,7 +1107,7 @@ class RunRegistry:
             if holder is not None:
                 if on_collision == "timestamp":
                     actions.append(
-                        LabelArchived(label=label, run_hash=holder, archived_as=_archive_name(holder))
+                        LabelArchived(label=label, run_hash=holder, archived_as=_archive_name(holder, state))
                     )
                 elif force:
                     actions.append(LabelReleased(label=label, run_hash=holder, reason="force"))
@@ -935,17 +1123,22 @@ class RunRegistry:
             actions.append(LabelAssigned(label=label, run_hash=run_hash, previous_run_hash=holder))
             return actions
 
-        def _archive_name(holder: str) -> str:
+        def _archive_name(holder: str, state: LabelState) -> str:
             when = q.created_at(con, holder) or datetime.now(UTC).replace(tzinfo=None)
             base = f"{label}_{when:%Y%m%d_%H%M%S}"
-            taken = self._label_log().state.holder
+            taken = state.holder
             name, n = base, 1
             while name in taken:
                 n += 1
                 name = f"{base}_{n}"
             return name
 
-        self._label_log().commit(plan)
+        log = self._label_log()
+        if self._label_streams is None or self._label_streams.own is not log:
+            self._label_streams = LabelStreams(self._store, own=log)
+        streams = self._label_streams
+        # After a merge, plan against every label stream's fold, not this store's alone.
+        log.commit(lambda own: plan(streams.view(own)))
 
     def list_labels(self) -> list[tuple[str, str]]:
         """``(label, run_hash)`` pairs, sorted by label."""
@@ -1046,3 +1239,148 @@ class RunRegistry:
             raise ImportError("export_results_df needs pandas: pip install 'joshreg[pandas]'") from e
         self.sync()
         return pd.DataFrame(q.session_results(self._con(), session_id))
+
+
+# Methods a view answers as the live registry would; every other public method is refused, so a
+# method added to RunRegistry later cannot write through a view before it is listed here.
+_VIEW_READS = frozenset(
+    {
+        "as_of",
+        "bottle",
+        "check_sparsity",
+        "close",
+        "compare_configs",
+        "compare_josh",
+        "diff_configs",
+        "diff_josh",
+        "export_config",
+        "export_josh",
+        "export_results_df",
+        "filter_clause",
+        "flush",
+        "get_config_by_hash",
+        "get_configs_for_session",
+        "get_data_summary",
+        "get_debug_output_files",
+        "get_file_mappings",
+        "get_registered_parameters",
+        "get_replicate_count",
+        "get_run",
+        "get_runs_by_parameters",
+        "get_runs_for_hash",
+        "get_session",
+        "get_session_summary",
+        "label_history",
+        "list_config_columns",
+        "list_config_parameters",
+        "list_entity_types",
+        "list_export_variables",
+        "list_labels",
+        "list_parameters",
+        "list_sessions",
+        "list_variable_columns",
+        "list_variables",
+        "load_debug",
+        "query",
+        "resolve_config_source",
+        "resolve_josh_source",
+        "resolve_label",
+        "resolve_latest",
+        "spatial_filter",
+        "sync",
+        "time_filter",
+        "to_csv",
+        "to_parquet",
+    }
+)
+
+
+class RegistryView(RunRegistry):
+    """The registry as it was at one log position: read-only, in memory, a snapshot.
+
+    Made by ``RunRegistry.as_of``. Its tables are a private projection of the events and label
+    commits with ``hlc <= position``, built from the live registry's event tables (not by
+    replaying the log), so every read answers as the registry did then. ``when`` is what was
+    asked for, ``position`` the log position it stands for (see ``joshreg.timetravel``).
+    """
+
+    def __init__(self, live: RunRegistry, when: Moment | str) -> None:
+        position = to_position(when)
+        self.when: Moment = parse_when(when) if isinstance(when, str) else when
+        self.position = position
+        self.db_path = live.db_path
+        self.enable_spatial = live.enable_spatial
+        self.tracer = live.tracer
+        self.events_path = live.events_path
+        self.private_projection = live.private_projection
+        self._store = live._store
+        self._labels = None
+        self._sessions = self._hashes = self._runs = None
+        self._param_types = {}
+        self._cell_types = {}
+        self._filters = []
+        self._conn, self._projector, problems = project_as_of(
+            live._con(), live._store, position, spatial=live.enable_spatial
+        )
+        for p in problems:
+            warnings.warn(f"damaged result file: {p}", LogDamageWarning, stacklevel=3)
+        self._trace(f"view as of {describe(self.when, position)}")
+
+    def __repr__(self) -> str:
+        return f"RegistryView(db_path={self.db_path!r}, as_of={describe(self.when, self.position)!r})"
+
+    def __enter__(self) -> RegistryView:
+        return self
+
+    def _refuse(self, name: str) -> ReadOnlyRegistryError:
+        return ReadOnlyRegistryError(
+            f"{name}() refused: this registry is a read-only view as of "
+            f"{describe(self.when, self.position)}. Use the live registry to write "
+            f"(RunRegistry({os.fspath(self.db_path)!r}))"
+        )
+
+    def sync(self) -> CatchUp:
+        """Nothing to catch up with: the view stays as it was at its position."""
+        self._con()
+        return CatchUp()
+
+    def flush(self) -> None:
+        """Nothing to flush: a view writes nothing."""
+
+    def close(self) -> None:
+        """Free the view's tables (the live registry and its log are not touched)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def as_of(self, when: Moment | str) -> RegistryView:
+        """An earlier view; a ``when`` after this view's position gives this view again (a view
+        knows nothing later)."""
+        return RegistryView(self, when if to_position(when) <= self.position else self.when)
+
+    def _require_writable(self) -> None:
+        raise self._refuse("loading results")
+
+    def _append(self, event: EventBase) -> None:
+        raise self._refuse(type(event).__name__)
+
+    def _record_results(self, event: ResultsLoaded) -> None:
+        raise self._refuse("loading results")
+
+    def _label_log(self) -> LabelLog:
+        raise self._refuse("label_run")
+
+
+def _refusal(name: str) -> Callable[..., Any]:
+    def refuse(self: RegistryView, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse(name)
+
+    refuse.__name__ = refuse.__qualname__ = name
+    refuse.__doc__ = f"Refused on a view as of a past position: {name} needs the live registry."
+    return refuse
+
+
+for _name, _member in list(vars(RunRegistry).items()):
+    public = not _name.startswith("_") and callable(_member)
+    if public and _name not in _VIEW_READS and _name not in vars(RegistryView):
+        setattr(RegistryView, _name, _refusal(_name))

@@ -174,7 +174,7 @@ QUALIFY row_number() OVER (PARTITION BY label ORDER BY version DESC, idx DESC, s
 
 _TABLES = (
     "cell_data",
-    *(f"events_{name}" for name in (tag.replace(".", "_") for tag in event_types())),
+    *(f"events_{tag.replace('.', '_')}" for tag, cls in event_types().items() if cls.projected),
     "sweep_sessions",
     "job_configs",
     "session_configs",
@@ -237,6 +237,8 @@ def _event_tables() -> dict[str, tuple[str, tuple[EventColumn, ...]]]:
     envelope = {f.name for f in msgspec.structs.fields(EventBase)}
     out = {}
     for tag, cls in event_types().items():
+        if not cls.projected:  # control records (segment.sealed) have no table
+            continue
         cols = tuple(
             EventColumn(f.name, _sql_type(f.type), _default_sql(f))
             for f in msgspec.structs.fields(cls)

@@ -1,7 +1,7 @@
 """Verification: is every byte of a store what its writers wrote, and do the tables match it?
 
-Imports ``codec``, ``events``, ``labels``, ``projector``, ``tables``, ``clock``, ``store``,
-``errors`` (rung 4.5 of the ladder; ``registry`` calls it).
+Imports ``codec``, ``events``, ``labels``, ``labelstreams``, ``projector``, ``tables``,
+``clock``, ``store``, ``errors`` (rung 4.5 of the ladder; ``registry`` calls it).
 
 Replay never stops at damage: it skips what it cannot trust and goes on. ``verify_store`` is
 the opposite: it reads everything once, looking for damage, and says what it found and what to
@@ -11,7 +11,11 @@ do about it. It checks
   last line, which is only damage once its writer can no longer complete it;
 - every writer's sequence numbers: gaps, repeats, lines out of order, and the same events in
   two segment files (a copied file);
-- the label log: versions 1..N without a hole, each commit intact and chained to the previous;
+- every compacted segment: its Parquet gives back the bytes it was made from (their SHA-256),
+  which are checked line by line like any segment; a JSONL still beside it (a compaction
+  interrupted before deleting it) must be those same bytes, and is then only a warning;
+- the label log and every label stream a merge imported: versions 1..N without a hole, each
+  commit intact and chained to the previous;
 - every result file a ``results.loaded`` event names: present, with the recorded SHA-256;
 - the projection: rebuilt privately in memory from the log as the projection has read it, then
   every public table compared with the given connection's, as multisets of rows.
@@ -32,11 +36,13 @@ import msgspec
 from .clock import new_writer_id
 from .codec import GENESIS, check_line, decode_commit, decode_event, decode_events, verify_lines
 from .errors import JoshregError, StoreError
-from .events import EventBase, ResultsLoaded
+from .events import EventBase, ResultsLoaded, SegmentSealed
 from .labels import PREFIX as LABEL_PREFIX
 from .labels import commit_name
+from .labelstreams import IMPORTED, imported_dirs
 from .projector import Projector
 from .store.base import LogStore, SegmentInfo
+from .store.compacted import container_bytes, container_metadata, read_container
 from .tables import EVENT_TABLES, quote_identifier
 
 __all__ = [
@@ -205,6 +211,8 @@ def verify_store(
     report = VerifyReport(store.location)
     scan = _check_segments(store, report, progress, time.time() if now is None else now)
     labels_head = _check_labels(store, report)
+    for imported in imported_dirs(store):  # label streams a merge brought in
+        _check_labels(store, report, imported)
     _check_blobs(store, report, scan.loads, progress)
     if con is not None:
         _check_projection(store, con, report, scan, labels_head, rebuild, spatial, progress)
@@ -235,6 +243,7 @@ class _Scan:
     skipped: dict[int, set[int]] = field(default_factory=dict)  # segment index -> damaged lines
     loads: list[_Load] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # segment -> complete lines
+    seals: dict[str, set[int]] = field(default_factory=dict)  # writer -> seqs of its seals
 
 
 def _check_segments(
@@ -251,6 +260,9 @@ def _check_segments(
             _scan_segment(store, seg, len(scan.names) - 1, scan, report, now)
         except StoreError as e:
             report.add(VerifyProblem("unreadable", f"{e}; check the file's permissions", seg.name))
+        else:
+            if seg.compacted is not None:
+                _check_compacted(store, seg, report)
         done += seg.size
         if progress:
             progress("segments", done, total)
@@ -330,6 +342,9 @@ def _collect(
     for i, ev in enumerate(decoded):
         if ev is None:
             continue
+        if type(ev) is SegmentSealed:  # a control record: it only closes the sequence
+            scan.seals.setdefault(ev.writer, set()).add(ev.seq)
+            continue
         n += 1
         occ = by_writer.get(ev.writer)
         if occ is None:
@@ -369,7 +384,9 @@ def _torn_tail(seg: SegmentInfo, line: int, size: int, report: VerifyReport, now
     """Bytes after the last newline: not yet written while the writer may still finish them."""
     origin = _writer_origin(seg.name)
     why = None
-    if origin is not None and origin[0] == _LOCAL_HOST and not _alive(origin[1]):
+    if seg.compacted is not None:
+        why = "the segment was compacted after its writer had finished"
+    elif origin is not None and origin[0] == _LOCAL_HOST and not _alive(origin[1]):
         why = f"its writer (process {origin[1]} on this host) has exited"
     elif seg.modified is not None and now - seg.modified > STALE_AFTER_S:
         why = f"the file has not changed for {(now - seg.modified) / 60:.0f} minutes"
@@ -396,6 +413,61 @@ def _torn_tail(seg: SegmentInfo, line: int, size: int, report: VerifyReport, now
             line,
         )
     )
+
+
+def _check_compacted(store: LogStore, seg: SegmentInfo, report: VerifyReport) -> None:
+    """The Parquet gives back the bytes it was made from; a JSONL beside it holds the same."""
+    assert seg.compacted is not None
+    data = store.read_claim(seg.compacted)
+    if data is None:  # compacted again meanwhile: nothing to say
+        return
+    try:
+        held = container_bytes(data)
+        want = container_metadata(data).get("source_sha256", b"").decode()
+    except Exception:  # unreadable: already reported by the segment scan
+        return
+    try:
+        read_container(data)  # every column, with its page checksums
+    except Exception as e:  # damaged: pyarrow raises many kinds
+        report.add(
+            VerifyProblem(
+                "compacted-damaged",
+                f"the lines of {seg.compacted} read, but its other columns do not ({e}): a rebuild "
+                f"reads it line by line, more slowly. {_RESTORE}",
+                seg.name,
+            )
+        )
+    if hashlib.sha256(held).hexdigest() != want:
+        report.add(
+            VerifyProblem(
+                "compacted-damaged",
+                f"the compacted copy {seg.compacted} does not give back the bytes it was made from "
+                f"(SHA-256 differs): it was changed or damaged. {_RESTORE}",
+                seg.name,
+            )
+        )
+    if seg.jsonl_size is None:
+        return
+    if store.read(seg.name) == held:  # the JSONL, while it is there
+        report.add(
+            VerifyProblem(
+                "compaction-unfinished",
+                f"the segment is both in its JSONL and in {seg.compacted}, with the same bytes: a "
+                "compaction stopped before deleting the JSONL. Harmless (each event is read once); "
+                "`joshreg compact REGISTRY` deletes it.",
+                seg.name,
+                severity="warning",
+            )
+        )
+    else:
+        report.add(
+            VerifyProblem(
+                "compacted-differs",
+                f"the JSONL and its compacted copy {seg.compacted} hold different bytes (the JSONL is "
+                f"read while it is there): one of them was changed after compaction. {_RESTORE}",
+                seg.name,
+            )
+        )
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -491,8 +563,8 @@ def _report_gaps(
     writer: str, seen: dict[int, tuple[int, int, str]], scan: _Scan, report: VerifyReport
 ) -> None:
     expected = 1
-    for seq in sorted(seen):
-        if seq > expected:
+    for seq in sorted(seen.keys() | scan.seals.get(writer, set())):
+        if seq > expected and seq in seen:
             seg, line, _ = seen[seq]
             missing = seq - expected
             damaged = scan.skipped.get(seg, set())
@@ -514,12 +586,15 @@ def _report_gaps(
 # --- labels ---------------------------------------------------------------------------------------
 
 
-def _check_labels(store: LogStore, report: VerifyReport) -> int:
-    """Versions 1..N without a hole; each commit intact, numbered right and chained.
+def _check_labels(store: LogStore, report: VerifyReport, prefix: str = LABEL_PREFIX) -> int:
+    """Versions 1..N without a hole; each commit intact, numbered right and chained. ``prefix``
+    is the store's own label log or a stream imported by a merge.
 
     Returns N, the highest version present."""
+    own = prefix == LABEL_PREFIX
+    blocked = " and no label can be changed until it is back" if own else ""
     versions: set[int] = set()
-    for name in store.list_claims(LABEL_PREFIX):
+    for name in store.list_claims(prefix):
         base = name.rsplit("/", 1)[-1]
         if base.endswith(".json") and len(base) == 25 and base[:20].isdigit():
             versions.add(int(base[:20]))
@@ -532,10 +607,9 @@ def _check_labels(store: LogStore, report: VerifyReport) -> int:
             VerifyProblem(
                 "label-hole",
                 f"{what} missing though commit {head} exists: the file was deleted. Replay stops "
-                f"before it, so label changes from commit {first} on are not applied and no label "
-                "can be changed until it is back. Restore it from a backup or another copy of the "
-                "store's labels/ folder.",
-                commit_name(first),
+                f"before it, so label changes from commit {first} on are not applied{blocked}. "
+                f"Restore it from a backup or another copy of the store's {prefix}/ folder.",
+                commit_name(first, prefix),
             )
         )
     prev: str | None = GENESIS
@@ -543,7 +617,7 @@ def _check_labels(store: LogStore, report: VerifyReport) -> int:
         if version not in versions:
             prev = None  # the chain cannot be followed across a hole
             continue
-        name = commit_name(version)
+        name = commit_name(version, prefix)
         data = store.read_claim(name)
         if data is None:
             prev = None
@@ -569,8 +643,8 @@ def _check_labels(store: LogStore, report: VerifyReport) -> int:
                 VerifyProblem(
                     "label-commit",
                     f"label commit {version} is damaged: {problem}. Replay stops before it, so "
-                    f"label changes from commit {version} on are not applied and no label can be "
-                    "changed until it is restored from a backup or another copy of the store.",
+                    f"label changes from commit {version} on are not applied{blocked}. Restore it "
+                    "from a backup or another copy of the store.",
                     name,
                     1,
                 )
@@ -645,11 +719,14 @@ class _Snapshot(LogStore):
     """The store as a projection has read it: segments cut at its checkpoint, labels up to its
     head. Read-only; result files pass through."""
 
-    def __init__(self, store: LogStore, sizes: dict[str, int], labels_head: int) -> None:
+    def __init__(
+        self, store: LogStore, sizes: dict[str, int], labels_head: int, imports: dict[str, int] | None = None
+    ) -> None:
         self.inner = store
         self.location = store.location
         self.sizes = sizes
         self.labels_head = labels_head
+        self.imports = imports or {}  # imported label stream -> the version the tables hold
 
     def append(self, segment: str, data: bytes) -> None:
         raise JoshregError("a verification snapshot is read-only")
@@ -672,6 +749,12 @@ class _Snapshot(LogStore):
         return self.inner.read(segment, offset, limit if end is None else min(end, limit))
 
     def _visible(self, name: str) -> bool:
+        if name.startswith(IMPORTED + "/"):
+            parts = name.split("/")
+            head = self.imports.get("/".join(parts[:2]))
+            if head is None or len(parts) < 3:
+                return head is not None
+            return not parts[2][:20].isdigit() or int(parts[2][:20]) <= head
         if not name.startswith(LABEL_PREFIX + "/"):
             return True
         base = name.rsplit("/", 1)[-1]
@@ -702,6 +785,7 @@ def _check_projection(
     try:
         read = con.execute("SELECT segment, byte_offset, line FROM joshreg_segments").fetchall()
         head = con.execute("SELECT value FROM joshreg_meta WHERE key = 'labels_head'").fetchone()
+        held = con.execute("SELECT value FROM joshreg_meta WHERE key = 'label_imports'").fetchone()
     except duckdb.Error as e:
         report.add(
             VerifyProblem(
@@ -714,9 +798,21 @@ def _check_projection(
     sizes = {segment: offset for segment, offset, _ in read}
     labels_head = int(head[0]) if head else 0
     _check_checkpoint(store, report, scan, read, labels_head, labels_present)
+    imports: dict[str, int] = msgspec.json.decode(held[0]) if held else {}
+    for prefix, version in sorted(imports.items()):
+        if version and store.read_claim(commit_name(version, prefix)) is None:
+            report.add(
+                VerifyProblem(
+                    "label-hole",
+                    f"the tables show commits up to {version} of this imported label stream, but "
+                    "they are gone from the log. Restore them from a backup or merge the source "
+                    "registry again; a rebuild would forget those label changes.",
+                    commit_name(version, prefix),
+                )
+            )
     if not rebuild:
         return
-    snapshot = _Snapshot(store, sizes, labels_head)
+    snapshot = _Snapshot(store, sizes, labels_head, imports)
     fresh = duckdb.connect(":memory:")
     try:
 

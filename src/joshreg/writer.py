@@ -17,8 +17,15 @@ published; ``flush()`` returns once everything appended is durable. ``RunRecorde
 decides itself when to publish or flush. A process that exits normally flushes its writers.
 
 A writer never reopens an old segment: a new process (or a forked child) gets a new writer id.
-After a failed write the segment may end in a torn line, so the writer moves to a new segment
-under a new writer id before writing again.
+After a failed write (the segment may end in a torn line) or a failed fsync (the kernel may
+have dropped what it did not write), the writer never touches that segment again: the error
+says which events are durable and which are in doubt, and the next append starts a new segment
+under a new writer id.
+
+``close()`` seals the segment: it appends a last ``segment.sealed`` line (a control record no
+table shows), so anyone can tell a finished segment from a live one and compact it to Parquet.
+Appending after ``close()`` starts a new segment under a new writer id; a sealed segment never
+grows again.
 """
 
 from __future__ import annotations
@@ -29,14 +36,14 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Literal, TypeVar
+from typing import Literal, NoReturn, TypeVar
 
 import msgspec
 
 from .clock import HybridClock, actor, new_writer_id, uuid7
 from .codec import GENESIS, encode_event, frame_bytes
 from .errors import InvalidArgumentError, StoreError
-from .events import EventBase
+from .events import EventBase, SegmentSealed
 from .store.base import LogStore
 
 __all__ = ["DURABILITY_MODES", "Durability", "EventWriter"]
@@ -93,6 +100,7 @@ class EventWriter:
         self._group_start = 0.0
         self._written_seq = 0
         self._synced_seq = 0
+        self._sealed = False
         _open_writers.add(self)
 
     # --- identity -----------------------------------------------------------------------------
@@ -104,6 +112,7 @@ class EventWriter:
         self._seq = 0
         self._written_seq = 0
         self._synced_seq = 0
+        self._sealed = False
         self._prev = _GENESIS
         self._group = []  # a forked child must not write its parent's pending events
 
@@ -147,7 +156,7 @@ class EventWriter:
 
     def append(self, event: E) -> E:
         """Append one event to the current group; return it with its envelope filled in."""
-        if self._pid != _getpid():
+        if self._pid != _getpid() or self._sealed:
             self._start()
         full, line = self._envelope(event)
         group = self._group
@@ -175,16 +184,35 @@ class EventWriter:
             self._group = []
             try:
                 self.store.append(self._segment, data)
-            except StoreError:
-                # The segment may now end in a torn line; continue in a fresh one. The events
-                # of the failed group were never written: the caller is told by the error.
-                self.store.close_segment(self._segment)
-                self._start()
-                raise
+            except StoreError as e:
+                self._abandon(e)
             self._written_seq = self._seq
         if sync and self._synced_seq < self._written_seq:
-            self.store.sync(self._segment)
+            try:
+                self.store.sync(self._segment)
+            except StoreError as e:
+                self._abandon(e)
             self._synced_seq = self._written_seq
+
+    def _abandon(self, error: StoreError) -> NoReturn:
+        """Leave the segment after a failed write or fsync; raise what the caller must know.
+
+        A failed write may leave whole lines of its group followed by a torn one (never read).
+        After a failed fsync the kernel may have dropped the unwritten pages, and a second
+        fsync would report success without them ("fsyncgate"), so the segment is never written
+        or synced again. The next append starts a new segment under a new writer id.
+        """
+        writer, synced, last = self._writer_id, self._synced_seq, self._seq
+        with contextlib.suppress(OSError):
+            self.store.close_segment(self._segment)
+        self._start()
+        kept = f"events up to seq {synced} are durable (flushed)" if synced else "none is durable yet"
+        doubt = f"event {last}" if last == synced + 1 else f"events {synced + 1}-{last}"
+        raise StoreError(
+            f"{error}. Of writer {writer}'s events, {kept}; {doubt}, appended since, may each be "
+            "in the log whole or not at all. Free space or fix the file system and go on: later "
+            "appends go to a new segment."
+        ) from error
 
     def publish(self) -> int:
         """Write the pending group to the operating system (no fsync); return its last seq.
@@ -204,8 +232,19 @@ class EventWriter:
             self._write_group(sync=self.durability != "none")
         return self.durable_seq
 
+    @property
+    def sealed(self) -> bool:
+        """Whether ``close()`` sealed the current segment (the next append starts a new one)."""
+        return self._sealed and self._pid == _getpid()
+
     def close(self) -> None:
-        """Flush, then release the segment. The writer may be used again (same segment)."""
-        if self._pid == _getpid() and self._seq:
+        """Seal the segment (a last ``segment.sealed`` line), flush, release it.
+
+        The writer may be used again: its next append starts a new segment. A writer that
+        appended nothing writes nothing.
+        """
+        if self._pid == _getpid() and self._seq and not self._sealed:
+            self.append(SegmentSealed())
             self.flush()
+            self._sealed = True
             self.store.close_segment(self._segment)

@@ -7,12 +7,27 @@ file subclasses it, sets ``store_class`` and implements ``make_store``. The suit
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
 
+from joshreg.errors import StoreError
 from joshreg.store.base import LogStore, SegmentInfo
+from joshreg.store.compacted import compacted_name, encode_container
+
+
+def container(data: bytes) -> bytes:
+    """A compacted copy of segment bytes ``data`` (envelope columns left empty)."""
+    cut = data.rfind(b"\n") + 1
+    lines = data[:cut].split(b"\n")[:-1]
+    offsets = array("q", [0])
+    offsets.extend(accumulate(len(x) + 1 for x in lines))
+    empty: list[object] = [None] * len(lines)
+    envelope = {"type": empty, "writer": empty, "seq": empty, "hlc": empty}
+    return encode_container(data[:cut], offsets, envelope, {"source_bytes": str(len(data))}, data[cut:])
 
 
 class LogStoreContract:
@@ -108,3 +123,56 @@ class LogStoreContract:
         assert store.claim("labels/1.json", b"a")
         assert not store.claim("labels/1.json", b"b")
         assert store.list_claims("labels") == ["labels/1.json"]
+
+    # --- compaction: the contract's one delete ------------------------------------------------
+
+    def test_a_compacted_segment_reads_as_its_jsonl_did(self, store: LogStore) -> None:
+        data = b"one\ntwo\nthree\n"
+        store.append("log/w.jsonl", data)
+        assert store.claim(compacted_name("log/w.jsonl", len(data)), container(data))
+        # Both there (a compaction not yet finished): one segment, the JSONL still read.
+        [both] = store.segments()
+        assert (both.name, both.size, both.jsonl_size) == ("log/w.jsonl", len(data), len(data))
+        assert both.compacted == compacted_name("log/w.jsonl", len(data))
+        assert store.retire_segment("log/w.jsonl") is True
+        assert store.segments() == [SegmentInfo("log/w.jsonl", len(data))]
+        [only] = store.segments()
+        assert only.compacted == both.compacted and only.jsonl_size is None
+        assert store.read("log/w.jsonl") == data
+        assert store.read("log/w.jsonl", 4, 7) == b"two"
+        assert store.read("log/w.jsonl", 8) == b"three\n"
+        assert store.retire_segment("log/w.jsonl") is False  # already gone: nothing to do
+
+    def test_a_torn_tail_is_kept_by_compaction(self, store: LogStore) -> None:
+        data = b"one\ntw"
+        store.append("log/w.jsonl", data)
+        store.claim(compacted_name("log/w.jsonl", len(data)), container(data))
+        store.retire_segment("log/w.jsonl")
+        assert store.read("log/w.jsonl") == data
+
+    def test_retire_refuses_without_a_copy_holding_every_byte(self, store: LogStore) -> None:
+        store.append("log/w.jsonl", b"one\n")
+        with pytest.raises(StoreError, match="compact"):
+            store.retire_segment("log/w.jsonl")
+        store.claim(compacted_name("log/w.jsonl", 4), container(b"one\n"))
+        store.append("log/w.jsonl", b"two\n")  # the JSONL grew past its copy
+        [seg] = store.segments()
+        assert (seg.size, seg.compacted) == (8, None)  # read as a plain segment
+        assert store.read("log/w.jsonl") == b"one\ntwo\n"
+        with pytest.raises(StoreError, match="compact"):
+            store.retire_segment("log/w.jsonl")
+        assert store.read("log/w.jsonl") == b"one\ntwo\n"
+
+    def test_compacted_claims_are_claims_and_not_extra_segments(self, store: LogStore) -> None:
+        data = b"x\n"
+        name = compacted_name("log/w.jsonl", len(data))
+        assert store.claim(name, container(data))
+        assert not store.claim(name, container(data))
+        assert store.list_claims("compacted") == [name]
+        assert [s.name for s in store.segments()] == ["log/w.jsonl"]
+        assert store.read("log/other.jsonl") == b""
+
+    def test_discard_temporaries_keeps_claims(self, store: LogStore) -> None:
+        store.claim("compacted/w.2.parquet", container(b"x\n"))
+        assert store.discard_temporaries("compacted", 0) == 0
+        assert store.list_claims("compacted") == ["compacted/w.2.parquet"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,21 @@ def test_list_claims_skips_leftover_temp_files(tmp_path: Path) -> None:
     # A process killed between writing its temporary file and linking it leaves this behind.
     (tmp_path / "s" / "labels" / ".tmp-123-abcdef").write_bytes(b"half")
     assert store.list_claims("labels") == ["labels/1.json"]
+
+
+def test_discard_temporaries_removes_only_old_leftovers(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
+    folder = tmp_path / "s" / "compacted"
+    folder.mkdir()
+    old, young = folder / ".tmp-1-aaaaaa", folder / ".tmp-2-bbbbbb"
+    old.write_bytes(b"half a parquet file")
+    young.write_bytes(b"a compaction in progress")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    assert store.segments() == [] and store.list_claims("compacted") == []
+    assert store.discard_temporaries("compacted", 3600) == 1
+    assert not old.exists() and young.exists()
+    assert store.discard_temporaries("nothing-here", 0) == 0
 
 
 def test_reopened_store_sees_segments_and_claims(tmp_path: Path) -> None:

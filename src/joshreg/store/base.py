@@ -7,8 +7,20 @@ A store holds three kinds of named bytes:
   yet written.
 - **claims**: immutable objects created with put-if-absent. Exactly one of several concurrent
   ``claim`` calls for a name succeeds, and the content is complete before the name appears.
-  The label log (``labels/<version>.json``), session ids and result blobs are claims.
-- nothing else: there is no rename, no overwrite and no delete in the contract.
+  The label log (``labels/<version>.json``), session ids, result blobs and compacted segments
+  (``compacted/<stem>.<size>.parquet``, see ``store.compacted``) are claims.
+- nothing else: there is no rename and no overwrite in the contract, and one delete only.
+
+Compaction, the one maintenance operation, extends the contract:
+
+- A **compacted segment** is listed by ``segments()`` under its JSONL name and size, and
+  ``read`` gives exactly the bytes the JSONL held, whether the JSONL is still there or not; so
+  a reader cannot tell, except through ``SegmentInfo.compacted``.
+- ``retire_segment`` deletes a segment's JSONL file, and refuses unless a compacted copy at
+  least as long is already durable. It is the only delete; only the compactor calls it, and
+  only for a segment whose writer has finished (sealed it, or died).
+- ``discard_temporaries`` deletes the temporary files of claims whose process died before
+  naming them (a crashed compaction leaves a big one); they were never visible.
 
 Guarantees:
 
@@ -25,6 +37,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from ..errors import StoreError
+
 __all__ = ["LogStore", "SegmentInfo"]
 
 
@@ -34,11 +48,16 @@ class SegmentInfo:
 
     ``modified`` (POSIX seconds, None when the store cannot tell) lets ``verify`` tell a torn
     last line that a live writer may still complete from one left by a writer long gone.
+    ``compacted`` names the claim holding all ``size`` bytes once the segment is compacted;
+    ``jsonl_size`` is then the size of its JSONL if that is still there (a compaction was
+    interrupted before deleting it), else None.
     """
 
     name: str
     size: int
     modified: float | None = field(default=None, compare=False)
+    compacted: str | None = field(default=None, compare=False)
+    jsonl_size: int | None = field(default=None, compare=False)
 
 
 class LogStore(ABC):
@@ -61,11 +80,14 @@ class LogStore(ABC):
 
     @abstractmethod
     def segments(self) -> list[SegmentInfo]:
-        """Every segment with its size, sorted by name."""
+        """Every segment with its size, sorted by name; compacted ones under their JSONL name."""
 
     @abstractmethod
     def read(self, segment: str, offset: int = 0, end: int | None = None) -> bytes:
-        """Bytes ``[offset, end)`` of a segment (to its current end when ``end`` is None)."""
+        """Bytes ``[offset, end)`` of a segment (to its current end when ``end`` is None).
+
+        A compacted segment gives the bytes its JSONL held; ``StoreError`` if its copy is damaged.
+        """
 
     @abstractmethod
     def claim(self, name: str, data: bytes) -> bool:
@@ -78,6 +100,19 @@ class LogStore(ABC):
     @abstractmethod
     def list_claims(self, prefix: str) -> list[str]:
         """Names of the claims under ``prefix`` (a folder such as ``labels``), sorted."""
+
+    def retire_segment(self, segment: str) -> bool:
+        """Delete the JSONL of ``segment``, which a durable compacted copy holds in full.
+
+        Returns False if the JSONL is already gone. Raises ``StoreError`` when no compacted copy
+        at least as long as the JSONL exists, or the store cannot delete.
+        """
+        raise StoreError(f"the store at {self.location} cannot compact segments")
+
+    def discard_temporaries(self, prefix: str, older_than: float) -> int:
+        """Delete temporary files under ``prefix`` older than ``older_than`` seconds, left by
+        processes that died inside ``claim``; return how many. Stores without any return 0."""
+        return 0
 
     def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing
         """Release every resource; the store can be reopened later."""

@@ -2,23 +2,40 @@
 
 Segments are appended with ``O_APPEND`` by their single writer; claims are written to a unique
 temporary file, fsynced, then ``link(2)``-ed to their name, which is put-if-absent on local file
-systems and NFSv3+ alike, and never exposes a half-written claim.
+systems and NFSv3+ alike, and never exposes a half-written claim. A compacted segment is the
+claim ``compacted/<stem>.<size>.parquet``; reads of ``log/<stem>.jsonl`` use it once the JSONL is
+gone, so a reader racing the compactor's delete still gets every byte.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import time
 
 from ..errors import LogFormatError, StoreError
 from .base import LogStore, SegmentInfo
+from .compacted import PREFIX as COMPACTED
+from .compacted import container_bytes, merge_listing, parse_compacted_name
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LocalStore"]
 
 FORMAT_NAME = "joshreg-events"
 FORMAT_VERSION = 1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte: a short write (a signal, a nearly full disk) is completed, which is
+    safe because each file has a single writer; a write that makes no progress raises."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(errno.EIO, f"write made no progress with {len(view)} bytes left")
+        view = view[n:]
 
 
 class LocalStore(LogStore):
@@ -29,6 +46,7 @@ class LocalStore(LogStore):
         self.location = self.root
         self._fds: dict[str, int] = {}
         self._known_dirs: set[str] = set()
+        self._bytes_cache: tuple[str, bytes] | None = None  # the last compacted segment read
         try:
             os.makedirs(os.path.join(self.root, "log"), exist_ok=True)
         except OSError as e:
@@ -75,11 +93,7 @@ class LocalStore(LogStore):
         if fd is None:
             fd = self._fd(segment)
         try:
-            n = os.write(fd, data)
-            if n != len(data):  # short write (signal, full disk): finish it, we are the only writer
-                view = memoryview(data)[n:]
-                while view:
-                    view = view[os.write(fd, view) :]
+            _write_all(fd, data)
         except OSError as e:
             raise StoreError(
                 f"cannot append to segment {self._path(segment)}: {e}; "
@@ -101,22 +115,49 @@ class LocalStore(LogStore):
         if fd is not None:
             os.close(fd)
 
-    def segments(self) -> list[SegmentInfo]:
-        out: list[SegmentInfo] = []
+    def _scan(self, folder: str, suffix: str) -> list[tuple[str, int, float]]:
+        out: list[tuple[str, int, float]] = []
         try:
-            entries = os.scandir(os.path.join(self.root, "log"))
+            entries = os.scandir(os.path.join(self.root, folder))
         except FileNotFoundError:
             return out
         with entries:
             for entry in entries:
-                if entry.name.endswith(".jsonl"):
+                if entry.name.endswith(suffix) and not entry.name.startswith(".tmp-"):
                     try:
                         st = entry.stat()
                     except FileNotFoundError:
                         continue
-                    out.append(SegmentInfo("log/" + entry.name, st.st_size, st.st_mtime))
-        out.sort(key=lambda s: s.name)
+                    out.append((f"{folder}/{entry.name}", st.st_size, st.st_mtime))
         return out
+
+    def segments(self) -> list[SegmentInfo]:
+        files = [SegmentInfo(n, size, mtime) for n, size, mtime in self._scan("log", ".jsonl")]
+        compacted = [(n, mtime) for n, _, mtime in self._scan(COMPACTED, ".parquet")]
+        if not compacted:
+            files.sort(key=lambda s: s.name)
+            return files
+        return merge_listing(files, compacted)
+
+    def _compacted_copy(self, segment: str) -> str | None:
+        """The longest compacted claim holding ``segment``, if any."""
+        best: tuple[int, str] | None = None
+        for name, _, _ in self._scan(COMPACTED, ".parquet"):
+            parsed = parse_compacted_name(name)
+            if parsed is not None and parsed[0] == segment and (best is None or parsed[1] > best[0]):
+                best = (parsed[1], name)
+        return None if best is None else best[1]
+
+    def _compacted_bytes(self, claim: str) -> bytes:
+        cached = self._bytes_cache
+        if cached is not None and cached[0] == claim:
+            return cached[1]
+        try:
+            data = container_bytes(self._path(claim))
+        except Exception as e:  # damaged or foreign file: pyarrow raises many kinds
+            raise StoreError(f"cannot read the compacted segment {self._path(claim)}: {e}") from e
+        self._bytes_cache = (claim, data)
+        return data
 
     def read(self, segment: str, offset: int = 0, end: int | None = None) -> bytes:
         path = self._path(segment)
@@ -125,9 +166,59 @@ class LocalStore(LogStore):
                 f.seek(offset)
                 return f.read() if end is None else f.read(max(0, end - offset))
         except FileNotFoundError:
-            return b""
+            pass
         except OSError as e:
             raise StoreError(f"cannot read segment {path}: {e}") from e
+        claim = self._compacted_copy(segment)  # the JSONL is gone: compacted, or never was
+        if claim is None:
+            return b""
+        return self._compacted_bytes(claim)[offset:end]
+
+    def retire_segment(self, segment: str) -> bool:
+        path = self._path(segment)
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            return False
+        claim = self._compacted_copy(segment)
+        parsed = parse_compacted_name(claim) if claim else None
+        if parsed is None or parsed[1] < size:
+            raise StoreError(
+                f"refusing to delete {path}: no compacted copy holds its {size} bytes (compact it first)"
+            )
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False  # another compactor was quicker
+        except OSError as e:
+            raise StoreError(f"cannot delete {path}: {e}") from e
+        self._sync_dir(os.path.dirname(path))
+        return True
+
+    def discard_temporaries(self, prefix: str, older_than: float) -> int:
+        folder = self._path(prefix.rstrip("/"))
+        limit = time.time() - older_than
+        n = 0
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if entry.name.startswith(".tmp-"):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime <= limit:
+                        os.unlink(entry.path)
+                        n += 1
+        return n
+
+    @staticmethod
+    def _sync_dir(folder: str) -> None:
+        with contextlib.suppress(OSError):
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
 
     # --- claims -----------------------------------------------------------------------------
 
@@ -139,12 +230,12 @@ class LocalStore(LogStore):
     def _put_if_absent(self, name: str, data: bytes) -> bool:
         final = self._path(name)
         folder = os.path.dirname(final)
-        self._ensure_dir(folder)
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{secrets.token_hex(6)}")
         try:
+            self._ensure_dir(folder)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             try:
-                os.write(fd, data)
+                _write_all(fd, data)  # a short write must not name half a claim
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -155,15 +246,13 @@ class LocalStore(LogStore):
                 # the temporary file's link count tells.
                 if os.stat(tmp).st_nlink != 2:
                     return False
-            with contextlib.suppress(OSError):
-                dfd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+            self._sync_dir(folder)
             return True
         except OSError as e:
-            raise StoreError(f"cannot create {final}: {e}") from e
+            raise StoreError(
+                f"cannot create {final}: {e}; nothing was created: free space or fix "
+                "permissions, then try again"
+            ) from e
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
