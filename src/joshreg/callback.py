@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .events import json_value
+
 __all__ = ["RegistryCallback", "RunResult", "RunningJob"]
 
 _JOB_ATTRIBUTES = ("run_hash", "parameters", "replicates", "config_path")
@@ -63,17 +65,6 @@ def _require(obj: Any, attributes: tuple[str, ...], what: str) -> None:
             f"RegistryCallback needs a {what} with {', '.join(attributes)}; "
             f"{type(obj).__name__} has no {', '.join(missing)}"
         )
-
-
-def _jsonable(value: Any) -> Any:
-    # Run metadata goes into the event log as JSON (a RunRecorder does not convert it).
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
 
 
 def _error_message(result: Any) -> str | None:
@@ -133,7 +124,7 @@ class RegistryCallback:
             session_id=self.session_id,
             replicate=replicate,
             output_path=str(Path(config_path).parent) if config_path else None,
-            metadata=_jsonable(
+            metadata=json_value(
                 {"parameters": job.parameters, "replicates": job.replicates, **(metadata or {})}
             ),
         )

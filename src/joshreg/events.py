@@ -37,6 +37,7 @@ __all__ = [
     "SessionCreated",
     "SessionStatusChanged",
     "event_types",
+    "json_value",
 ]
 
 
@@ -251,3 +252,19 @@ def check_version(tag: str, v: int) -> None:
             f"event type {tag!r} has schema version {v}, newer than this joshreg's {current}; "
             "upgrade joshreg to read this log"
         )
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as something every event can carry: JSON scalars, lists and string-keyed
+    dicts stay; anything else (a Path, a numpy number, a date) becomes its string, so a
+    caller's object never makes an append fail halfway through a sweep."""
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return str(value)

@@ -51,6 +51,7 @@ from .events import (
     RunRegistered,
     SessionCreated,
     SessionStatusChanged,
+    json_value,
 )
 from .git import git_hash
 from .labels import LabelLog, LabelState
@@ -89,20 +90,6 @@ _T = TypeVar("_T")
 
 class RegistryClosedError(JoshregError, RuntimeError):
     """A method was called on a registry after ``close()``."""
-
-
-_JSON_SCALARS = (str, int, float, bool, type(None))
-
-
-def _jsonable(value: Any) -> Any:
-    """Parameter values go into the log as JSON; anything else is stored as its string."""
-    if isinstance(value, _JSON_SCALARS):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
 
 
 class RunRegistry:
@@ -627,7 +614,7 @@ class RunRegistry:
             raise AttributeError(
                 f"create_session needs a job config with a to_dict() method, got {type(config).__name__}"
             )
-        job_config = _jsonable(config.to_dict())
+        job_config = json_value(config.to_dict())
         simulation = getattr(config, "simulation", None)
         template_path = getattr(config, "template_path", None)
         replicates = getattr(config, "replicates", None)
@@ -693,7 +680,7 @@ class RunRegistry:
         ``ColumnConflictError`` (a ``ValueError``) and records nothing.
         """
         self._require_session(session_id)
-        params = {str(k): _jsonable(v) for k, v in (parameters or {}).items()}
+        params = {str(k): json_value(v) for k, v in (parameters or {}).items()}
         types = {k: infer_type(v) for k, v in (parameters or {}).items()}
         # Columns as of the last catch-up plus this process's own registrations since: no
         # catch-up per call, so registering a thousand configurations stays cheap.
@@ -949,7 +936,7 @@ class RunRegistry:
             session_id=session_id,
             replicate=replicate,
             output_path=output_path,
-            metadata=None if metadata is None else _jsonable(metadata),
+            metadata=None if metadata is None else json_value(metadata),
         )
         self._remember("run", rid)
         return rid
