@@ -255,12 +255,7 @@ class Projector:
         with self._transaction():
             self._load_all_results(problems)
             params: dict[str, str] = {}
-            for (text,) in self.con.execute(
-                "SELECT DISTINCT parameter_types FROM events_run_registered"
-            ).fetchall():
-                for name, typ in msgspec.json.decode(text or "{}").items():
-                    have = params.get(name)
-                    params[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+            self._declared_params(params)
             self._rebuild_param_table(params)
             self._refresh(full=True)
             self._insert_problems(problems)
@@ -405,13 +400,22 @@ class Projector:
             self.cursors[seg.name] = merged.cursors[seg.name] = cursor
             fast_bytes += seg.size
             if fast_bytes >= FAST_BATCH_BYTES:
-                self._insert_compacted(fast, params)
+                self._insert_compacted(fast)
                 fast_bytes = 0
             if progress:
                 progress(done, total)
-        self._insert_compacted(fast, params)
+        self._insert_compacted(fast)
         read_slow()
         merged.writer_seqs = self.writer_seqs
+        self._declared_params(params)  # the compacted rows' (read_slow collects its own too)
+
+    def _declared_params(self, into: dict[str, str]) -> None:
+        """Merge the parameter types every registration in the event table declares."""
+        sql = "SELECT DISTINCT parameter_types FROM events_run_registered"
+        for (text,) in self.con.execute(sql).fetchall():
+            for name, typ in msgspec.json.decode(text or "{}", type=dict[str, str]).items():
+                have = into.get(name)
+                into[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
 
     def _read_compacted(self, seg: SegmentInfo, fast: list[pa.Table]) -> Cursor | None:
         """Add the rows of a clean compacted segment to ``fast``; its new cursor, or None when it
@@ -444,7 +448,7 @@ class Projector:
         self.writer_seqs = {**self.writer_seqs, writer: max(mark, int(meta["last_seq"]))}
         return Cursor(seg.size, n, meta["last_c"].decode())
 
-    def _insert_compacted(self, fast: list[pa.Table], params: dict[str, str]) -> None:
+    def _insert_compacted(self, fast: list[pa.Table]) -> None:
         """One INSERT per event type for the rows gathered by ``_read_compacted``: few large
         inserts let DuckDB write whole row groups to the file."""
         if not fast:
@@ -455,16 +459,8 @@ class Projector:
         try:
             for tag in sorted(pc.unique(raw["type"]).to_pylist()):
                 self.con.execute(event_insert_sql(tag, f"(SELECT * FROM _raw WHERE type = {_literal(tag)})"))
-            declared = self.con.execute(
-                "SELECT DISTINCT json_extract(body, '$.parameter_types')::VARCHAR FROM _raw "
-                "WHERE type = 'run.registered'"
-            ).fetchall()
         finally:
             self.con.unregister("_raw")
-        for (text,) in declared:
-            for name, typ in msgspec.json.decode(text or "{}", type=dict[str, str]).items():
-                have = params.get(name)
-                params[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
 
     def _insert_events(self, batch: ReadBatch) -> None:
         """The raw lines go to DuckDB as one Arrow table; DuckDB parses each event type's
@@ -626,19 +622,23 @@ class Projector:
             if not full:
                 con.execute(f"DELETE FROM {table} WHERE true {flt(col, aff)}")
 
-        first = "QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY hlc, writer, seq) = 1"
+        def first(table: str, key: str, where: str, *, last: bool = False) -> str:
+            return _first_rows(table, key, where, last=last, split=full)
+
+        # A full refresh starts from empty tables: it gives each configuration its label as it
+        # inserts it, instead of updating every row just written (which rewrites them at commit).
+        label = "(SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash)"
         if not skip("_aff_h"):
             delete("job_configs", "run_hash", "_aff_h")
             con.execute(
                 f"""
                 INSERT INTO job_configs
                 SELECT run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
-                       NULL, make_timestamp(hlc // 1000)
-                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
-                {first.format(key="run_hash")}
+                       {label if full else "NULL"}, make_timestamp(hlc // 1000)
+                FROM {first("events_run_registered", "run_hash", flt("run_hash", "_aff_h"))} r
                 """
             )
-        if not skip("_aff_l"):
+        if not full and not skip("_aff_l"):
             con.execute(
                 f"""
                 UPDATE job_configs SET label = (
@@ -671,7 +671,7 @@ class Projector:
                        NULL, c.simulation, coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.replicates, 1),
                        coalesce(s.status, 'pending'), c.metadata
                 FROM (
-                    SELECT * FROM events_session_created WHERE true {fs} {first.format(key="session_id")}
+                    SELECT * FROM {first("events_session_created", "session_id", fs)}
                 ) c
                 LEFT JOIN (
                     SELECT session_id, arg_max(status, (hlc, writer, seq)) AS status
@@ -691,14 +691,8 @@ class Projector:
                 INSERT INTO job_runs
                 SELECT s.run_id, s.run_hash, s.session_id, s.replicate, make_timestamp(s.hlc // 1000),
                        make_timestamp(c.hlc // 1000), c.exit_code, s.output_path, c.error_message, s.metadata
-                FROM (
-                    SELECT * FROM events_run_started WHERE true {fr} {first.format(key="run_id")}
-                ) s
-                LEFT JOIN (
-                    SELECT * FROM events_run_completed WHERE true {fr}
-                    QUALIFY row_number() OVER (
-                        PARTITION BY run_id ORDER BY hlc DESC, writer DESC, seq DESC) = 1
-                ) c USING (run_id)
+                FROM {first("events_run_started", "run_id", fr)} s
+                LEFT JOIN {first("events_run_completed", "run_id", fr, last=True)} c USING (run_id)
                 """
             )
         if not skip("_aff_o"):
@@ -708,8 +702,7 @@ class Projector:
                 INSERT INTO run_outputs
                 SELECT output_id, run_id, output_type, file_path, file_size, row_count,
                        make_timestamp(hlc // 1000)
-                FROM events_output_registered WHERE true {flt("output_id", "_aff_o")}
-                {first.format(key="output_id")}
+                FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o"))}
                 """
             )
 
@@ -845,18 +838,37 @@ class Projector:
             params.append(pointer)
         select = ", ".join(["run_hash", *exprs])
         flt = "" if full else "AND run_hash IN (SELECT k FROM _aff_h)"
+        first = _first_rows("events_run_registered", "run_hash", flt, split=full)
         self.con.execute(
             f"""
             INSERT INTO config_parameters
             SELECT {select}
-            FROM (
-                SELECT run_hash, parameters AS p, hlc, writer, seq
-                FROM events_run_registered WHERE true {flt}
-                QUALIFY row_number() OVER (PARTITION BY run_hash ORDER BY hlc, writer, seq) = 1
-            )
+            FROM (SELECT run_hash, parameters AS p FROM {first})
             """,
             params,
         )
+
+
+def _first_rows(table: str, key: str, where: str, *, last: bool = False, split: bool = False) -> str:
+    """A subquery of the rows of ``table`` matching ``where`` (``AND ...`` or empty) that come
+    first per ``key`` in ``(hlc, writer, seq)`` order (``last``: come last), one row per key.
+
+    ``split`` is for whole tables, where nearly every key has a single row: the rows whose key
+    is unique are taken as they are, and only the keys with several rows are sorted by the
+    window function, which skips a sort of every row. Both forms give the same rows (a NULL
+    key is one key, as in ``PARTITION BY``).
+    """
+    o = " DESC" if last else ""
+    rank = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY hlc{o}, writer{o}, seq{o}) = 1"
+    if not split:
+        return f"(SELECT * FROM {table} WHERE true {where} {rank})"
+    dup = f"SELECT 1 FROM _dup WHERE _dup._k IS NOT DISTINCT FROM _t.{key}"
+    return f"""(
+        WITH _dup AS MATERIALIZED (
+            SELECT {key} AS _k FROM {table} WHERE true {where} GROUP BY {key} HAVING count(*) > 1)
+        SELECT * FROM {table} _t WHERE true {where} AND NOT EXISTS ({dup})
+        UNION ALL
+        SELECT * FROM (SELECT * FROM {table} _t WHERE true {where} AND EXISTS ({dup}) {rank}))"""
 
 
 # Every configuration's label again, after the label rows were replaced (a merged fold).
