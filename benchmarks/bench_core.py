@@ -63,6 +63,7 @@ NAMES = (
     "catchup_1k",
     "open_big",
     "as_of_1m",
+    "verify_1m",
 )
 
 
@@ -699,6 +700,51 @@ def bench_as_of(sc: Scale, d: Path, profile: int) -> Result:
     )
 
 
+def _verify_child(db: str, profile: int, q: Any) -> None:
+    """Open the registry, time ``reg.verify()`` and report its seconds and this process's peak
+    RSS before and after the call (a fresh process, so the peak is verify's own)."""
+    import resource
+
+    reg = RunRegistry(Path(db), enable_spatial=True)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    report = _profile("verify", reg.verify, profile) if profile else reg.verify()
+    t = time.perf_counter() - t0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reg.close()
+    q.put((t, rss0, rss1, report.ok, report.events, len(report.tables), str(report)[:2000]))
+
+
+def bench_verify(sc: Scale, d: Path, profile: int) -> Result:
+    """Time ``registry.verify()`` (log scan and table comparison against a fresh rebuild) on
+    the big registry, in a child process so that its peak RSS can be reported."""
+    ctx = mp.get_context("spawn")
+    times, peaks, before = [], [], []
+    for r in range(1 if profile else min(sc.repeats, 2)):
+        q = ctx.Queue()
+        p = ctx.Process(target=_verify_child, args=(str(d / "reg.duckdb"), profile if r == 0 else 0, q))
+        p.start()
+        t, rss0, rss1, ok, events, tables, text = _collect(q, [p])[0]
+        assert ok and tables, text
+        times.append(t)
+        peaks.append(rss1 / 1024)  # ru_maxrss is in KiB on Linux
+        before.append(rss0 / 1024)
+    return Result(
+        "verify_1m",
+        f"registry.verify() of {events:,} events, with the table comparison (s)",
+        _median(times),
+        "s",
+        10.0,
+        False,
+        runs=times,
+        extra={
+            "events": events,
+            "peak_rss_mib": [round(x) for x in peaks],
+            "rss_before_mib": [round(x) for x in before],
+        },
+    )
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -784,7 +830,14 @@ def main(argv: list[str] | None = None) -> int:
                     "rebuild_small", sc.rebuild_small, base, args.profile, goal=1.0, keep=False
                 ),
             )
-        big = only & {"rebuild_big", "rebuild_compacted_1m", "catchup_1k", "open_big", "as_of_1m"}
+        big = only & {
+            "rebuild_big",
+            "rebuild_compacted_1m",
+            "catchup_1k",
+            "open_big",
+            "as_of_1m",
+            "verify_1m",
+        }
         if big:
             prof_big = args.profile if "rebuild_big" in only else 0
             step(
@@ -796,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
             d = base / "rebuild_big"
             if "rebuild_compacted_1m" in only:  # before catch-up adds events to the fixture
                 step("rebuild_compacted_1m", lambda: bench_rebuild_compacted(base, d, args.profile))
+            if "verify_1m" in only:  # before catch-up adds events from a closed writer
+                step("verify_1m", lambda: bench_verify(sc, d, args.profile))
             if "catchup_1k" in only:
                 step("catchup_1k", lambda: bench_catchup(sc, d, args.profile))
             if "open_big" in only:

@@ -323,6 +323,37 @@ def test_an_edited_label_commit_is_named(db: Path, capsys) -> None:
 # --- the projection -------------------------------------------------------------------------------
 
 
+def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path: Path) -> None:
+    """Segments are read in chunks; a chunk boundary changes nothing that is found. The private
+    rebuild lives in a temporary directory that is gone afterwards."""
+    import tempfile
+
+    import joshreg.verify as verify_module
+
+    seg = main_segment(db)
+    ls = lines(db, seg)
+    ls[2], ls[3] = ls[3], ls[2]
+    del ls[7]
+    rewrite(db, seg, ls)
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE job_runs SET exit_code = 99 WHERE exit_code = 3")
+    con.close()
+    whole = verify(db)
+    monkeypatch.setattr(verify_module, "CHUNK_BYTES", 700)  # a few lines per chunk
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    phases: list[str] = []
+    with RunRegistry(db) as reg:
+        chunked = reg.verify(progress=lambda phase, done, total: phases.append(phase))
+    assert not whole.ok and "projection-differs" in {p.kind for p in whole.problems}
+    assert [str(p) for p in chunked.problems] == [str(p) for p in whole.problems]
+    assert [str(p) for p in chunked.warnings] == [str(p) for p in whole.warnings]
+    assert (chunked.events, chunked.writers, chunked.tables) == (whole.events, whole.writers, whole.tables)
+    order = list(dict.fromkeys(phases))
+    assert order == [p for p in ("segments", "result files", "rebuild", "tables") if p in order], order
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_a_table_changed_behind_the_logs_back_is_named_with_the_row(db: Path, capsys) -> None:
     con = duckdb.connect(str(db))
     con.execute("UPDATE job_runs SET exit_code = 99 WHERE exit_code = 3")

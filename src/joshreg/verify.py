@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,7 +59,9 @@ __all__ = [
 
 #: A torn last line of a segment untouched for this long is damage even if its writer lives.
 STALE_AFTER_S = 600.0
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20
+#: The buffer pool of the private rebuild (written to a temporary file, spilling beyond this).
+REBUILD_MEMORY = "512MB"
 SAMPLES = 3
 
 #: What a user can query, compared with a fresh rebuild (plus every ``events_*`` table).
@@ -83,8 +88,10 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "labels_current": ("label",),
 }
 
-#: ``progress(phase, done, total)``; phases run in this order: ``"segments"`` and ``"rebuild"``
-#: count bytes, ``"result files"`` and ``"tables"`` count items.
+#: ``progress(phase, done, total)``, always called from the calling thread; phases are reported
+#: in the order ``"segments"``, ``"result files"``, ``"rebuild"``, ``"tables"`` (the rebuild
+#: runs while the log is scanned; its progress is passed on once the scan is done).
+#: ``"segments"`` and ``"rebuild"`` count bytes, ``"result files"`` and ``"tables"`` count items.
 VerifyProgress = Callable[[str, int, int], None]
 
 Severity = Literal["error", "warning"]
@@ -209,13 +216,23 @@ def verify_store(
     """
     t0 = time.perf_counter()
     report = VerifyReport(store.location)
-    scan = _check_segments(store, report, progress, time.time() if now is None else now)
-    labels_head = _check_labels(store, report)
-    for imported in imported_dirs(store):  # label streams a merge brought in
-        _check_labels(store, report, imported)
-    _check_blobs(store, report, scan.loads, progress)
-    if con is not None:
-        _check_projection(store, con, report, scan, labels_head, rebuild, spatial, progress)
+    checkpoint = _read_checkpoint(con) if con is not None else None
+    # The private rebuild only needs the checkpoint: it runs in a thread while the log is
+    # scanned (DuckDB works without the GIL), and is compared once both are done.
+    rebuilder = (
+        _Rebuild(store, checkpoint, spatial) if rebuild and isinstance(checkpoint, _Checkpoint) else None
+    )
+    try:
+        scan = _check_segments(store, report, progress, time.time() if now is None else now)
+        labels_head = _check_labels(store, report)
+        for imported in imported_dirs(store):  # label streams a merge brought in
+            _check_labels(store, report, imported)
+        _check_blobs(store, report, scan.loads, progress)
+        if con is not None and checkpoint is not None:
+            _check_projection(store, con, report, scan, labels_head, checkpoint, rebuilder, progress)
+    finally:
+        if rebuilder is not None:
+            rebuilder.close()
     for found in (report.problems, report.warnings):  # by file and line, the tables last
         found.sort(key=lambda p: (p.table is not None, p.file or "", p.line or 0))
     report.seconds = time.perf_counter() - t0
@@ -233,13 +250,42 @@ class _Load:
     line: int
 
 
+class _Occurrences:
+    """Where one writer's events were read, as four parallel arrays (seq, segment index, line,
+    ``hash(event_id)``): a million events take 32 MB here, not a million tuples and strings
+    that would also pin the memory of every decoded event around them.
+
+    Event ids are kept as their 64-bit (keyed, per-process) hashes: they are only compared for
+    equality, to tell a copied event from a different event with the same seq."""
+
+    __slots__ = ("eid", "line", "seg", "seq")
+
+    def __init__(self) -> None:
+        self.seq = array("q")
+        self.seg = array("q")
+        self.line = array("q")
+        self.eid = array("q")
+
+    def add_seqs(self, seqs: list[int]) -> None:
+        try:
+            self.seq.extend(seqs)
+        except OverflowError:  # a forged seq beyond 64 bits (intact checksum): keep a list
+            self.seq = [*self.seq, *seqs]  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, int]]:
+        return zip(self.seq, self.seg, self.line, self.eid, strict=True)
+
+
 @dataclass
 class _Scan:
     """Everything read from the segments that the cross-segment checks need."""
 
     names: list[str] = field(default_factory=list)
-    # writer -> [(seq, segment index, line, event id)] in reading order
-    by_writer: dict[str, list[tuple[int, int, int, str]]] = field(default_factory=dict)
+    # writer -> its events' seqs, segment indices, lines and event ids in reading order
+    by_writer: dict[str, _Occurrences] = field(default_factory=dict)
     skipped: dict[int, set[int]] = field(default_factory=dict)  # segment index -> damaged lines
     loads: list[_Load] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # segment -> complete lines
@@ -338,21 +384,38 @@ def _collect(
                 scan.skipped[index].add(base + i)
                 decoded.append(None)
     by_writer = scan.by_writer
-    n = 0
+    keep: list[int] = []  # the indices of the events (not control records) in ``decoded``
     for i, ev in enumerate(decoded):
         if ev is None:
             continue
-        if type(ev) is SegmentSealed:  # a control record: it only closes the sequence
+        kind = type(ev)
+        if kind is SegmentSealed:  # a control record: it only closes the sequence
             scan.seals.setdefault(ev.writer, set()).add(ev.seq)
             continue
-        n += 1
+        keep.append(i)
+        if kind is ResultsLoaded:
+            scan.loads.append(_Load(ev.blob, ev.blob_sha256, segment, base + i))
+    report.events += len(keep)
+    writers = {decoded[i].writer for i in keep}  # type: ignore[union-attr]
+    if len(writers) == 1:  # the common case: a segment holds one writer's events
+        occ = by_writer.get(writer := writers.pop())
+        if occ is None:
+            occ = by_writer[writer] = _Occurrences()
+        occ.add_seqs([decoded[i].seq for i in keep])  # type: ignore[union-attr]
+        occ.seg.extend([index] * len(keep))
+        occ.line.extend([base + i for i in keep])
+        occ.eid.extend([hash(decoded[i].event_id) for i in keep])  # type: ignore[union-attr]
+        return
+    for i in keep:
+        ev = decoded[i]
+        assert ev is not None
         occ = by_writer.get(ev.writer)
         if occ is None:
-            occ = by_writer[ev.writer] = []
-        occ.append((ev.seq, index, base + i, ev.event_id))
-        if type(ev) is ResultsLoaded:
-            scan.loads.append(_Load(ev.blob, ev.blob_sha256, segment, base + i))
-    report.events += n
+            occ = by_writer[ev.writer] = _Occurrences()
+        occ.add_seqs([ev.seq])
+        occ.seg.append(index)
+        occ.line.append(base + i)
+        occ.eid.append(hash(ev.event_id))
 
 
 def _writer_origin(segment: str) -> tuple[str, int] | None:
@@ -488,15 +551,11 @@ def _check_sequences(scan: _Scan, report: VerifyReport) -> None:
     """Per writer: every seq from 1 to its highest exactly once, in order, in one file."""
     names = scan.names
     for writer, occ in scan.by_writer.items():
-        n, first_seg = len(occ), occ[0][1]
-        if (
-            occ[-1][0] == n
-            and [o[0] for o in occ] == list(range(1, n + 1))
-            and all(o[1] == first_seg for o in occ)
-        ):
+        n, first_seg = len(occ), occ.seg[0]
+        if occ.seq[-1] == n and occ.seq == array("q", range(1, n + 1)) and occ.seg.count(first_seg) == n:
             continue  # the common case: 1, 2, ..., n in one file
         own = f"log/{writer}.jsonl"
-        seen: dict[int, tuple[int, int, str]] = {}
+        seen: dict[int, tuple[int, int, int]] = {}
         last_in: dict[int, int] = {}  # segment index -> last seq seen there
         copies: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (orig, copy) -> [(seq, line)]
         for seq, seg, line, eid in occ:
@@ -560,7 +619,7 @@ def _check_sequences(scan: _Scan, report: VerifyReport) -> None:
 
 
 def _report_gaps(
-    writer: str, seen: dict[int, tuple[int, int, str]], scan: _Scan, report: VerifyReport
+    writer: str, seen: dict[int, tuple[int, int, int]], scan: _Scan, report: VerifyReport
 ) -> None:
     expected = 1
     for seq in sorted(seen.keys() | scan.seals.get(writer, set())):
@@ -770,36 +829,114 @@ class _Snapshot(LogStore):
         return [n for n in self.inner.list_claims(prefix) if self._visible(n)]
 
 
+@dataclass
+class _Checkpoint:
+    """What the projection says it has read: segment byte offsets and label versions."""
+
+    read: list[tuple[str, int, int]]  # (segment, byte offset, lines)
+    labels_head: int
+    imports: dict[str, int]  # imported label stream -> the version the tables hold
+
+    def snapshot(self, store: LogStore) -> _Snapshot:
+        sizes = {segment: offset for segment, offset, _ in self.read}
+        return _Snapshot(store, sizes, self.labels_head, self.imports)
+
+
+def _read_checkpoint(con: duckdb.DuckDBPyConnection) -> _Checkpoint | str:
+    """The projection's checkpoint, or why it cannot be read."""
+    try:
+        read = con.execute("SELECT segment, byte_offset, line FROM joshreg_segments").fetchall()
+        head = con.execute("SELECT value FROM joshreg_meta WHERE key = 'labels_head'").fetchone()
+        held = con.execute("SELECT value FROM joshreg_meta WHERE key = 'label_imports'").fetchone()
+    except duckdb.Error as e:
+        return str(e)
+    imports: dict[str, int] = msgspec.json.decode(held[0]) if held else {}
+    return _Checkpoint(read, int(head[0]) if head else 0, imports)
+
+
+class _Stopped(Exception):
+    """Raised into a private rebuild that is no longer wanted."""
+
+
+class _Rebuild:
+    """A private rebuild of the log as a checkpoint says the projection has read it, into a
+    temporary DuckDB file with a bounded buffer pool (not a second in-memory copy of the
+    tables), running in a thread from construction until ``wait``."""
+
+    def __init__(self, store: LogStore, checkpoint: _Checkpoint, spatial: bool) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="joshreg-verify-")
+        self.fresh = duckdb.connect(
+            os.path.join(self._tmp.name, "rebuild.duckdb"), config=_rebuild_config(self._tmp.name)
+        )
+        self.progress: tuple[int, int] | None = None
+        self.error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(checkpoint.snapshot(store), spatial),
+            name="joshreg-verify-rebuild",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, snapshot: _Snapshot, spatial: bool) -> None:
+        def rebuilding(done: int, total: int) -> None:
+            if self._stop:
+                raise _Stopped
+            self.progress = (done, total)
+
+        try:
+            Projector(self.fresh, snapshot, spatial=spatial).rebuild(rebuilding)
+        except BaseException as e:  # handed to the waiting thread
+            self.error = e
+
+    def wait(self, progress: VerifyProgress | None) -> duckdb.DuckDBPyConnection:
+        """Wait for the rebuild, passing its progress on from this thread; its connection."""
+        shown = None
+        while True:
+            self._thread.join(0.1)
+            now = self.progress
+            if progress and now is not None and now != shown:
+                shown = now
+                progress("rebuild", *now)
+            if not self._thread.is_alive():
+                break
+        if self.error is not None:
+            raise self.error
+        return self.fresh
+
+    def close(self) -> None:
+        if self._thread.is_alive():  # verification failed: stop the rebuild first
+            self._stop = True
+            self.fresh.interrupt()
+            self._thread.join()
+        self.fresh.close()
+        self._tmp.cleanup()
+
+
 def _check_projection(
     store: LogStore,
     con: duckdb.DuckDBPyConnection,
     report: VerifyReport,
     scan: _Scan,
     labels_present: int,
-    rebuild: bool,
-    spatial: bool,
+    checkpoint: _Checkpoint | str,
+    rebuilder: _Rebuild | None,
     progress: VerifyProgress | None,
 ) -> None:
-    """What ``con`` has read must still be there; with ``rebuild``, rebuild privately from it
-    and compare every public table."""
-    try:
-        read = con.execute("SELECT segment, byte_offset, line FROM joshreg_segments").fetchall()
-        head = con.execute("SELECT value FROM joshreg_meta WHERE key = 'labels_head'").fetchone()
-        held = con.execute("SELECT value FROM joshreg_meta WHERE key = 'label_imports'").fetchone()
-    except duckdb.Error as e:
+    """What ``con`` has read must still be there; with ``rebuilder``, compare every public
+    table with its private rebuild."""
+    if isinstance(checkpoint, str):
         report.add(
             VerifyProblem(
                 "projection-unreadable",
-                f"the projection's checkpoint cannot be read ({e}); run `joshreg rebuild` to "
+                f"the projection's checkpoint cannot be read ({checkpoint}); run `joshreg rebuild` to "
                 "recreate the tables from the log",
             )
         )
         return
-    sizes = {segment: offset for segment, offset, _ in read}
-    labels_head = int(head[0]) if head else 0
-    _check_checkpoint(store, report, scan, read, labels_head, labels_present)
-    imports: dict[str, int] = msgspec.json.decode(held[0]) if held else {}
-    for prefix, version in sorted(imports.items()):
+    _check_checkpoint(store, report, scan, checkpoint.read, checkpoint.labels_head, labels_present)
+    for prefix, version in sorted(checkpoint.imports.items()):
         if version and store.read_claim(commit_name(version, prefix)) is None:
             report.add(
                 VerifyProblem(
@@ -810,59 +947,61 @@ def _check_projection(
                     commit_name(version, prefix),
                 )
             )
-    if not rebuild:
-        return
-    snapshot = _Snapshot(store, sizes, labels_head, imports)
-    fresh = duckdb.connect(":memory:")
-    try:
+    if rebuilder is not None:
+        _compare_rebuild(con, rebuilder.wait(progress), report, progress)
 
-        def rebuilding(done: int, total: int) -> None:
-            if progress:
-                progress("rebuild", done, total)
 
-        Projector(fresh, snapshot, spatial=spatial).rebuild(rebuilding)
-        if report.problems:  # the log changed under the tables: rebuilding would lose rows
-            advice = (
-                "The tables were built before the log damage reported above; restore the log first, "
-                "as `joshreg rebuild` would drop what only the tables still hold."
-            )
-        else:
-            advice = (
-                "The DuckDB file was changed outside joshreg (or by a joshreg bug); run `joshreg "
-                "rebuild REGISTRY` to replace the tables with what the log says."
-            )
-        event_tables = sorted(t for t, _ in EVENT_TABLES.values())
-        tables = [*PUBLIC_TABLES, *event_tables]
-        have, want = _columns(con), _columns(fresh)
-        event_diffs: list[str] = []
-        for i, table in enumerate(tables, 1):
-            diff = _compare_table(con, fresh, table, have.get(table, {}), want.get(table, {}), report)
-            if diff is not None and table in event_tables:
-                event_diffs.append(
-                    f"{table}: {diff}" if not event_diffs else f"{table}: {diff.split(';')[0]}"
-                )
-            elif diff is not None:
-                report.add(
-                    VerifyProblem(
-                        "projection-differs",
-                        f"not what a fresh rebuild of the log gives: {diff}. {advice}",
-                        table=table,
-                    )
-                )
-            report.tables.append(table)
-            if progress:
-                progress("tables", i, len(tables))
-        if event_diffs:  # one problem for the events: they differ together when lines moved
+def _rebuild_config(tmp: str) -> dict[str, str]:
+    """The private rebuild's DuckDB settings: a bounded buffer pool that spills to ``tmp``, so
+    that verifying a big registry does not hold a second copy of its tables in memory."""
+    return {"memory_limit": REBUILD_MEMORY, "temp_directory": os.path.join(tmp, "spill")}
+
+
+def _compare_rebuild(
+    con: duckdb.DuckDBPyConnection,
+    fresh: duckdb.DuckDBPyConnection,
+    report: VerifyReport,
+    progress: VerifyProgress | None,
+) -> None:
+    """Compare every public table of ``con`` with the rebuild's in ``fresh``."""
+    if report.problems:  # the log changed under the tables: rebuilding would lose rows
+        advice = (
+            "The tables were built before the log damage reported above; restore the log first, "
+            "as `joshreg rebuild` would drop what only the tables still hold."
+        )
+    else:
+        advice = (
+            "The DuckDB file was changed outside joshreg (or by a joshreg bug); run `joshreg "
+            "rebuild REGISTRY` to replace the tables with what the log says."
+        )
+    event_tables = sorted(t for t, _ in EVENT_TABLES.values())
+    tables = [*PUBLIC_TABLES, *event_tables]
+    have, want = _columns(con), _columns(fresh)
+    event_diffs: list[str] = []
+    for i, table in enumerate(tables, 1):
+        diff = _compare_table(con, fresh, table, have.get(table, {}), want.get(table, {}), report)
+        if diff is not None and table in event_tables:
+            event_diffs.append(f"{table}: {diff}" if not event_diffs else f"{table}: {diff.split(';')[0]}")
+        elif diff is not None:
             report.add(
                 VerifyProblem(
                     "projection-differs",
-                    f"the events the tables hold are not what a fresh rebuild of the log reads: "
-                    f"{' | '.join(event_diffs)}. {advice}",
-                    table="event_log",
+                    f"not what a fresh rebuild of the log gives: {diff}. {advice}",
+                    table=table,
                 )
             )
-    finally:
-        fresh.close()
+        report.tables.append(table)
+        if progress:
+            progress("tables", i, len(tables))
+    if event_diffs:  # one problem for the events: they differ together when lines moved
+        report.add(
+            VerifyProblem(
+                "projection-differs",
+                f"the events the tables hold are not what a fresh rebuild of the log reads: "
+                f"{' | '.join(event_diffs)}. {advice}",
+                table="event_log",
+            )
+        )
 
 
 def _check_checkpoint(
