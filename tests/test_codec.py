@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from joshreg import codec
 from joshreg.codec import (
     GENESIS,
     Problem,
@@ -14,6 +17,7 @@ from joshreg.codec import (
     encode_commit,
     encode_event,
     frame,
+    verify_lines,
 )
 from joshreg.errors import InvalidArgumentError
 from joshreg.events import (
@@ -193,3 +197,59 @@ def test_label_commit_round_trips_with_every_action() -> None:
 def test_problem_names_segment_and_line() -> None:
     p = Problem("log/w.jsonl", 12, "checksum", "the line was edited")
     assert str(p) == "log/w.jsonl:12: checksum: the line was edited"
+
+
+def _chain(n: int) -> list[bytes]:
+    """``n`` framed lines of one segment, chained from GENESIS (without their newlines)."""
+    out, prev = [], GENESIS
+    for i in range(n):
+        line, prev = framed(SAMPLES[i % len(SAMPLES)], prev)
+        out.append(line[:-1])
+    return out
+
+
+_LINES = _chain(300)  # above the size where verify_lines checks all lines at once
+
+
+@given(
+    damage=st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "delete", "swap", "cut", "upper", "glue", "prev"]),
+            st.integers(0, len(_LINES) - 1),
+            st.integers(0, 10_000),
+        ),
+        max_size=3,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_checking_all_lines_at_once_reports_what_the_line_loop_reports(damage) -> None:
+    """verify_lines checks big chunks vectorised; whatever the damage, its answer must be the
+    one the per-line loop gives (the loop is what says which line and why)."""
+    lines = list(_LINES)
+    prev = GENESIS
+    for kind, i, k in damage:
+        i %= len(lines)
+        line = lines[i]
+        if kind == "flip" and line:
+            edited = bytearray(line)
+            edited[k % len(line)] ^= 0x04
+            lines[i] = bytes(edited)
+        elif kind == "delete" and len(lines) > 1:
+            del lines[i]
+        elif kind == "swap" and i > 0:
+            lines[i - 1], lines[i] = lines[i], lines[i - 1]
+        elif kind == "cut":
+            lines[i] = line[: k % max(1, len(line))]
+        elif kind == "upper":  # a checksum in capitals is not the one the writer wrote
+            lines[i] = line[:-10] + line[-10:].upper()
+        elif kind == "glue" and i + 1 < len(lines):
+            lines[i : i + 2] = [line + lines[i + 1]]
+        elif kind == "prev":
+            prev = "1234abcd"
+    fast = verify_lines(lines, prev, b"".join(x + b"\n" for x in lines))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(codec, "_VECTOR_MIN", 10**9)
+        slow = verify_lines(lines, prev)
+    assert fast == slow
+    if not damage:
+        assert fast == ([], set(), check_line(lines[-1]).c)
