@@ -328,6 +328,7 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     rebuild lives in a temporary directory that is gone afterwards."""
     import tempfile
 
+    import joshreg.projector as projector_module
     import joshreg.verify as verify_module
 
     seg = main_segment(db)
@@ -339,7 +340,10 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     con.execute("UPDATE job_runs SET exit_code = 99 WHERE exit_code = 3")
     con.close()
     whole = verify(db)
-    monkeypatch.setattr(verify_module, "CHUNK_BYTES", 700)  # a few lines per chunk
+    alone = verify(db, rebuild_check=False)  # the scan reads every segment itself
+    # A few lines per chunk, both for the scan and for the private rebuild's reader it shares.
+    monkeypatch.setattr(verify_module, "CHUNK_BYTES", 700)
+    monkeypatch.setattr(projector_module, "CHUNK_BYTES", 700)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     phases: list[str] = []
@@ -349,9 +353,51 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     assert [str(p) for p in chunked.problems] == [str(p) for p in whole.problems]
     assert [str(p) for p in chunked.warnings] == [str(p) for p in whole.warnings]
     assert (chunked.events, chunked.writers, chunked.tables) == (whole.events, whole.writers, whole.tables)
+    in_log = [str(p) for p in whole.problems if p.table is None]
+    assert in_log and [str(p) for p in alone.problems] == in_log
+    assert (alone.events, alone.writers) == (whole.events, whole.writers)
     order = list(dict.fromkeys(phases))
-    assert order == [p for p in ("segments", "result files", "rebuild", "tables") if p in order], order
+    assert order == [p for p in ("segments", "result files", "tables") if p in order], order
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+class _Config:
+    simulation = "Main"
+    replicates = 1
+
+    def to_dict(self) -> dict[str, int]:
+        return {"replicates": 1}
+
+
+def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
+    """The private rebuild reads the log only as far as the tables have; what a writer added
+    since is scanned on its own, with the right line numbers, and is not a difference."""
+    from joshreg.store.local import LocalStore
+    from joshreg.verify import verify_store
+
+    behind = db.read_bytes()
+    before = set((store(db) / "log").iterdir())
+    with RunRegistry(db) as reg:  # a third writer, whose events the old tables never read
+        sid = reg.create_session(_Config(), experiment_name="later")
+        reg.register_run(sid, "dddddddddddd", "m.josh", "cfg later", None, {"maxGrowth": 1.0})
+        reg.complete_run(reg.start_run("dddddddddddd", session_id=sid), 0)
+    (new,) = set((store(db) / "log").iterdir()) - before
+    db.write_bytes(behind)  # the tables as they were: behind the log
+    Path(f"{db}.wal").unlink(missing_ok=True)
+    segment = f"log/{new.name}"
+    ls = lines(db, segment)
+    ls[1] = ls[1].replace(b'"dddddddddddd"', b'"eeeeeeeeeeee"')
+    rewrite(db, segment, ls)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        shared = verify_store(LocalStore(store(db)), con, spatial=True)
+        alone = verify_store(LocalStore(store(db)), con, rebuild=False)
+    finally:
+        con.close()
+    assert [(p.kind, p.file, p.line) for p in shared.problems] == [("checksum", segment, 2)], str(shared)
+    assert [str(p) for p in alone.problems] == [str(p) for p in shared.problems]
+    assert shared.events == alone.events > 0
+    assert len(shared.tables) > len(PUBLIC_TABLES)
 
 
 def test_a_table_changed_behind_the_logs_back_is_named_with_the_row(db: Path, capsys) -> None:

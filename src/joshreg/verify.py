@@ -1,6 +1,6 @@
 """Verification: is every byte of a store what its writers wrote, and do the tables match it?
 
-Imports ``codec``, ``events``, ``labels``, ``labelstreams``, ``projector``, ``tables``,
+Imports ``codec``, ``events``, ``labels``, ``labelstreams``, ``projector``, ``reader``, ``tables``,
 ``clock``, ``store``, ``errors`` (rung 4.5 of the ladder; ``registry`` calls it).
 
 Replay never stops at damage: it skips what it cannot trust and goes on. ``verify_store`` is
@@ -17,8 +17,10 @@ do about it. It checks
 - the label log and every label stream a merge imported: versions 1..N without a hole, each
   commit intact and chained to the previous;
 - every result file a ``results.loaded`` event names: present, with the recorded SHA-256;
-- the projection: rebuilt privately in memory from the log as the projection has read it, then
-  every public table compared with the given connection's, as multisets of rows.
+- the projection: rebuilt privately (in a temporary DuckDB file) from the log as the projection
+  has read it, then every public table compared with the given connection's, as multisets of
+  rows. The scan checks each chunk the rebuild's reader reads as it reads it, so the log is read
+  and decoded once for both; only what the rebuild does not read is scanned separately.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .labels import PREFIX as LABEL_PREFIX
 from .labels import commit_name
 from .labelstreams import IMPORTED, imported_dirs
 from .projector import Projector
+from .reader import Chunk, ChunkObserver, Cursor
 from .store.base import LogStore, SegmentInfo
 from .store.compacted import container_bytes, container_metadata, read_container
 from .tables import EVENT_TABLES, quote_identifier
@@ -89,9 +92,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 #: ``progress(phase, done, total)``, always called from the calling thread; phases are reported
-#: in the order ``"segments"``, ``"result files"``, ``"rebuild"``, ``"tables"`` (the rebuild
-#: runs while the log is scanned; its progress is passed on once the scan is done).
-#: ``"segments"`` and ``"rebuild"`` count bytes, ``"result files"`` and ``"tables"`` count items.
+#: in the order ``"segments"``, ``"result files"``, ``"tables"``. ``"segments"`` counts bytes
+#: (first those the private rebuild reads, then the rest), the others count items.
 VerifyProgress = Callable[[str, int, int], None]
 
 Severity = Literal["error", "warning"]
@@ -217,19 +219,25 @@ def verify_store(
     t0 = time.perf_counter()
     report = VerifyReport(store.location)
     checkpoint = _read_checkpoint(con) if con is not None else None
-    # The private rebuild only needs the checkpoint: it runs in a thread while the log is
-    # scanned (DuckDB works without the GIL), and is compared once both are done.
+    scan = _Scan()
+    # The private rebuild runs in a thread, and the scan checks every chunk its reader reads
+    # (one read and decode of the log for both); the label log is checked meanwhile. What the
+    # rebuild does not read (lines after the checkpoint, compacted segments, which it loads
+    # without decoding) is scanned here afterwards.
     rebuilder = (
-        _Rebuild(store, checkpoint, spatial) if rebuild and isinstance(checkpoint, _Checkpoint) else None
+        _Rebuild(store, checkpoint, spatial, _observer(scan, report))
+        if rebuild and isinstance(checkpoint, _Checkpoint)
+        else None
     )
     try:
-        scan = _check_segments(store, report, progress, time.time() if now is None else now)
         labels_head = _check_labels(store, report)
         for imported in imported_dirs(store):  # label streams a merge brought in
             _check_labels(store, report, imported)
+        fresh = rebuilder.wait(progress) if rebuilder is not None else None
+        _check_segments(store, scan, report, progress, time.time() if now is None else now)
         _check_blobs(store, report, scan.loads, progress)
         if con is not None and checkpoint is not None:
-            _check_projection(store, con, report, scan, labels_head, checkpoint, rebuilder, progress)
+            _check_projection(store, con, report, scan, labels_head, checkpoint, fresh, progress)
     finally:
         if rebuilder is not None:
             rebuilder.close()
@@ -290,39 +298,79 @@ class _Scan:
     loads: list[_Load] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # segment -> complete lines
     seals: dict[str, set[int]] = field(default_factory=dict)  # writer -> seqs of its seals
+    # segment -> how far it has been scanned (by the private rebuild's reader, then here)
+    read: dict[str, Cursor] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def index(self, segment: str) -> int:
+        """The segment's number in ``names``, given in the order segments are first seen."""
+        i = self._index.get(segment)
+        if i is None:
+            i = self._index[segment] = len(self.names)
+            self.names.append(segment)
+            self.skipped[i] = set()
+        return i
+
+
+def _observer(scan: _Scan, report: VerifyReport) -> ChunkObserver:
+    """Scan each chunk the private rebuild reads, as it reads it: the log is then read, checked
+    and decoded once, not once for the scan and again for the rebuild."""
+
+    def seen(chunk: Chunk) -> None:
+        at = scan.read.get(chunk.segment, Cursor())
+        if chunk.at.offset != at.offset:  # a fresh rebuild reads each segment once, in order
+            raise JoshregError(f"verify: {chunk.segment} was read out of order at byte {chunk.at.offset}")
+        index = scan.index(chunk.segment)
+        decoded = _undecodable(
+            chunk.lines, chunk.skip, chunk.decoded, chunk.segment, index, at.line + 1, scan, report
+        )
+        _record(chunk.found, chunk.skip, decoded, chunk.segment, index, at.line + 1, scan, report)
+        scan.read[chunk.segment] = Cursor(
+            at.offset + len(chunk.body), at.line + len(chunk.lines), chunk.last_c
+        )
+        scan.lines[chunk.segment] = at.line + len(chunk.lines)
+
+    return seen
 
 
 def _check_segments(
-    store: LogStore, report: VerifyReport, progress: VerifyProgress | None, now: float
-) -> _Scan:
+    store: LogStore, scan: _Scan, report: VerifyReport, progress: VerifyProgress | None, now: float
+) -> None:
+    """Scan every segment from where ``scan`` stands (the private rebuild may have read a part
+    already), then check every writer's sequence across them."""
     segments = store.segments()
     report.segments = len(segments)
-    total = sum(s.size for s in segments)
+    starts = [scan.read.get(s.name, Cursor()) for s in segments]
+    total = sum(max(0, s.size - at.offset) for s, at in zip(segments, starts, strict=True))
     done = 0
-    scan = _Scan()
-    for seg in segments:
-        scan.names.append(seg.name)
+    for seg, at in zip(segments, starts, strict=True):
+        index = scan.index(seg.name)
         try:
-            _scan_segment(store, seg, len(scan.names) - 1, scan, report, now)
+            if seg.size > at.offset:
+                _scan_segment(store, seg, index, at, scan, report, now)
         except StoreError as e:
             report.add(VerifyProblem("unreadable", f"{e}; check the file's permissions", seg.name))
         else:
             if seg.compacted is not None:
                 _check_compacted(store, seg, report)
-        done += seg.size
+        done += max(0, seg.size - at.offset)
         if progress:
             progress("segments", done, total)
     _check_sequences(scan, report)
     report.writers = len(scan.by_writer)
-    return scan
 
 
 def _scan_segment(
-    store: LogStore, seg: SegmentInfo, index: int, scan: _Scan, report: VerifyReport, now: float
+    store: LogStore,
+    seg: SegmentInfo,
+    index: int,
+    start: Cursor,
+    scan: _Scan,
+    report: VerifyReport,
+    now: float,
 ) -> None:
-    offset, lineno, prev = 0, 0, GENESIS
-    skipped = scan.skipped.setdefault(index, set())
-    scan.lines[seg.name] = 0
+    offset, lineno, prev = start.offset, start.line, start.prev
+    scan.lines[seg.name] = lineno
     while offset < seg.size:
         end = min(seg.size, offset + CHUNK_BYTES)
         data = store.read(seg.name, offset, end)
@@ -335,16 +383,12 @@ def _scan_segment(
         if cut == 0:
             _torn_tail(seg, lineno + 1, len(data), report, now)
             return
-        lines = data[:cut].split(b"\n")
+        body = data if cut == len(data) else data[:cut]
+        lines = body.split(b"\n")
         lines.pop()
-        found, skip, prev = verify_lines(lines, prev)
-        for i, kind, detail in found:
-            extra = f" ({detail})" if kind == "malformed" else ""
-            report.add(
-                VerifyProblem(kind, _SEGMENT_KINDS.get(kind, "") + _RESTORE + extra, seg.name, lineno + 1 + i)
-            )
-        skipped.update(lineno + 1 + i for i in skip)
-        _collect(data[:cut], lines, skip, seg.name, index, lineno + 1, scan, report)
+        found, skip, prev = verify_lines(lines, prev, body)
+        decoded = _decode(body, lines, skip, seg.name, index, lineno + 1, scan, report)
+        _record(found, skip, decoded, seg.name, index, lineno + 1, scan, report)
         offset += cut
         lineno += len(lines)
         scan.lines[seg.name] = lineno
@@ -353,7 +397,7 @@ def _scan_segment(
             return
 
 
-def _collect(
+def _decode(
     buffer: bytes,
     lines: list[bytes],
     skip: set[int],
@@ -362,27 +406,58 @@ def _collect(
     base: int,
     scan: _Scan,
     report: VerifyReport,
-) -> None:
-    """Decode the usable lines and remember each event's writer, seq and any result file."""
-    decoded: list[EventBase | None]
+) -> list[EventBase | None]:
+    """Every line's event, None for a skipped line or one that does not decode (reported)."""
     try:
         if skip:
             raise ValueError("some lines are damaged")
-        decoded = list(decode_events(buffer))
+        return list(decode_events(buffer))
     except (msgspec.DecodeError, ValueError):
-        decoded = []
-        for i, line in enumerate(lines):
-            if i in skip:
-                decoded.append(None)
-                continue
-            try:
-                decoded.append(decode_event(line))
-            except (msgspec.DecodeError, ValueError, JoshregError) as e:
-                report.add(
-                    VerifyProblem("undecodable", f"{_SEGMENT_KINDS['undecodable']}{e}", segment, base + i)
-                )
-                scan.skipped[index].add(base + i)
-                decoded.append(None)
+        return _undecodable(lines, skip, [None] * len(lines), segment, index, base, scan, report)
+
+
+def _undecodable(
+    lines: list[bytes],
+    skip: set[int],
+    decoded: list[EventBase | None],
+    segment: str,
+    index: int,
+    base: int,
+    scan: _Scan,
+    report: VerifyReport,
+) -> list[EventBase | None]:
+    """``decoded`` with each missing event not in ``skip`` decoded again: an event, or the line
+    is reported as intact but not an event this joshreg knows."""
+    if None not in decoded:
+        return decoded
+    out = list(decoded)
+    for i, ev in enumerate(decoded):
+        if ev is not None or i in skip:
+            continue
+        try:
+            out[i] = decode_event(lines[i])
+        except (msgspec.DecodeError, ValueError, JoshregError) as e:
+            report.add(VerifyProblem("undecodable", f"{_SEGMENT_KINDS['undecodable']}{e}", segment, base + i))
+            scan.skipped[index].add(base + i)
+    return out
+
+
+def _record(
+    found: list[tuple[int, str, str]],
+    skip: set[int],
+    decoded: list[EventBase | None],
+    segment: str,
+    index: int,
+    base: int,
+    scan: _Scan,
+    report: VerifyReport,
+) -> None:
+    """Report the damaged lines of a chunk (``verify_lines``'s findings) and remember each
+    event's writer, seq and any result file."""
+    for i, kind, detail in found:
+        extra = f" ({detail})" if kind == "malformed" else ""
+        report.add(VerifyProblem(kind, _SEGMENT_KINDS.get(kind, "") + _RESTORE + extra, segment, base + i))
+    scan.skipped[index].update(base + i for i in skip)
     by_writer = scan.by_writer
     keep: list[int] = []  # the indices of the events (not control records) in ``decoded``
     for i, ev in enumerate(decoded):
@@ -863,7 +938,9 @@ class _Rebuild:
     temporary DuckDB file with a bounded buffer pool (not a second in-memory copy of the
     tables), running in a thread from construction until ``wait``."""
 
-    def __init__(self, store: LogStore, checkpoint: _Checkpoint, spatial: bool) -> None:
+    def __init__(
+        self, store: LogStore, checkpoint: _Checkpoint, spatial: bool, observer: ChunkObserver | None = None
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="joshreg-verify-")
         self.fresh = duckdb.connect(
             os.path.join(self._tmp.name, "rebuild.duckdb"), config=_rebuild_config(self._tmp.name)
@@ -873,32 +950,35 @@ class _Rebuild:
         self._stop = False
         self._thread = threading.Thread(
             target=self._run,
-            args=(checkpoint.snapshot(store), spatial),
+            args=(checkpoint.snapshot(store), spatial, observer),
             name="joshreg-verify-rebuild",
             daemon=True,
         )
         self._thread.start()
 
-    def _run(self, snapshot: _Snapshot, spatial: bool) -> None:
+    def _run(self, snapshot: _Snapshot, spatial: bool, observer: ChunkObserver | None) -> None:
         def rebuilding(done: int, total: int) -> None:
             if self._stop:
                 raise _Stopped
             self.progress = (done, total)
 
         try:
-            Projector(self.fresh, snapshot, spatial=spatial).rebuild(rebuilding)
+            projector = Projector(self.fresh, snapshot, spatial=spatial)
+            projector.reader.observer = observer
+            projector.rebuild(rebuilding)
         except BaseException as e:  # handed to the waiting thread
             self.error = e
 
     def wait(self, progress: VerifyProgress | None) -> duckdb.DuckDBPyConnection:
-        """Wait for the rebuild, passing its progress on from this thread; its connection."""
+        """Wait for the rebuild, passing its progress on from this thread (as ``"segments"``:
+        its reading is the scan); its connection."""
         shown = None
         while True:
             self._thread.join(0.1)
             now = self.progress
             if progress and now is not None and now != shown:
                 shown = now
-                progress("rebuild", *now)
+                progress("segments", *now)
             if not self._thread.is_alive():
                 break
         if self.error is not None:
@@ -921,11 +1001,11 @@ def _check_projection(
     scan: _Scan,
     labels_present: int,
     checkpoint: _Checkpoint | str,
-    rebuilder: _Rebuild | None,
+    fresh: duckdb.DuckDBPyConnection | None,
     progress: VerifyProgress | None,
 ) -> None:
-    """What ``con`` has read must still be there; with ``rebuilder``, compare every public
-    table with its private rebuild."""
+    """What ``con`` has read must still be there; with ``fresh`` (a private rebuild), compare
+    every public table with it."""
     if isinstance(checkpoint, str):
         report.add(
             VerifyProblem(
@@ -947,8 +1027,8 @@ def _check_projection(
                     commit_name(version, prefix),
                 )
             )
-    if rebuilder is not None:
-        _compare_rebuild(con, rebuilder.wait(progress), report, progress)
+    if fresh is not None:
+        _compare_rebuild(con, fresh, report, progress)
 
 
 def _rebuild_config(tmp: str) -> dict[str, str]:
