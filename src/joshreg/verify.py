@@ -38,7 +38,7 @@ from typing import Any, Literal
 import duckdb
 import msgspec
 
-from .clock import new_writer_id
+from .clock import writer_origin, writer_running_here
 from .codec import GENESIS, check_line, decode_commit, decode_event, decode_events, verify_lines
 from .errors import JoshregError, StoreError
 from .events import EventBase, ResultsLoaded, SegmentSealed
@@ -493,39 +493,14 @@ def _record(
         occ.eid.append(hash(ev.event_id))
 
 
-def _writer_origin(segment: str) -> tuple[str, int] | None:
-    """Host and pid from a segment named after its writer (``<stamp>-<host>-<pid>-<hex>``)."""
-    stem = segment.rsplit("/", 1)[-1].removesuffix(".jsonl")
-    head, _, rest = stem.partition("-")
-    parts = rest.rsplit("-", 2)
-    if not head or len(parts) != 3 or not parts[1].isdigit() or not parts[0]:
-        return None
-    return parts[0], int(parts[1])
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # someone else's process: it exists
-        return True
-    return True
-
-
-_LOCAL_HOST = (_writer_origin(new_writer_id()) or ("", 0))[0]
-
-
 def _torn_tail(seg: SegmentInfo, line: int, size: int, report: VerifyReport, now: float) -> None:
     """Bytes after the last newline: not yet written while the writer may still finish them."""
-    origin = _writer_origin(seg.name)
+    writer = seg.name.rsplit("/", 1)[-1].removesuffix(".jsonl")
     why = None
     if seg.compacted is not None:
         why = "the segment was compacted after its writer had finished"
-    elif origin is not None and origin[0] == _LOCAL_HOST and not _alive(origin[1]):
-        why = f"its writer (process {origin[1]} on this host) has exited"
+    elif writer_running_here(writer) is False:
+        why = f"its writer (process {(writer_origin(writer) or ('', 0))[1]} on this host) has exited"
     elif seg.modified is not None and now - seg.modified > STALE_AFTER_S:
         why = f"the file has not changed for {(now - seg.modified) / 60:.0f} minutes"
     if why is None:
