@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import msgspec
 
 from .clock import HybridClock, actor, uuid7
-from .codec import GENESIS, Problem, check_line, decode_commit, encode_commit, frame
+from .codec import GENESIS, LineCheck, Problem, check_line, decode_commit, encode_commit, frame
 from .errors import JoshregError
 from .events import LabelAction, LabelArchived, LabelAssigned, LabelCommit, LabelReleased
 from .store.base import LogStore
 
-__all__ = ["LabelLog", "LabelState", "commit_name"]
+__all__ = ["LabelLog", "LabelState", "commit_name", "parse_commit"]
 
 PREFIX = "labels"
 MAX_ATTEMPTS = 500
@@ -72,6 +72,19 @@ class LabelState:
 Plan = Callable[[LabelState], list[LabelAction]]
 
 
+def parse_commit(data: bytes, version: int) -> tuple[LabelCommit, LineCheck]:
+    """The label commit stored as ``version`` and its line's check; raises ``ValueError`` (or
+    ``msgspec.DecodeError``) saying why the file cannot be trusted as that commit."""
+    line = data.rstrip(b"\n")
+    chk = check_line(line)
+    if chk is None or not chk.intact:
+        raise ValueError("the commit's checksum does not match (edited or truncated)")
+    commit = decode_commit(line)
+    if commit.version != version:
+        raise ValueError(f"it says it is version {commit.version}")
+    return commit, chk
+
+
 class LabelLog:
     """Reads and extends the label log of one store."""
 
@@ -107,14 +120,8 @@ class LabelLog:
         data = self.store.read_claim(name)
         if data is None:
             return None
-        line = data.rstrip(b"\n")
-        chk = check_line(line)
         try:
-            if chk is None or not chk.intact:
-                raise ValueError("the commit's checksum does not match (edited or truncated)")
-            commit = decode_commit(line)
-            if commit.version != version:
-                raise ValueError(f"it says it is version {commit.version}")
+            commit, chk = parse_commit(data, version)
         except (msgspec.DecodeError, ValueError) as e:
             self.problems.append(Problem(name, 1, "label-commit", str(e)))
             return False

@@ -36,9 +36,8 @@ from typing import Any
 
 import msgspec
 
-from .codec import check_line, decode_commit
 from .errors import JoshregError
-from .labels import PREFIX, commit_name
+from .labels import PREFIX, commit_name, parse_commit
 from .labelstreams import IMPORTED, imported_dirs, stream_dir_ok
 from .recorder import default_events_path
 from .store.base import SegmentInfo
@@ -199,14 +198,8 @@ def _streams(store: LocalStore, report: MergeReport | None) -> list[Stream]:
         commits: list[tuple[str, bytes]] = []
         version = 1
         while (raw := store.read_claim(commit_name(version, prefix))) is not None:
-            line = raw.rstrip(b"\n")
-            chk = check_line(line)
             try:
-                if chk is None or not chk.intact:
-                    raise ValueError("it does not match its checksum")
-                commit = decode_commit(line)
-                if commit.version != version:
-                    raise ValueError(f"it says it is version {commit.version}")
+                commit, _ = parse_commit(raw, version)
             except (msgspec.DecodeError, ValueError) as e:
                 if report is not None:
                     report.problems.append(
