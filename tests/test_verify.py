@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -389,8 +390,14 @@ def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
     ls[1] = ls[1].replace(b'"dddddddddddd"', b'"eeeeeeeeeeee"')
     rewrite(db, segment, ls)
     con = duckdb.connect(str(db), read_only=True)
+    seen: list[tuple[int, int]] = []
     try:
-        shared = verify_store(LocalStore(store(db)), con, spatial=True)
+        shared = verify_store(
+            LocalStore(store(db)),
+            con,
+            spatial=True,
+            progress=lambda phase, done, total: seen.append((done, total)) if phase == "segments" else None,
+        )
         alone = verify_store(LocalStore(store(db)), con, rebuild=False)
     finally:
         con.close()
@@ -398,6 +405,10 @@ def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
     assert [str(p) for p in alone.problems] == [str(p) for p in shared.problems]
     assert shared.events == alone.events > 0
     assert len(shared.tables) > len(PUBLIC_TABLES)
+    # Progress over the rebuild's read and then the scan of the rest: one rising count of bytes.
+    size = sum(f.stat().st_size for f in (store(db) / "log").iterdir())
+    assert seen[-1] == (size, size) and seen[0][0] < seen[-1][0]
+    assert all(a[0] <= b[0] and b[0] <= b[1] for a, b in pairwise(seen)), seen
 
 
 def test_a_table_changed_behind_the_logs_back_is_named_with_the_row(db: Path, capsys) -> None:

@@ -337,12 +337,13 @@ def _check_segments(
     store: LogStore, scan: _Scan, report: VerifyReport, progress: VerifyProgress | None, now: float
 ) -> None:
     """Scan every segment from where ``scan`` stands (the private rebuild may have read a part
-    already), then check every writer's sequence across them."""
+    already), then check every writer's sequence across them. Progress counts the bytes the
+    rebuild read as done, so it goes on from where the rebuild's stopped."""
     segments = store.segments()
     report.segments = len(segments)
     starts = [scan.read.get(s.name, Cursor()) for s in segments]
-    total = sum(max(0, s.size - at.offset) for s, at in zip(segments, starts, strict=True))
-    done = 0
+    total = sum(s.size for s in segments)
+    done = sum(min(s.size, at.offset) for s, at in zip(segments, starts, strict=True))
     for seg, at in zip(segments, starts, strict=True):
         index = scan.index(seg.name)
         try:
