@@ -253,3 +253,22 @@ def test_checking_all_lines_at_once_reports_what_the_line_loop_reports(damage) -
     assert fast == slow
     if not damage:
         assert fast == ([], set(), check_line(lines[-1]).c)
+
+
+def test_decoding_many_lines_leaves_the_garbage_collector_as_it_found_it() -> None:
+    """decode_events pauses the collector; it must come back on, after a failure too, and
+    stay off for a caller that had turned it off."""
+    import gc
+
+    body = b"".join(encode_event(ev) + b"\n" for ev in SAMPLES)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert codec.decode_events(body) == SAMPLES and gc.isenabled()
+        with pytest.raises(msgspec.DecodeError):
+            codec.decode_events(body + b"{not json\n")
+        assert gc.isenabled()
+        gc.disable()
+        assert codec.decode_events(body) == SAMPLES and not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
