@@ -185,3 +185,27 @@ def test_registry_warns_records_and_replays_past_a_damaged_line(tmp_path: Path) 
         assert reg.get_run("r1") is None
         run = reg.get_run("r2")
         assert run is not None and run.exit_code == 0
+
+
+def test_bodies_hold_exactly_the_lines_they_stand_for(store: LocalStore) -> None:
+    """A batch hands on whole runs of lines in their read buffer (``bodies``); each must be its
+    lines with their newlines, a sealed segment's run stopping before the seal, and the Arrow
+    text built from a batch must be its lines whether a run was used or the lines joined."""
+    from joshreg.projector import _text_array
+
+    sealed = EventWriter(store, durability="none")
+    sealed.append_many(history(6))
+    sealed.close()  # writes the seal, which is not an event of the batch
+    ls = written_lines(history(5))
+    ls[2] = ls[2].replace(b'"run_id":"r0"', b'"run_id":"r9"')  # edited: read line by line
+    store.append(SEG, b"".join(ls))
+    batch = read_all(store)
+    assert len(batch.events) == 6 + 4 and len(batch.lines) == len(batch.events)
+    assert [first for first, _ in batch.bodies] == [batch.origins.index(sealed.segment)]
+    for first, body in batch.bodies:
+        k = bytes(body).count(b"\n")
+        assert bytes(body) == b"".join(line + b"\n" for line in batch.lines[first : first + k])
+        assert k == 6 and b"segment.sealed" not in bytes(body)
+    for bodies in (batch.bodies, []):
+        text = _text_array(batch.lines, bodies).to_pylist()
+        assert [t.rstrip("\n") for t in text] == [line.decode() for line in batch.lines]

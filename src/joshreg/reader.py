@@ -60,6 +60,9 @@ class ReadBatch:
     problems: list[Problem] = field(default_factory=list)
     duplicates: int = 0
     more: bool = False
+    # Runs of ``lines`` as they were read: (index of the run's first line, the run's bytes,
+    # each line followed by a newline), so that the text goes on without joining it again.
+    bodies: list[tuple[int, bytes | memoryview]] = field(default_factory=list)
 
 
 @dataclass
@@ -211,6 +214,9 @@ class LogReader:
             if SegmentSealed not in map(type, islice(decoded, m)):
                 seqs[decoded[0].writer] = decoded[-1].seq  # type: ignore[union-attr]
                 events.extend(decoded[:m] if m < n else decoded)  # type: ignore[arg-type]
+                if m:
+                    run = body if m == n else memoryview(body)[: len(body) - len(lines[-1]) - 1]
+                    batch.bodies.append((len(kept), run))
                 kept.extend(lines[:m] if m < n else lines)
                 origins.extend([segment] * m)
                 linenos.extend(range(base, base + m))
