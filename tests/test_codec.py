@@ -246,11 +246,14 @@ def test_checking_all_lines_at_once_reports_what_the_line_loop_reports(damage) -
             lines[i : i + 2] = [line + lines[i + 1]]
         elif kind == "prev":
             prev = "1234abcd"
-    fast = verify_lines(lines, prev, b"".join(x + b"\n" for x in lines))
+    fast = verify_lines(lines, prev)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(codec, "_VECTOR_MIN", 10**9)
         slow = verify_lines(lines, prev)
     assert fast == slow
+    # The vectorised check itself accepts exactly the sound chunks (not only by falling back).
+    sound = slow[:2] == ([], set()) and len(lines) > 0
+    assert (codec._all_sound(lines, prev.encode()) is not None) == sound
     if not damage:
         assert fast == ([], set(), check_line(lines[-1]).c)
 

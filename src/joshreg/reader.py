@@ -181,7 +181,7 @@ class LogReader:
         body = data if cut == len(data) else data[:cut]
         lines = body.split(b"\n")
         lines.pop()  # after the last newline
-        found, skip, last_c = verify_lines(lines, cur.prev, body)
+        found, skip, last_c = verify_lines(lines, cur.prev)
         problems = batch.problems
         base = cur.line + 1
         for i, kind, detail in found:

@@ -387,7 +387,7 @@ def _scan_segment(
         body = data if cut == len(data) else data[:cut]
         lines = body.split(b"\n")
         lines.pop()
-        found, skip, prev = verify_lines(lines, prev, body)
+        found, skip, prev = verify_lines(lines, prev)
         decoded = _decode(body, lines, skip, seg.name, index, lineno + 1, scan, report)
         _record(found, skip, decoded, seg.name, index, lineno + 1, scan, report)
         offset += cut
