@@ -201,9 +201,8 @@ def test_bodies_hold_exactly_the_lines_they_stand_for(store: LocalStore) -> None
     store.append(SEG, b"".join(ls))
     batch = read_all(store)
     assert len(batch.events) == 6 + 4 and len(batch.lines) == len(batch.events)
-    assert [first for first, _ in batch.bodies] == [batch.origins.index(sealed.segment)]
-    for first, body in batch.bodies:
-        k = bytes(body).count(b"\n")
+    assert [first for first, _, _ in batch.bodies] == [batch.origins.index(sealed.segment)]
+    for first, k, body in batch.bodies:
         assert bytes(body) == b"".join(line + b"\n" for line in batch.lines[first : first + k])
         assert k == 6 and b"segment.sealed" not in bytes(body)
     for bodies in (batch.bodies, []):

@@ -60,9 +60,9 @@ class ReadBatch:
     problems: list[Problem] = field(default_factory=list)
     duplicates: int = 0
     more: bool = False
-    # Runs of ``lines`` as they were read: (index of the run's first line, the run's bytes,
-    # each line followed by a newline), so that the text goes on without joining it again.
-    bodies: list[tuple[int, bytes | memoryview]] = field(default_factory=list)
+    # Runs of ``lines`` as they were read: (index of the run's first line, how many lines, the
+    # run's bytes, each line followed by a newline), so the text goes on without a join.
+    bodies: list[tuple[int, int, bytes | memoryview]] = field(default_factory=list)
 
 
 @dataclass
@@ -216,7 +216,7 @@ class LogReader:
                 events.extend(decoded[:m] if m < n else decoded)  # type: ignore[arg-type]
                 if m:
                     run = body if m == n else memoryview(body)[: len(body) - len(lines[-1]) - 1]
-                    batch.bodies.append((len(kept), run))
+                    batch.bodies.append((len(kept), m, run))
                 kept.extend(lines[:m] if m < n else lines)
                 origins.extend([segment] * m)
                 linenos.extend(range(base, base + m))
