@@ -207,7 +207,7 @@ def _preview(line: bytes) -> str:
     return f"not a framed event line: {text!r}" + ("..." if len(line) > 120 else "")
 
 
-def decode_events(buffer: bytes) -> list[EventBase]:
+def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
     """Decode newline-separated lines at once (fast path); raises if any line does not decode.
 
     The garbage collector is paused meanwhile: the allocations of a big buffer's events set off

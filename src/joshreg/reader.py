@@ -74,7 +74,7 @@ class Chunk:
 
     segment: str
     at: Cursor
-    body: bytes
+    body: bytes | memoryview
     lines: list[bytes]
     found: list[tuple[int, str, str]]
     skip: set[int]
@@ -178,9 +178,10 @@ class LogReader:
         return all(e is not None and e.seq == start + i and e.writer == writer for i, e in enumerate(decoded))
 
     def _scan(self, segment: str, data: bytes, cut: int, cur: Cursor, batch: ReadBatch) -> Cursor:
-        body = data if cut == len(data) else data[:cut]
-        lines = body.split(b"\n")
-        lines.pop()  # after the last newline
+        # The complete lines, without copying them out of ``data`` (a batch's worth of bytes).
+        body = data if cut == len(data) else memoryview(data)[:cut]
+        lines = data.split(b"\n")
+        lines.pop()  # after the last newline: empty, or the start of a line not yet complete
         found, skip, last_c = verify_lines(lines, cur.prev)
         problems = batch.problems
         base = cur.line + 1

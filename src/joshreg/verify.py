@@ -384,9 +384,9 @@ def _scan_segment(
         if cut == 0:
             _torn_tail(seg, lineno + 1, len(data), report, now)
             return
-        body = data if cut == len(data) else data[:cut]
-        lines = body.split(b"\n")
-        lines.pop()
+        body = data if cut == len(data) else memoryview(data)[:cut]
+        lines = data.split(b"\n")
+        lines.pop()  # empty, or the start of a line not yet complete
         found, skip, prev = verify_lines(lines, prev)
         decoded = _decode(body, lines, skip, seg.name, index, lineno + 1, scan, report)
         _record(found, skip, decoded, seg.name, index, lineno + 1, scan, report)
@@ -399,7 +399,7 @@ def _scan_segment(
 
 
 def _decode(
-    buffer: bytes,
+    buffer: bytes | memoryview,
     lines: list[bytes],
     skip: set[int],
     segment: str,
