@@ -233,11 +233,14 @@ def verify_store(
         labels_head = _check_labels(store, report)
         for imported in imported_dirs(store):  # label streams a merge brought in
             _check_labels(store, report, imported)
+        # The projection's side of the table comparison, while the rebuild's reader still has
+        # the first batch to read and DuckDB would otherwise idle.
+        known = _fingerprints(con) if rebuilder is not None and con is not None else {}
         fresh = rebuilder.wait(progress) if rebuilder is not None else None
         _check_segments(store, scan, report, progress, time.time() if now is None else now)
         _check_blobs(store, report, scan.loads, progress)
         if con is not None and checkpoint is not None:
-            _check_projection(store, con, report, scan, labels_head, checkpoint, fresh, progress)
+            _check_projection(store, con, report, scan, labels_head, checkpoint, fresh, progress, known)
     finally:
         if rebuilder is not None:
             rebuilder.close()
@@ -982,9 +985,10 @@ def _check_projection(
     checkpoint: _Checkpoint | str,
     fresh: duckdb.DuckDBPyConnection | None,
     progress: VerifyProgress | None,
+    known: _Known,
 ) -> None:
     """What ``con`` has read must still be there; with ``fresh`` (a private rebuild), compare
-    every public table with it."""
+    every public table with it (``known``: fingerprints of ``con``'s tables taken already)."""
     if isinstance(checkpoint, str):
         report.add(
             VerifyProblem(
@@ -1007,7 +1011,7 @@ def _check_projection(
                 )
             )
     if fresh is not None:
-        _compare_rebuild(con, fresh, report, progress)
+        _compare_rebuild(con, fresh, report, progress, known)
 
 
 def _rebuild_config(tmp: str) -> dict[str, str]:
@@ -1024,8 +1028,10 @@ def _compare_rebuild(
     fresh: duckdb.DuckDBPyConnection,
     report: VerifyReport,
     progress: VerifyProgress | None,
+    known: _Known,
 ) -> None:
-    """Compare every public table of ``con`` with the rebuild's in ``fresh``."""
+    """Compare every public table of ``con`` with the rebuild's in ``fresh`` (``known``: the
+    fingerprints of ``con``'s tables taken already)."""
     if report.problems:  # the log changed under the tables: rebuilding would lose rows
         advice = (
             "The tables were built before the log damage reported above; restore the log first, "
@@ -1041,7 +1047,9 @@ def _compare_rebuild(
     have, want = _columns(con), _columns(fresh)
     event_diffs: list[str] = []
     for i, table in enumerate(tables, 1):
-        diff = _compare_table(con, fresh, table, have.get(table, {}), want.get(table, {}), report)
+        diff = _compare_table(
+            con, fresh, table, have.get(table, {}), want.get(table, {}), report, known or {}
+        )
         if diff is not None and table in event_tables:
             event_diffs.append(f"{table}: {diff}" if not event_diffs else f"{table}: {diff.split(';')[0]}")
         elif diff is not None:
@@ -1112,6 +1120,23 @@ def _check_checkpoint(
         )
 
 
+# (table, its columns) → its fingerprint in the projection.
+_Known = dict[tuple[str, tuple[str, ...]], tuple[int, int]]
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection) -> _Known:
+    """The fingerprint of every table ``_compare_rebuild`` compares, as the projection has it;
+    none when its tables cannot be read (the comparison then says why)."""
+    try:
+        have = _columns(con)
+        tables = [*PUBLIC_TABLES, *sorted(t for t, _ in EVENT_TABLES.values())]
+        return {
+            (t, tuple(sorted(have[t]))): _fingerprint(con, t, sorted(have[t])) for t in tables if t in have
+        }
+    except duckdb.Error:
+        return {}
+
+
 def _fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> tuple[int, int]:
     """Row count and the sum of row hashes: equal for equal multisets of rows."""
     cols = ", ".join(quote_identifier(c) for c in columns)
@@ -1137,6 +1162,7 @@ def _compare_table(
     have: dict[str, str],
     want: dict[str, str],
     report: VerifyReport,
+    known: _Known,
 ) -> str | None:
     """How ``table`` differs from the rebuild's, or None when the rows are the same multiset."""
     if have != want:
@@ -1148,7 +1174,8 @@ def _compare_table(
         parts += [f"{c} is {have[c]}, a rebuild makes it {want[c]}" for c in typed]
         return "; ".join(parts)
     columns = sorted(have)
-    if _fingerprint(con, table, columns) == _fingerprint(fresh, table, columns):
+    mine = known.get((table, tuple(columns))) or _fingerprint(con, table, columns)
+    if mine == _fingerprint(fresh, table, columns):
         return None
     if table == "cell_data":
         rest = [c for c in columns if c != "cell_id"]
