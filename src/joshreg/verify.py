@@ -358,7 +358,7 @@ def _check_segments(
             if seg.compacted is not None:
                 _check_compacted(store, seg, report)
         done += max(0, seg.size - at.offset)
-        if progress:
+        if progress and (seg.size > at.offset or seg is segments[-1]):  # not again for nothing
             progress("segments", done, total)
     _check_sequences(scan, report)
     report.writers = len(scan.by_writer)
