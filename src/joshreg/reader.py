@@ -151,7 +151,11 @@ class LogReader:
             try:
                 data = self.store.read(seg.name, cur.offset, end)
                 cut = data.rfind(b"\n") + 1
-                if cut == 0 and end < seg.size:  # one line longer than the budget: read it whole
+                if cut == 0 and end < seg.size:
+                    if budget is not None and budget < max_bytes:  # what is left of the budget is
+                        batch.more = True  # less than a line: the next call reads on from here
+                        break
+                    # One line longer than the whole budget: read it whole.
                     data = self.store.read(seg.name, cur.offset, seg.size)
                     cut = data.rfind(b"\n") + 1
             except StoreError as e:  # retried at the next read; the other segments go on
