@@ -17,10 +17,11 @@ do about it. It checks
 - the label log and every label stream a merge imported: versions 1..N without a hole, each
   commit intact and chained to the previous;
 - every result file a ``results.loaded`` event names: present, with the recorded SHA-256;
-- the projection: rebuilt privately (in a bounded in-memory DuckDB database) from the log as the projection
-  has read it, then every public table compared with the given connection's, as multisets of
-  rows. The scan checks each chunk the rebuild's reader reads as it reads it, so the log is read
-  and decoded once for both; only what the rebuild does not read is scanned separately.
+- the projection: rebuilt privately (in a bounded in-memory DuckDB database) from the log as
+  the projection has read it, then every public table compared with the given connection's, as
+  multisets of rows. The scan checks each chunk the rebuild's reader reads as it reads it, so
+  the log is read and decoded once for both; only what the rebuild does not read is scanned
+  separately.
 """
 
 from __future__ import annotations
