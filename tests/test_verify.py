@@ -445,3 +445,54 @@ def test_problems_are_structured_for_json(db: Path, capsys) -> None:
     found = [p for p in data["problems"] if p["kind"] == "label-commit"]
     assert found and found[0]["file"] == "labels/00000000000000000004.json" and found[0]["line"] == 1
     assert VerifyProblem(**{k: v for k, v in found[0].items()}).where.endswith(".json:1")
+
+
+def _chunk_cases() -> dict[str, list]:
+    from joshreg.events import ResultsLoaded, RunCompleted, SegmentSealed
+
+    def done(seq: int, writer: str = "w1") -> RunCompleted:
+        return RunCompleted(run_id=f"r{seq}", exit_code=0, writer=writer, seq=seq, event_id=f"e{writer}{seq}")
+
+    load = ResultsLoaded(
+        run_id="r1",
+        run_hash="h",
+        blob="results/x.parquet",
+        blob_sha256="ab",
+        source_path="x.csv",
+        source_sha256="cd",
+        row_count=1,
+        writer="w1",
+        seq=3,
+        event_id="load",
+    )
+    seal = SegmentSealed(writer="w1", seq=4, event_id="seal")
+    return {
+        "plain": [done(1), done(2), done(3)],
+        "sealed": [done(1), done(2), done(3), seal],
+        "a result load": [done(1), done(2), load, seal],
+        "a damaged line": [done(1), None, done(3)],
+        "two writers": [done(1), done(1, "w2"), done(2)],
+        "a seal only": [seal],
+    }
+
+
+@pytest.mark.parametrize("case", list(_chunk_cases()))
+def test_recording_a_whole_chunk_at_once_remembers_what_the_event_loop_does(case: str, monkeypatch) -> None:
+    """verify records the common chunk (one writer's events, a seal at most at its end) with
+    C-level maps; whatever the chunk, what it remembers must be what the loop remembers."""
+    import joshreg.verify as verify_module
+
+    def record(whole: bool) -> tuple:
+        scan, report = verify_module._Scan(), VerifyReport("x")
+        index = scan.index("log/w1.jsonl")
+        with monkeypatch.context() as m:
+            if not whole:
+                m.setattr(verify_module, "_record_whole", lambda *a: False)
+            verify_module._record([], set(), _chunk_cases()[case], "log/w1.jsonl", index, 10, scan, report)
+        occ = {w: list(o) for w, o in scan.by_writer.items()}
+        return occ, scan.seals, [(x.blob, x.line) for x in scan.loads], report.events
+
+    assert record(True) == record(False)
+    assert record(True)[3] == sum(
+        1 for e in _chunk_cases()[case] if e is not None and type(e).__name__ != "SegmentSealed"
+    )

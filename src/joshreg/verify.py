@@ -34,6 +34,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
 import duckdb
@@ -463,6 +464,8 @@ def _record(
         extra = f" ({detail})" if kind == "malformed" else ""
         report.add(VerifyProblem(kind, _SEGMENT_KINDS.get(kind, "") + _RESTORE + extra, segment, base + i))
     scan.skipped[index].update(base + i for i in skip)
+    if _record_whole(decoded, index, base, scan, report):
+        return
     by_writer = scan.by_writer
     keep: list[int] = []  # the indices of the events (not control records) in ``decoded``
     for i, ev in enumerate(decoded):
@@ -496,6 +499,39 @@ def _record(
         occ.seg.append(index)
         occ.line.append(base + i)
         occ.eid.append(hash(ev.event_id))
+
+
+def _record_whole(
+    decoded: list[EventBase | None], index: int, base: int, scan: _Scan, report: VerifyReport
+) -> bool:
+    """``_record`` for the common chunk, done with C-level maps instead of a Python loop: every
+    line an event of one writer, none a result load, a seal at most at the end. False for any
+    other chunk, which ``_record`` then goes through event by event."""
+    if not decoded:
+        return False
+    last = decoded[-1]
+    events = decoded[:-1] if type(last) is SegmentSealed else decoded
+    if not events or None in events:
+        return False
+    kinds = set(map(type, events))
+    writers = set(map(_WRITER, events))
+    if SegmentSealed in kinds or ResultsLoaded in kinds or len(writers) != 1:
+        return False
+    if events is not decoded:
+        scan.seals.setdefault(last.writer, set()).add(last.seq)  # type: ignore[union-attr]
+    report.events += len(events)
+    writer = writers.pop()
+    occ = scan.by_writer.get(writer)
+    if occ is None:
+        occ = scan.by_writer[writer] = _Occurrences()
+    occ.add_seqs(list(map(_SEQ, events)))
+    occ.seg.extend([index] * len(events))
+    occ.line.extend(range(base, base + len(events)))
+    occ.eid.extend(map(hash, map(_EVENT_ID, events)))
+    return True
+
+
+_WRITER, _SEQ, _EVENT_ID = attrgetter("writer"), attrgetter("seq"), attrgetter("event_id")
 
 
 def _torn_tail(seg: SegmentInfo, line: int, size: int, report: VerifyReport, now: float) -> None:
