@@ -372,9 +372,9 @@ class Projector:
             nonlocal done
             if not slow:
                 return
-            for batch in _read_ahead(self.reader, list(slow), self.cursors, self.writer_seqs):
+            for batch, raw in _read_ahead(self.reader, list(slow), self.cursors, self.writer_seqs):
                 merged.problems.extend(batch.problems)
-                self._insert_events(batch)
+                self._insert_events(batch, raw)
                 _collect_param_types(batch.events, params)
                 for s, c in batch.cursors.items():
                     done += c.offset - self.cursors.get(s, Cursor()).offset
@@ -464,25 +464,17 @@ class Projector:
         finally:
             self.con.unregister("_raw")
 
-    def _insert_events(self, batch: ReadBatch) -> None:
-        """The raw lines go to DuckDB as one Arrow table; DuckDB parses each event type's
-        lines into that type's typed table (vectorised, instead of building columns here)."""
-        evs = batch.events
-        if not evs:
+    def _insert_events(self, batch: ReadBatch, raw: pa.Table | None = None) -> None:
+        """The raw lines go to DuckDB as one Arrow table (``_raw_lines``'s, or ``raw`` when the
+        caller built it already); DuckDB parses each event type's lines into that type's typed
+        table (vectorised, instead of building columns here)."""
+        if not batch.events:
             return
-        tag_of = _TAG
-        types = [tag_of[type(e)] for e in evs]
-        raw = pa.table(
-            {
-                "type": pa.array(types, pa.string()).dictionary_encode(),
-                "body": _text_array(batch.lines, batch.bodies),
-                "segment": pa.array(batch.origins, pa.string()).dictionary_encode(),
-                "line": pa.array(batch.linenos, pa.int64()),
-            }
-        )
+        if raw is None:
+            raw = _raw_lines(batch)
         self.con.register("_raw", raw)
         try:
-            for tag in sorted(set(types)):
+            for tag in sorted(raw["type"].combine_chunks().dictionary.to_pylist()):  # the types present
                 source = f"(SELECT body, segment, line FROM _raw WHERE type = '{tag}')"
                 self.con.execute(event_insert_sql(tag, source))
         finally:
@@ -851,17 +843,21 @@ class Projector:
         )
 
 
+_Ahead = tuple[ReadBatch, pa.Table | None] | BaseException | None
+
+
 def _read_ahead(
     reader: LogReader, segments: list[SegmentInfo], cursors: dict[str, Cursor], seqs: dict[str, int]
-) -> Iterator[ReadBatch]:
+) -> Iterator[tuple[ReadBatch, pa.Table | None]]:
     """The batches of ``segments`` after ``cursors``, as ``read_new`` gives them in a loop, each
-    read while the caller inserts the one before: reading, checking and decoding is Python, an
-    insert is DuckDB without the GIL, so on two cores they overlap. The last batch holds
-    problems only (or nothing) when a read makes no progress."""
-    out: queue.Queue[ReadBatch | BaseException | None] = queue.Queue(maxsize=1)
+    with its ``_raw_lines`` table (None without events), read and built while the caller
+    inserts the one before: reading, checking, decoding and building is Python, an insert is
+    DuckDB without the GIL, so on two cores they overlap. The last batch holds problems only
+    (or nothing) when a read makes no progress."""
+    out: queue.Queue[_Ahead] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
-    def put(item: ReadBatch | BaseException | None) -> bool:
+    def put(item: _Ahead) -> bool:
         while not stop.is_set():
             try:
                 out.put(item, timeout=0.1)
@@ -879,11 +875,11 @@ def _read_ahead(
                 size = min(CHUNK_BYTES, size * 2)
                 if not batch.cursors:
                     if batch.problems:
-                        put(batch)
+                        put((batch, None))
                     break
                 at.update(batch.cursors)
                 high = batch.writer_seqs
-                if not put(batch) or not batch.more:
+                if not put((batch, _raw_lines(batch) if batch.events else None)) or not batch.more:
                     break
         except BaseException as e:  # handed to the consumer
             put(e)
@@ -900,6 +896,20 @@ def _read_ahead(
     finally:
         stop.set()
         thread.join()
+
+
+def _raw_lines(batch: ReadBatch) -> pa.Table:
+    """A batch's lines as the Arrow table ``_insert_events`` gives DuckDB: type, text, segment
+    and line number of each event."""
+    types = [_TAG[type(e)] for e in batch.events]
+    return pa.table(
+        {
+            "type": pa.array(types, pa.string()).dictionary_encode(),
+            "body": _text_array(batch.lines, batch.bodies),
+            "segment": pa.array(batch.origins, pa.string()).dictionary_encode(),
+            "line": pa.array(batch.linenos, pa.int64()),
+        }
+    )
 
 
 def _text_array(
