@@ -79,6 +79,33 @@ def test_torn_last_line_is_not_yet_written(store: LocalStore) -> None:
     assert not reader.pending(second.cursors)
 
 
+def test_a_torn_tail_after_a_spent_budget_waits_and_the_reading_ends(store: LocalStore) -> None:
+    """A batch whose budget is nearly spent stops before a segment it cannot take a line of;
+    the next call reads on, a torn tail stays unread until it is finished, and the loop ends."""
+    w = EventWriter(store, durability="none")
+    w.append_many(history(5))
+    done = store.read(w.segment).splitlines(keepends=True)
+    torn = written_lines([RunCompleted(run_id="r9", exit_code=0)])[0]
+    store.append("log/x.jsonl", torn[:-10])  # a live writer's unfinished first line, listed after
+    assert [s.name for s in store.segments()] == [w.segment, "log/x.jsonl"]
+    reader = LogReader(store)
+    cursors: dict[str, Cursor] = {}
+    seqs_seen: list[int] = []
+    high: dict[str, int] = {}
+    budget = len(done[0]) + len(done[1]) + 5  # two lines and a few bytes left for the next
+    for _ in range(10):
+        batch = reader.read_new(cursors, high, max_bytes=budget)
+        seqs_seen += seqs(batch)
+        cursors.update(batch.cursors)
+        high = batch.writer_seqs
+        if not batch.more:
+            break
+    assert not batch.more and seqs_seen == [1, 2, 3, 4, 5]
+    assert "log/x.jsonl" not in cursors or cursors["log/x.jsonl"].offset == 0
+    store.append("log/x.jsonl", torn[-10:])
+    assert [e.run_id for e in reader.read_new(cursors, high).events] == ["r9"]
+
+
 def test_edited_line_is_reported_with_its_line_number(store: LocalStore) -> None:
     lines = written_lines(history(5))
     lines[2] = lines[2].replace(b'"run_id":"r0"', b'"run_id":"r9"')
