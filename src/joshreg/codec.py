@@ -229,6 +229,31 @@ def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
     return events
 
 
+def decode_chunk(
+    buffer: bytes | memoryview, lines: list[bytes], skip: set[int]
+) -> tuple[list[EventBase | None], list[tuple[int, str]]]:
+    """Every line's event (``lines`` are ``buffer``'s, ``skip`` the damaged ones
+    ``verify_lines`` found): None for a line in ``skip`` or one that does not decode, and for
+    the latter ``(index, why)``. All lines are decoded at once, unless one is damaged or does
+    not decode; then line by line, to tell which."""
+    if not skip:
+        try:
+            return list(decode_events(buffer)), []
+        except (msgspec.DecodeError, ValueError):
+            pass
+    decoded: list[EventBase | None] = []
+    failed: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        event = None
+        if i not in skip:
+            try:
+                event = decode_event(line)
+            except (msgspec.DecodeError, ValueError) as e:
+                failed.append((i, str(e)))
+        decoded.append(event)
+    return decoded, failed
+
+
 def decode_event(line: bytes | memoryview) -> EventBase:
     """Decode one line into its typed event, upcasting old schema versions.
 

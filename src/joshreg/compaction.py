@@ -53,9 +53,9 @@ from typing import Any
 import msgspec
 
 from .clock import actor, writer_running_here
-from .codec import GENESIS, decode_event, decode_events, verify_lines
+from .codec import GENESIS, decode_chunk, decode_event, verify_lines
 from .errors import JoshregError, StoreError
-from .events import EventBase, SegmentSealed, event_types
+from .events import SegmentSealed, event_types
 from .store.base import LogStore, SegmentInfo
 from .store.compacted import PREFIX, compacted_name, container_bytes, encode_container
 
@@ -316,18 +316,7 @@ def _encode(segment: str, data: bytes, sealed: bool) -> tuple[bytes, int, int]:
     lines.pop()
     n = len(lines)
     problems, skip, last_c = verify_lines(lines, GENESIS)
-    decoded: list[EventBase | None]
-    try:
-        if skip:
-            raise ValueError("damaged lines")
-        decoded = list(decode_events(data[:cut]))
-    except (msgspec.DecodeError, ValueError):
-        decoded = []
-        for i, line in enumerate(lines):
-            try:
-                decoded.append(None if i in skip else decode_event(line))
-            except (msgspec.DecodeError, ValueError, JoshregError):
-                decoded.append(None)
+    decoded, _ = decode_chunk(memoryview(data)[:cut], lines, skip)
     types: list[str | None] = []
     writers: list[str | None] = []
     seqs: list[int | None] = []

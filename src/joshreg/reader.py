@@ -31,7 +31,7 @@ from itertools import islice
 
 import msgspec
 
-from .codec import GENESIS, Problem, decode_event, decode_events, verify_lines
+from .codec import GENESIS, Problem, decode_chunk, verify_lines
 from .errors import StoreError
 from .events import EventBase, SegmentSealed
 from .store.base import LogStore, SegmentInfo
@@ -69,8 +69,7 @@ class ReadBatch:
 class Chunk:
     """Consecutive complete lines of one segment as a reader checked and decoded them: they
     start at ``at`` (the cursor before them); ``found`` and ``skip`` are ``verify_lines``'s,
-    ``decoded`` holds None for a line skipped or not decodable; ``last_c`` is the last line's
-    ``c``."""
+    ``decoded`` and ``failed`` ``decode_chunk``'s; ``last_c`` is the last line's ``c``."""
 
     segment: str
     at: Cursor
@@ -79,6 +78,7 @@ class Chunk:
     found: list[tuple[int, str, str]]
     skip: set[int]
     decoded: list[EventBase | None]
+    failed: list[tuple[int, str]]
     last_c: str
 
 
@@ -191,24 +191,11 @@ class LogReader:
         base = cur.line + 1
         for i, kind, detail in found:
             problems.append(Problem(segment, base + i, kind, detail))
-        decoded: list[EventBase | None]
-        try:
-            if skip:
-                raise ValueError("some lines are damaged")
-            decoded = list(decode_events(body))
-        except (msgspec.DecodeError, ValueError):
-            decoded = []
-            for i, line in enumerate(lines):
-                if i in skip:
-                    decoded.append(None)
-                    continue
-                try:
-                    decoded.append(decode_event(line))
-                except (msgspec.DecodeError, ValueError) as e:
-                    problems.append(Problem(segment, base + i, "undecodable", str(e)))
-                    decoded.append(None)
+        decoded, failed = decode_chunk(body, lines, skip)
+        for i, why in failed:
+            problems.append(Problem(segment, base + i, "undecodable", why))
         if self.observer is not None:
-            self.observer(Chunk(segment, cur, body, lines, found, skip, decoded, last_c))
+            self.observer(Chunk(segment, cur, body, lines, found, skip, decoded, failed, last_c))
         seqs = batch.writer_seqs
         events, kept, origins, linenos = batch.events, batch.lines, batch.origins, batch.linenos
         if decoded and not skip and self._contiguous(decoded, seqs):

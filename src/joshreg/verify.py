@@ -41,7 +41,7 @@ import duckdb
 import msgspec
 
 from .clock import writer_origin, writer_running_here
-from .codec import GENESIS, check_line, decode_commit, decode_event, decode_events, verify_lines
+from .codec import GENESIS, check_line, decode_chunk, decode_commit, verify_lines
 from .errors import JoshregError, StoreError
 from .events import EventBase, ResultsLoaded, SegmentSealed
 from .labels import PREFIX as LABEL_PREFIX
@@ -326,10 +326,8 @@ def _observer(scan: _Scan, report: VerifyReport) -> ChunkObserver:
         if chunk.at.offset != at.offset:  # a fresh rebuild reads each segment once, in order
             raise JoshregError(f"verify: {chunk.segment} was read out of order at byte {chunk.at.offset}")
         index = scan.index(chunk.segment)
-        decoded = _undecodable(
-            chunk.lines, chunk.skip, chunk.decoded, chunk.segment, index, at.line + 1, scan, report
-        )
-        _record(chunk.found, chunk.skip, decoded, chunk.segment, index, at.line + 1, scan, report)
+        _undecodable(chunk.failed, chunk.segment, index, at.line + 1, scan, report)
+        _record(chunk.found, chunk.skip, chunk.decoded, chunk.segment, index, at.line + 1, scan, report)
         scan.read[chunk.segment] = Cursor(
             at.offset + len(chunk.body), at.line + len(chunk.lines), chunk.last_c
         )
@@ -393,7 +391,8 @@ def _scan_segment(
         lines = data.split(b"\n")
         lines.pop()  # empty, or the start of a line not yet complete
         found, skip, prev = verify_lines(lines, prev)
-        decoded = _decode(body, lines, skip, seg.name, index, lineno + 1, scan, report)
+        decoded, failed = decode_chunk(body, lines, skip)
+        _undecodable(failed, seg.name, index, lineno + 1, scan, report)
         _record(found, skip, decoded, seg.name, index, lineno + 1, scan, report)
         offset += cut
         lineno += len(lines)
@@ -403,49 +402,14 @@ def _scan_segment(
             return
 
 
-def _decode(
-    buffer: bytes | memoryview,
-    lines: list[bytes],
-    skip: set[int],
-    segment: str,
-    index: int,
-    base: int,
-    scan: _Scan,
-    report: VerifyReport,
-) -> list[EventBase | None]:
-    """Every line's event, None for a skipped line or one that does not decode (reported)."""
-    try:
-        if skip:
-            raise ValueError("some lines are damaged")
-        return list(decode_events(buffer))
-    except (msgspec.DecodeError, ValueError):
-        return _undecodable(lines, skip, [None] * len(lines), segment, index, base, scan, report)
-
-
 def _undecodable(
-    lines: list[bytes],
-    skip: set[int],
-    decoded: list[EventBase | None],
-    segment: str,
-    index: int,
-    base: int,
-    scan: _Scan,
-    report: VerifyReport,
-) -> list[EventBase | None]:
-    """``decoded`` with each missing event not in ``skip`` decoded again: an event, or the line
-    is reported as intact but not an event this joshreg knows."""
-    if None not in decoded:
-        return decoded
-    out = list(decoded)
-    for i, ev in enumerate(decoded):
-        if ev is not None or i in skip:
-            continue
-        try:
-            out[i] = decode_event(lines[i])
-        except (msgspec.DecodeError, ValueError, JoshregError) as e:
-            report.add(VerifyProblem("undecodable", f"{_SEGMENT_KINDS['undecodable']}{e}", segment, base + i))
-            scan.skipped[index].add(base + i)
-    return out
+    failed: list[tuple[int, str]], segment: str, index: int, base: int, scan: _Scan, report: VerifyReport
+) -> None:
+    """Report the lines ``decode_chunk`` could not decode: intact, but not an event this
+    joshreg knows."""
+    for i, why in failed:
+        report.add(VerifyProblem("undecodable", f"{_SEGMENT_KINDS['undecodable']}{why}", segment, base + i))
+        scan.skipped[index].add(base + i)
 
 
 def _record(
