@@ -81,6 +81,10 @@ PUBLIC_TABLES = (
     "label_history",
     "labels_current",
 )
+#: The event tables compared too, one per event type, and so every table compared.
+_EVENT_TABLE_NAMES = tuple(sorted(t for t, _ in EVENT_TABLES.values()))
+_COMPARED = (*PUBLIC_TABLES, *_EVENT_TABLE_NAMES)
+
 _KEYS: dict[str, tuple[str, ...]] = {
     "sweep_sessions": ("session_id",),
     "job_configs": ("run_hash",),
@@ -237,12 +241,12 @@ def verify_store(
             _check_labels(store, report, imported)
         # The projection's side of the table comparison, while the rebuild's reader still has
         # the first batch to read and DuckDB would otherwise idle.
-        known = _fingerprints(con) if rebuilder is not None and con is not None else {}
+        mine = _projection_side(con) if rebuilder is not None and con is not None else None
         fresh = rebuilder.wait(progress) if rebuilder is not None else None
         _check_segments(store, scan, report, progress, time.time() if now is None else now)
         _check_blobs(store, report, scan.loads, progress)
         if con is not None and checkpoint is not None:
-            _check_projection(store, con, report, scan, labels_head, checkpoint, fresh, progress, known)
+            _check_projection(store, con, report, scan, labels_head, checkpoint, fresh, progress, mine)
     finally:
         if rebuilder is not None:
             rebuilder.close()
@@ -986,10 +990,10 @@ def _check_projection(
     checkpoint: _Checkpoint | str,
     fresh: duckdb.DuckDBPyConnection | None,
     progress: VerifyProgress | None,
-    known: _Known,
+    mine: _Projection | None,
 ) -> None:
     """What ``con`` has read must still be there; with ``fresh`` (a private rebuild), compare
-    every public table with it (``known``: fingerprints of ``con``'s tables taken already)."""
+    every public table with it (``mine``: ``con``'s side, when taken already)."""
     if isinstance(checkpoint, str):
         report.add(
             VerifyProblem(
@@ -1012,7 +1016,7 @@ def _check_projection(
                 )
             )
     if fresh is not None:
-        _compare_rebuild(con, fresh, report, progress, known)
+        _compare_rebuild(con, fresh, report, progress, mine)
 
 
 def _rebuild_config(tmp: str) -> dict[str, str]:
@@ -1029,10 +1033,10 @@ def _compare_rebuild(
     fresh: duckdb.DuckDBPyConnection,
     report: VerifyReport,
     progress: VerifyProgress | None,
-    known: _Known,
+    mine: _Projection | None,
 ) -> None:
-    """Compare every public table of ``con`` with the rebuild's in ``fresh`` (``known``: the
-    fingerprints of ``con``'s tables taken already)."""
+    """Compare every public table of ``con`` with the rebuild's in ``fresh`` (``mine``:
+    ``con``'s side, when taken already)."""
     if report.problems:  # the log changed under the tables: rebuilding would lose rows
         advice = (
             "The tables were built before the log damage reported above; restore the log first, "
@@ -1043,15 +1047,15 @@ def _compare_rebuild(
             "The DuckDB file was changed outside joshreg (or by a joshreg bug); run `joshreg "
             "rebuild REGISTRY` to replace the tables with what the log says."
         )
-    event_tables = sorted(t for t, _ in EVENT_TABLES.values())
-    tables = [*PUBLIC_TABLES, *event_tables]
-    have, want = _columns(con), _columns(fresh)
+    have = mine.columns if mine is not None else _columns(con)
+    prints = mine.fingerprints if mine is not None else {}
+    want = _columns(fresh)
     event_diffs: list[str] = []
-    for i, table in enumerate(tables, 1):
+    for i, table in enumerate(_COMPARED, 1):
         diff = _compare_table(
-            con, fresh, table, have.get(table, {}), want.get(table, {}), report, known or {}
+            con, fresh, table, have.get(table, {}), want.get(table, {}), report, prints.get(table)
         )
-        if diff is not None and table in event_tables:
+        if diff is not None and table in _EVENT_TABLE_NAMES:
             event_diffs.append(f"{table}: {diff}" if not event_diffs else f"{table}: {diff.split(';')[0]}")
         elif diff is not None:
             report.add(
@@ -1063,7 +1067,7 @@ def _compare_rebuild(
             )
         report.tables.append(table)
         if progress:
-            progress("tables", i, len(tables))
+            progress("tables", i, len(_COMPARED))
     if event_diffs:  # one problem for the events: they differ together when lines moved
         report.add(
             VerifyProblem(
@@ -1121,21 +1125,24 @@ def _check_checkpoint(
         )
 
 
-# (table, its columns) → its fingerprint in the projection.
-_Known = dict[tuple[str, tuple[str, ...]], tuple[int, int]]
+@dataclass
+class _Projection:
+    """The projection's side of the comparison: every table's columns, and each compared
+    table's fingerprint over its columns (sorted, as ``_compare_table`` takes them)."""
+
+    columns: dict[str, dict[str, str]]
+    fingerprints: dict[str, tuple[int, int]]
 
 
-def _fingerprints(con: duckdb.DuckDBPyConnection) -> _Known:
-    """The fingerprint of every table ``_compare_rebuild`` compares, as the projection has it;
-    none when its tables cannot be read (the comparison then says why)."""
+def _projection_side(con: duckdb.DuckDBPyConnection) -> _Projection | None:
+    """``con``'s side of the comparison; None when its tables cannot be read (the comparison
+    then says why)."""
     try:
         have = _columns(con)
-        tables = [*PUBLIC_TABLES, *sorted(t for t, _ in EVENT_TABLES.values())]
-        return {
-            (t, tuple(sorted(have[t]))): _fingerprint(con, t, sorted(have[t])) for t in tables if t in have
-        }
+        prints = {t: _fingerprint(con, t, sorted(have[t])) for t in _COMPARED if t in have}
     except duckdb.Error:
-        return {}
+        return None
+    return _Projection(have, prints)
 
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> tuple[int, int]:
@@ -1163,9 +1170,10 @@ def _compare_table(
     have: dict[str, str],
     want: dict[str, str],
     report: VerifyReport,
-    known: _Known,
+    mine: tuple[int, int] | None,
 ) -> str | None:
-    """How ``table`` differs from the rebuild's, or None when the rows are the same multiset."""
+    """How ``table`` differs from the rebuild's, or None when the rows are the same multiset
+    (``mine``: the projection's fingerprint, when taken already)."""
     if have != want:
         extra = sorted(set(have) - set(want))
         lost = sorted(set(want) - set(have))
@@ -1175,7 +1183,8 @@ def _compare_table(
         parts += [f"{c} is {have[c]}, a rebuild makes it {want[c]}" for c in typed]
         return "; ".join(parts)
     columns = sorted(have)
-    mine = known.get((table, tuple(columns))) or _fingerprint(con, table, columns)
+    if mine is None:
+        mine = _fingerprint(con, table, columns)
     if mine == _fingerprint(fresh, table, columns):
         return None
     if table == "cell_data":
