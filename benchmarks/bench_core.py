@@ -864,10 +864,18 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end [{load}]\n")
     print_table(results)
-    out = Path(args.out)
+    write_report(Path(args.out), args.quick, info, sc, total, results)
+    return 0
+
+
+def write_report(
+    out: Path, quick: bool, info: dict[str, Any], sc: Any, total: float, results: list[Result]
+) -> None:
+    """The results as JSON at ``out``, with the machine and the workload sizes (``sc``, a
+    dataclass) they were measured with."""
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if quick else "full",
         "machine": info,
         "scale": asdict(sc),
         "total_seconds": round(total, 2),
@@ -877,7 +885,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nwrote {out}")
-    return 0
 
 
 def _goal_kind(r: Result) -> str:

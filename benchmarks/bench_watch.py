@@ -37,11 +37,11 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_core import Result, _goal_kind, machine, make_fixture, print_table
+from bench_core import Result, machine, make_fixture, print_table, write_report
 
 from joshreg import RunRecorder, RunRegistry
 
@@ -294,19 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t_all
     print(f"\ntotal {total:.1f} s\n")
     print_table(results)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "mode": "quick" if args.quick else "full",
-        "machine": info,
-        "scale": asdict(sc),
-        "total_seconds": round(total, 2),
-        "results": [
-            {**asdict(r), "ratio": r.ratio, "passed": r.passed, "goal_kind": _goal_kind(r)} for r in results
-        ],
-    }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_report(Path(args.out), args.quick, info, sc, total, results)
     return 0
 
 
