@@ -163,6 +163,15 @@ class LogStoreContract:
             store.retire_segment("log/w.jsonl")
         assert store.read("log/w.jsonl") == b"one\ntwo\n"
 
+    def test_the_longest_copy_serves_a_retired_segment(self, store: LogStore) -> None:
+        store.append("log/w.jsonl", b"one\n")
+        store.claim(compacted_name("log/w.jsonl", 4), container(b"one\n"))
+        store.append("log/w.jsonl", b"two\n")
+        store.claim(compacted_name("log/w.jsonl", 8), container(b"one\ntwo\n"))
+        assert store.retire_segment("log/w.jsonl") is True  # the 8-byte copy holds every byte
+        assert store.read("log/w.jsonl") == b"one\ntwo\n"
+        assert [(s.size, s.compacted) for s in store.segments()] == [(8, compacted_name("log/w.jsonl", 8))]
+
     def test_compacted_claims_are_claims_and_not_extra_segments(self, store: LogStore) -> None:
         data = b"x\n"
         name = compacted_name("log/w.jsonl", len(data))

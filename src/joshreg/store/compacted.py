@@ -20,7 +20,7 @@ never reads a compacted segment does not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .base import SegmentInfo
@@ -37,6 +37,7 @@ __all__ = [
     "container_bytes",
     "container_metadata",
     "encode_container",
+    "longest_copy",
     "merge_listing",
     "parse_compacted_name",
     "read_container",
@@ -66,6 +67,17 @@ def parse_compacted_name(name: str) -> tuple[str, int] | None:
     if not stem or not size.isdigit():
         return None
     return f"log/{stem}.jsonl", int(size)
+
+
+def longest_copy(claims: Iterable[str], segment: str) -> tuple[str, int] | None:
+    """The compacted claim among ``claims`` that holds the most bytes of ``segment``, and how
+    many; None when none holds it. A longer copy holds a shorter one's bytes and more."""
+    best: tuple[str, int] | None = None
+    for claim in claims:
+        parsed = parse_compacted_name(claim)
+        if parsed is not None and parsed[0] == segment and (best is None or parsed[1] > best[1]):
+            best = (claim, parsed[1])
+    return best
 
 
 def merge_listing(files: list[SegmentInfo], compacted: list[tuple[str, float | None]]) -> list[SegmentInfo]:

@@ -19,7 +19,7 @@ import time
 from ..errors import LogFormatError, StoreError
 from .base import LogStore, SegmentInfo
 from .compacted import PREFIX as COMPACTED
-from .compacted import container_bytes, merge_listing, parse_compacted_name
+from .compacted import container_bytes, longest_copy, merge_listing
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LocalStore"]
 
@@ -139,14 +139,9 @@ class LocalStore(LogStore):
             return files
         return merge_listing(files, compacted)
 
-    def _compacted_copy(self, segment: str) -> str | None:
-        """The longest compacted claim holding ``segment``, if any."""
-        best: tuple[int, str] | None = None
-        for name, _, _ in self._scan(COMPACTED, ".parquet"):
-            parsed = parse_compacted_name(name)
-            if parsed is not None and parsed[0] == segment and (best is None or parsed[1] > best[0]):
-                best = (parsed[1], name)
-        return None if best is None else best[1]
+    def _compacted_copy(self, segment: str) -> tuple[str, int] | None:
+        """The longest compacted claim holding ``segment`` and its size, if any."""
+        return longest_copy((name for name, _, _ in self._scan(COMPACTED, ".parquet")), segment)
 
     def _compacted_bytes(self, claim: str) -> bytes:
         cached = self._bytes_cache
@@ -169,10 +164,10 @@ class LocalStore(LogStore):
             pass
         except OSError as e:
             raise StoreError(f"cannot read segment {path}: {e}") from e
-        claim = self._compacted_copy(segment)  # the JSONL is gone: compacted, or never was
-        if claim is None:
+        copy = self._compacted_copy(segment)  # the JSONL is gone: compacted, or never was
+        if copy is None:
             return b""
-        return self._compacted_bytes(claim)[offset:end]
+        return self._compacted_bytes(copy[0])[offset:end]
 
     def retire_segment(self, segment: str) -> bool:
         path = self._path(segment)
@@ -180,9 +175,8 @@ class LocalStore(LogStore):
             size = os.stat(path).st_size
         except FileNotFoundError:
             return False
-        claim = self._compacted_copy(segment)
-        parsed = parse_compacted_name(claim) if claim else None
-        if parsed is None or parsed[1] < size:
+        copy = self._compacted_copy(segment)
+        if copy is None or copy[1] < size:
             raise StoreError(
                 f"refusing to delete {path}: no compacted copy holds its {size} bytes (compact it first)"
             )

@@ -7,7 +7,7 @@ import threading
 from ..errors import StoreError
 from .base import LogStore, SegmentInfo
 from .compacted import PREFIX as COMPACTED
-from .compacted import container_bytes, merge_listing, parse_compacted_name
+from .compacted import container_bytes, longest_copy, merge_listing
 
 __all__ = ["MemoryStore"]
 
@@ -37,34 +37,32 @@ class MemoryStore(LogStore):
             compacted = [(n, None) for n in self._claims if n.startswith(COMPACTED + "/")]
         return merge_listing(files, compacted) if compacted else files
 
-    def _compacted_copy(self, segment: str) -> str | None:
+    def _compacted_copy(self, segment: str) -> tuple[str, int] | None:
         with self._lock:
-            copies = [(parse_compacted_name(n), n) for n in self._claims if n.startswith(COMPACTED + "/")]
-        found = [(p[1], n) for p, n in copies if p is not None and p[0] == segment]
-        return max(found)[1] if found else None
+            claims = [n for n in self._claims if n.startswith(COMPACTED + "/")]
+        return longest_copy(claims, segment)
 
     def read(self, segment: str, offset: int = 0, end: int | None = None) -> bytes:
         with self._lock:
             buf = self._segments.get(segment)
             if buf is not None:
                 return bytes(buf[offset:end])
-        claim = self._compacted_copy(segment)
-        if claim is None:
+        copy = self._compacted_copy(segment)
+        if copy is None:
             return b""
         try:
-            data = container_bytes(self._claims[claim])
+            data = container_bytes(self._claims[copy[0]])
         except Exception as e:  # damaged or foreign file: pyarrow raises many kinds
-            raise StoreError(f"cannot read the compacted segment {claim}: {e}") from e
+            raise StoreError(f"cannot read the compacted segment {copy[0]}: {e}") from e
         return data[offset:end]
 
     def retire_segment(self, segment: str) -> bool:
-        claim = self._compacted_copy(segment)
+        copy = self._compacted_copy(segment)
         with self._lock:
             buf = self._segments.get(segment)
             if buf is None:
                 return False
-            parsed = parse_compacted_name(claim) if claim else None
-            if parsed is None or parsed[1] < len(buf):
+            if copy is None or copy[1] < len(buf):
                 raise StoreError(
                     f"refusing to delete {segment}: no compacted copy holds its {len(buf)} bytes"
                 )
