@@ -14,6 +14,7 @@ from joshreg.codec import (
     check_line,
     decode_commit,
     decode_event,
+    decode_events,
     encode_commit,
     encode_event,
     frame,
@@ -168,6 +169,17 @@ def test_newer_schema_version_is_refused() -> None:
     line, _ = framed(msgspec.structs.replace(SAMPLES[3], v=2))
     with pytest.raises(InvalidArgumentError, match=r"'run.started' has schema version 2.*upgrade joshreg"):
         decode_event(line[:-1])
+
+
+def test_a_buffer_with_one_newer_event_does_not_decode_at_once() -> None:
+    """The whole-buffer decode refuses a buffer holding any event of another schema version,
+    so that line by line decoding (which names it) takes over."""
+    events = [msgspec.structs.replace(SAMPLES[3], v=1, seq=k) for k in range(1, 6)]
+    lines = [framed(e)[0] for e in events]
+    assert [e.seq for e in decode_events(b"".join(lines))] == [1, 2, 3, 4, 5]
+    lines[3] = framed(msgspec.structs.replace(events[3], v=2))[0]
+    with pytest.raises(msgspec.ValidationError, match="schema version 2"):
+        decode_events(b"".join(lines))
 
 
 def test_current_version_is_accepted() -> None:

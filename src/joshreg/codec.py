@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import gc
 import zlib
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -207,6 +208,9 @@ def _preview(line: bytes) -> str:
     return f"not a framed event line: {text!r}" + ("..." if len(line) > 120 else "")
 
 
+_VERSION = attrgetter("v")
+
+
 def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
     """Decode newline-separated lines at once (fast path); raises if any line does not decode.
 
@@ -223,9 +227,9 @@ def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
             gc.enable()
     else:
         events = _event_decoder.decode_lines(buffer)
-    for ev in events:
-        if ev.v != 1:
-            raise msgspec.ValidationError(f"event {ev.event_id} has schema version {ev.v}")
+    if any(map((1).__ne__, map(_VERSION, events))):  # C-level: a Python loop cost 0.1 s per 10⁶
+        ev = next(e for e in events if e.v != 1)
+        raise msgspec.ValidationError(f"event {ev.event_id} has schema version {ev.v}")
     return events
 
 

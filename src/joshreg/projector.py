@@ -375,7 +375,6 @@ class Projector:
             for batch, raw in _read_ahead(self.reader, list(slow), self.cursors, self.writer_seqs):
                 merged.problems.extend(batch.problems)
                 self._insert_events(batch, raw)
-                _collect_param_types(batch.events, params)
                 for s, c in batch.cursors.items():
                     done += c.offset - self.cursors.get(s, Cursor()).offset
                     self.cursors[s] = c
@@ -409,7 +408,9 @@ class Projector:
         self._insert_compacted(fast)
         read_slow()
         merged.writer_seqs = self.writer_seqs
-        self._declared_params(params)  # the compacted rows' (read_slow collects its own too)
+        # Every registration's parameter types, from the table: one query instead of a Python
+        # loop over every event read, which holds the GIL the read-ahead thread needs.
+        self._declared_params(params)
 
     def _declared_params(self, into: dict[str, str]) -> None:
         """Merge the parameter types every registration in the event table declares."""
@@ -901,7 +902,7 @@ def _read_ahead(
 def _raw_lines(batch: ReadBatch) -> pa.Table:
     """A batch's lines as the Arrow table ``_insert_events`` gives DuckDB: type, text, segment
     and line number of each event."""
-    types = [_TAG[type(e)] for e in batch.events]
+    types = list(map(_TAG.__getitem__, map(type, batch.events)))
     return pa.table(
         {
             "type": pa.array(types, pa.string()).dictionary_encode(),
