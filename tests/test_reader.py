@@ -190,6 +190,31 @@ def test_max_bytes_chunks_return_every_event_exactly_once(store: LocalStore) -> 
     assert reader.read_new(cursors, writer_seqs).events == []
 
 
+def test_a_line_longer_than_the_budget_is_read_whole_but_not_the_rest(store: LocalStore) -> None:
+    """A line longer than ``max_bytes`` is read to its end, in a read at most about twice its
+    length, not with the rest of the segment behind it."""
+    big = RunRegistered(session_id="s1", run_hash="h1", config_content="x = 1\n" * 2000)
+    small = [RunStarted(run_id=f"r{i}", run_hash="h1", session_id="s1") for i in range(300)]
+    w = EventWriter(store, durability="none")
+    w.append_many([big, *small])
+    size = store.segments()[0].size
+    long_line = len(written_lines([big])[0])
+    reader = LogReader(store)
+    first = reader.read_new({}, {}, max_bytes=1000)
+    assert seqs(first)[0] == 1 and first.more
+    advanced = first.cursors[w.segment].offset
+    assert long_line <= advanced <= 2 * long_line < size // 2
+    cursors, high, got = dict(first.cursors), first.writer_seqs, seqs(first)
+    while True:
+        batch = reader.read_new(cursors, high, max_bytes=1000)
+        got += seqs(batch)
+        cursors.update(batch.cursors)
+        high = batch.writer_seqs
+        if not batch.more:
+            break
+    assert got == list(range(1, 302))
+
+
 # --- through the registry ---------------------------------------------------------------------
 
 

@@ -155,9 +155,14 @@ class LogReader:
                     if budget is not None and budget < max_bytes:  # what is left of the budget is
                         batch.more = True  # less than a line: the next call reads on from here
                         break
-                    # One line longer than the whole budget: read it whole.
-                    data = self.store.read(seg.name, cur.offset, seg.size)
-                    cut = data.rfind(b"\n") + 1
+                    # One line longer than the whole budget: read on until it ends (doubling
+                    # the read), not to the end of the segment, which may hold gigabytes more.
+                    step = end - cur.offset  # the budget
+                    while cut == 0 and end < seg.size:
+                        step *= 2
+                        end = min(seg.size, cur.offset + step)
+                        data = self.store.read(seg.name, cur.offset, end)
+                        cut = data.rfind(b"\n") + 1
             except StoreError as e:  # retried at the next read; the other segments go on
                 batch.problems.append(Problem(seg.name, cur.line + 1, "unreadable", str(e)))
                 continue
