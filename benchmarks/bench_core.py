@@ -170,7 +170,7 @@ def _collect(q: Any, procs: list[Any]) -> list[Any]:
     return got
 
 
-def _profile(label: str, fn: Callable[[], Any], top: int) -> Any:
+def profile_call(label: str, fn: Callable[[], Any], top: int) -> Any:
     """Run ``fn`` under cProfile and print the top entries by cumulative and by own time."""
     prof = cProfile.Profile()
     out = prof.runcall(fn)
@@ -524,7 +524,7 @@ def _rebuild(db: Path, events: Path, profile: int) -> float:
     con = duckdb.connect(str(db))
     proj = Projector(con, LocalStore(events))
     t0 = time.perf_counter()
-    res = _profile(f"rebuild {db.name}", proj.rebuild, profile) if profile else proj.rebuild()
+    res = profile_call(f"rebuild {db.name}", proj.rebuild, profile) if profile else proj.rebuild()
     t = time.perf_counter() - t0
     assert not res.problems, res.problems[:3]
     con.close()
@@ -632,7 +632,7 @@ def bench_catchup(sc: Scale, d: Path, profile: int) -> Result:
         proj = Projector(con, LocalStore(d / "reg.events"))
         assert not proj.needs_rebuild
         t0 = time.perf_counter()
-        res = _profile("catch-up", proj.catch_up, profile) if profile and r == 0 else proj.catch_up()
+        res = profile_call("catch-up", proj.catch_up, profile) if profile and r == 0 else proj.catch_up()
         times.append(time.perf_counter() - t0)
         assert res.events == sc.catchup, res.events
         con.close()
@@ -652,7 +652,7 @@ def bench_open(sc: Scale, d: Path, profile: int) -> Result:
     for r in range(sc.open_repeats):
         t0 = time.perf_counter()
         if profile and r == 0:
-            reg = _profile("open", lambda: RunRegistry(d / "reg.duckdb", enable_spatial=True), profile)
+            reg = profile_call("open", lambda: RunRegistry(d / "reg.duckdb", enable_spatial=True), profile)
         else:
             reg = RunRegistry(d / "reg.duckdb", enable_spatial=True)
         times.append(time.perf_counter() - t0)
@@ -681,7 +681,7 @@ def bench_as_of(sc: Scale, d: Path, profile: int) -> Result:
         for name, position in (("whole", newest), ("half", half)):
             t0 = time.perf_counter()
             if profile and r == 0 and name == "whole":
-                view = _profile("as_of", lambda p=position: reg.as_of(p), profile)
+                view = profile_call("as_of", lambda p=position: reg.as_of(p), profile)
             else:
                 view = reg.as_of(position)
             times[name].append(time.perf_counter() - t0)
@@ -710,7 +710,7 @@ def _verify_child(db: str, profile: int, q: Any) -> None:
     reg = RunRegistry(Path(db), enable_spatial=True)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    report = _profile("verify", reg.verify, profile) if profile else reg.verify()
+    report = profile_call("verify", reg.verify, profile) if profile else reg.verify()
     t = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     reg.close()

@@ -20,12 +20,8 @@ ignores names that belong to ``bench_core.py``, so ``just bench`` can pass argum
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
 import os
-import platform
-import pstats
 import shutil
 import statistics
 import sys
@@ -40,6 +36,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from bench_core import machine, profile_call
 
 from joshreg import CellDataLoader, RunRegistry
 from joshreg.spatial import load_spatial
@@ -217,18 +214,6 @@ class Baseline:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _profile(label: str, fn: Callable[[], Any], top: int) -> Any:
-    """Run ``fn`` under cProfile and print the top entries by cumulative and by own time."""
-    prof = cProfile.Profile()
-    out = prof.runcall(fn)
-    for key in ("cumulative", "tottime"):
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
-        print(f"\n--- cProfile {label} (by {key}) ---")
-        print("\n".join(buf.getvalue().splitlines()[4:]))
-    return out
-
-
 def _count(reg: RunRegistry) -> int:
     row = reg.query("SELECT count(*) FROM cell_data").fetchone()
     return int(row[0]) if row else 0
@@ -265,7 +250,7 @@ def bench_load_single(sc: Scale, base: Path, files: list[Path], profile: int) ->
             reg.sync()
 
         t0 = time.perf_counter()
-        _profile("load_csv + sync", ours_fn, profile) if profile and r == 0 else ours_fn()
+        profile_call("load_csv + sync", ours_fn, profile) if profile and r == 0 else ours_fn()
         ours.append(time.perf_counter() - t0)
         assert _count(reg) == 2 * rows
         reg.close()
@@ -309,7 +294,7 @@ def bench_load_batch(sc: Scale, base: Path, files: list[Path], profile: int) -> 
         reg.sync()
 
     t0 = time.perf_counter()
-    _profile("load_csv_batch + sync", ours_fn, profile) if profile else ours_fn()
+    profile_call("load_csv_batch + sync", ours_fn, profile) if profile else ours_fn()
     ours = time.perf_counter() - t0
     assert _count(reg) == rows
     reg.close()
@@ -364,7 +349,7 @@ def bench_rebuild(sc: Scale, db: Path, load_seconds: float, profile: int) -> Res
         return RunRegistry(db, enable_spatial=True)
 
     t0 = time.perf_counter()
-    reg = _profile("rebuild on open", reopen, profile) if profile else reopen()
+    reg = profile_call("rebuild on open", reopen, profile) if profile else reopen()
     t = time.perf_counter() - t0
     n = _count(reg)
     assert n == rows, (n, rows)
@@ -411,7 +396,7 @@ def bench_queries(sc: Scale, db: Path, hashes: list[str], only: set[str], profil
         times = []
         for r in range(sc.query_repeats):
             t0 = time.perf_counter()
-            df = _profile(name, call, profile) if profile and r == 0 else call()
+            df = profile_call(name, call, profile) if profile and r == 0 else call()
             times.append(time.perf_counter() - t0)
         out.append(
             Result(name, what, statistics.median(times), "s", 0.2, runs=times, extra={"result_rows": len(df)})
@@ -421,17 +406,6 @@ def bench_queries(sc: Scale, db: Path, hashes: list[str], only: set[str], profil
 
 
 # --- report ---------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "platform": platform.platform(),
-        "tmpdir": tempfile.gettempdir(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def _fmt(v: float | None) -> str:
