@@ -12,6 +12,8 @@ Prints a table (figure, goal, baseline, ratio, PASS/MISS) and writes ``bench-out
 goal (figure/goal for throughputs, goal/figure for times); on-goal rows have ratio >= 1 (>= 10
 for the baseline comparison). Quick mode shrinks every workload, so its PASS/MISS is only a smoke
 signal. Medians of several runs where a run is cheap; one run for the big rebuilds.
+``compacted_floor_1m`` times no joshreg path: the same tables filled by DuckDB alone from typed
+Parquet, the least any compacted format could cost, against ``rebuild_compacted_1m``'s goal.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ from joshreg.events import (
     SessionStatusChanged,
 )
 from joshreg.projector import Projector
-from joshreg.store import LocalStore
+from joshreg.store import LocalStore, MemoryStore
+from joshreg.tables import EVENT_TABLES
 from joshreg.writer import EventWriter
 
 NAMES = (
@@ -60,6 +63,7 @@ NAMES = (
     "rebuild_small",
     "rebuild_big",
     "rebuild_compacted_1m",
+    "compacted_floor_1m",
     "catchup_1k",
     "open_big",
     "as_of_1m",
@@ -595,6 +599,44 @@ def bench_rebuild_compacted(base: Path, big: Path, profile: int) -> Result:
     )
 
 
+def bench_compacted_floor(base: Path, big: Path) -> Result:
+    """What ``rebuild_compacted_1m``'s goal is up against with these tables: the big registry's
+    event tables read back from typed Parquet by DuckDB's own reader (nothing to parse, no
+    Python), then the public tables and the commits as a rebuild makes them
+    (``Projector.project_tables``). Not a path joshreg takes (DuckDB checks no Parquet page
+    checksums; see ``compaction``): the floor of any compacted format for these tables."""
+    d = base / "compacted_floor"
+    d.mkdir()
+    tables = [table for table, _ in EVENT_TABLES.values()]
+    with duckdb.connect(str(big / "reg.duckdb"), read_only=True) as con:
+        for table in tables:
+            con.execute(f"COPY {table} TO '{d / table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+    os.sync()
+    con = duckdb.connect(str(d / "floor.duckdb"))
+    proj = Projector(con, MemoryStore())
+    t0 = time.perf_counter()
+    con.execute("BEGIN")
+    for table in tables:
+        con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet('{d / table}.parquet')")
+    con.execute("COMMIT")
+    t_events = time.perf_counter() - t0
+    proj.project_tables()
+    t = time.perf_counter() - t0
+    n = sum(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
+    con.close()
+    shutil.rmtree(d)
+    return Result(
+        "compacted_floor_1m",
+        f"floor for rebuild_compacted_1m: {n:,} events from typed Parquet into the same tables (s)",
+        t,
+        "s",
+        3.0,
+        False,
+        runs=[t],
+        extra={"events": n, "event_tables_seconds": round(t_events, 2)},
+    )
+
+
 def _catchup_events(n: int) -> list[EventBase]:
     out: list[EventBase] = [
         RunRegistered(
@@ -836,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         big = only & {
             "rebuild_big",
             "rebuild_compacted_1m",
+            "compacted_floor_1m",
             "catchup_1k",
             "open_big",
             "as_of_1m",
@@ -852,6 +895,8 @@ def main(argv: list[str] | None = None) -> int:
             d = base / "rebuild_big"
             if "rebuild_compacted_1m" in only:  # before catch-up adds events to the fixture
                 step("rebuild_compacted_1m", lambda: bench_rebuild_compacted(base, d, args.profile))
+            if "compacted_floor_1m" in only:
+                step("compacted_floor_1m", lambda: bench_compacted_floor(base, d))
             if "verify_1m" in only:  # before catch-up adds events from a closed writer
                 step("verify_1m", lambda: bench_verify(sc, d, args.profile))
             if "catchup_1k" in only:
