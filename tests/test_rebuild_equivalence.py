@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from joshreg.codec import GENESIS
+from joshreg.errors import JoshregError
 from joshreg.events import (
     EventBase,
     LabelAction,
@@ -121,6 +123,33 @@ def take(label: str, run_hash: str):  # type: ignore[no-untyped-def]
     return plan
 
 
+def recorded(
+    history: list[tuple[int, EventBase]], labels: list[tuple[str, str]], writers: int
+) -> MemoryStore:
+    """A store holding ``history`` (event k written by writer k mod ``writers``) and ``labels``."""
+    store = MemoryStore()
+    ws = [EventWriter(store, durability="none") for _ in range(writers)]
+    for k, event in history:
+        ws[k % writers].append(event)
+    for w in ws:
+        w.publish()
+    log = LabelLog(store)
+    for label, run_hash in labels:
+        log.commit(take(label, run_hash))
+    return store
+
+
+def column_types(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main'"
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for table, column, typ in rows:
+        out.setdefault(table, {})[column] = typ
+    return out
+
+
 def contents(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's rows, sorted, with columns in name order (so column order does not matter)."""
     out = {}
@@ -146,16 +175,7 @@ def test_any_order_and_batch_split_equals_a_full_rebuild(
     writers: int,
     data: st.DataObject,
 ) -> None:
-    store = MemoryStore()
-    ws = [EventWriter(store, durability="none") for _ in range(writers)]
-    for k, event in history:
-        ws[k % writers].append(event)
-    for w in ws:
-        w.publish()
-    log = LabelLog(store)
-    for label, run_hash in labels:
-        log.commit(take(label, run_hash))
-
+    store = recorded(history, labels, writers)
     full = duckdb.connect()
     Projector(full, store).rebuild()
     expected = contents(full)
@@ -196,3 +216,25 @@ def test_any_order_and_batch_split_equals_a_full_rebuild(
     for table in TABLES:
         assert got[table] == expected[table], table
     assert sum(len(v) for v in got.values()) >= len(history)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=histories, labels=label_changes, writers=st.integers(1, 3))
+def test_a_rebuild_into_views_shows_what_its_tables_hold(
+    history: list[tuple[int, EventBase]], labels: list[tuple[str, str]], writers: int
+) -> None:
+    """verify's private rebuild makes the public tables that are one query views
+    (``materialize=False``): the same rows, column names and types as the tables a rebuild
+    fills, so that comparing the two compares values."""
+    store = recorded(history, labels, writers)
+    tables, views = duckdb.connect(), duckdb.connect()
+    Projector(tables, store).rebuild()
+    projector = Projector(views, store, materialize=False)
+    projector.rebuild()
+    projector.rebuild()  # again: the views a rebuild made are replaced
+    assert contents(views) == contents(tables)
+    assert column_types(views) == column_types(tables)
+    kinds = dict(views.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
+    assert {t for t, k in kinds.items() if k == "VIEW"} >= {"job_runs", "run_outputs", "sweep_sessions"}
+    with pytest.raises(JoshregError, match="only rebuilds"):
+        projector.catch_up()

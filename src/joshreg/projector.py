@@ -1,7 +1,7 @@
 """Projector: the log's events → DuckDB tables, exactly once, checkpoint in the same transaction.
 
-Imports ``events``, ``codec``, ``reader``, ``labels``, ``labelstreams``, ``tables``, ``pyarrow``,
-``duckdb``.
+Imports ``events``, ``codec``, ``errors``, ``reader``, ``labels``, ``labelstreams``, ``tables``,
+``pyarrow``, ``duckdb``.
 
 Every batch of new events is inserted into ``event_log`` as one Arrow table; then the public
 tables are recomputed *from ``event_log``* for the keys the batch touched. Each table row is a
@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codec import GENESIS, Problem
+from .errors import JoshregError
 from .events import (
     EventBase,
     LabelAssigned,
@@ -70,6 +71,9 @@ FIRST_CHUNK_BYTES = 4 << 20
 FAST_BATCH_BYTES = 256 << 20  # JSONL bytes of compacted segments inserted at once by a rebuild
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+# The public tables a full refresh fills with one query over the event tables: views instead,
+# in a projector that does not materialize.
+_VIEWED = frozenset({"job_configs", "session_configs", "sweep_sessions", "job_runs", "run_outputs"})
 
 
 class CatchUp(msgspec.Struct):
@@ -97,11 +101,20 @@ class Projector:
         *,
         tracer: Callable[[str], None] | None = None,
         spatial: bool = False,
+        materialize: bool = True,
     ) -> None:
         """``spatial`` fills ``cell_data.geom`` with ``ST_Point(longitude, latitude)``; it loads
-        the spatial extension the first time results are projected."""
+        the spatial extension the first time results are projected.
+
+        ``materialize=False`` is for a projection read once and thrown away (verify's private
+        rebuild): ``rebuild`` then defines the public tables that are queries over the event
+        tables as views, typed like the tables, instead of filling them; reading each view
+        once costs about half of writing its rows and reading them. Such a projector only
+        rebuilds.
+        """
         self.con = con
         self.spatial = spatial
+        self.materialize = materialize
         self._spatial_loaded = False
         self.cell_columns: dict[str, str] = {}
         self.store = store
@@ -177,6 +190,12 @@ class Projector:
         self.con.execute("COMMIT")
 
     def _reset_tables(self) -> None:
+        if not self.materialize:  # the views a rebuild made in place of tables go first
+            for (name,) in self.con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE schema_name = current_schema()"
+            ).fetchall():
+                if name in _VIEWED:
+                    self.con.execute(f"DROP VIEW {name}")
         drop_tables(self.con)
         create_tables(self.con)
         self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
@@ -199,6 +218,8 @@ class Projector:
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Apply everything written since the checkpoint, in transactions of at most 64 MiB."""
+        if not self.materialize:
+            raise JoshregError("a projector that does not materialize its tables only rebuilds")
         t0 = time.perf_counter()
         result = CatchUp(problems=[])
         total = self._pending_bytes() if progress else 0
@@ -600,6 +621,21 @@ class Projector:
             "_aff_o": bool(outputs),
         }
 
+    def _fill(self, table: str, select: str, *, full: bool) -> None:
+        """Add ``select``'s rows to ``table``; in a full refresh without ``materialize``, make
+        ``table`` a view of them instead, with the table's column names and types (so that
+        comparing it with a real table compares values, not types)."""
+        if full and not self.materialize:
+            cols = table_columns(self.con, table)
+            names = ", ".join(quote_identifier(c) for c in cols)
+            typed = ", ".join(
+                f"CAST({quote_identifier(c)} AS {t}) AS {quote_identifier(c)}" for c, t in cols.items()
+            )
+            self.con.execute(f"DROP TABLE {table}")
+            self.con.execute(f"CREATE VIEW {table} AS SELECT {typed} FROM ({select}) AS _rows({names})")
+            return
+        self.con.execute(f"INSERT INTO {table} {select}")
+
     def _refresh(self, *, full: bool, params_full: bool = True) -> None:
         con = self.con
         touched = self._touched
@@ -625,13 +661,14 @@ class Projector:
         label = "(SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash)"
         if not skip("_aff_h"):
             delete("job_configs", "run_hash", "_aff_h")
-            con.execute(
+            self._fill(
+                "job_configs",
                 f"""
-                INSERT INTO job_configs
                 SELECT run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
                        {label if full else "NULL"}, make_timestamp(hlc // 1000)
                 FROM {first("events_run_registered", "run_hash", flt("run_hash", "_aff_h"))} r
-                """
+                """,
+                full=full,
             )
         if not full and not skip("_aff_l"):
             con.execute(
@@ -643,13 +680,14 @@ class Projector:
             )
         if not skip("_aff_h"):
             delete("session_configs", "run_hash", "_aff_h")
-            con.execute(
+            self._fill(
+                "session_configs",
                 f"""
-                INSERT INTO session_configs
                 SELECT session_id, run_hash, make_timestamp(min(hlc) // 1000)
                 FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
                 GROUP BY session_id, run_hash
-                """
+                """,
+                full=full,
             )
         if params_full:
             self._fill_params(full=True)
@@ -659,9 +697,9 @@ class Projector:
         if not skip("_aff_s"):
             delete("sweep_sessions", "session_id", "_aff_s")
             fs = flt("session_id", "_aff_s")
-            con.execute(
+            self._fill(
+                "sweep_sessions",
                 f"""
-                INSERT INTO sweep_sessions
                 SELECT c.session_id, c.experiment_name, make_timestamp(c.hlc // 1000), c.template_path,
                        NULL, c.simulation, coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.replicates, 1),
                        coalesce(s.status, 'pending'), c.metadata
@@ -676,29 +714,32 @@ class Projector:
                     SELECT session_id, count(DISTINCT run_hash) AS n
                     FROM events_run_registered WHERE true {fs} GROUP BY session_id
                 ) j USING (session_id)
-                """
+                """,
+                full=full,
             )
         if not skip("_aff_r"):
             delete("job_runs", "run_id", "_aff_r")
             fr = flt("run_id", "_aff_r")
-            con.execute(
+            self._fill(
+                "job_runs",
                 f"""
-                INSERT INTO job_runs
                 SELECT s.run_id, s.run_hash, s.session_id, s.replicate, make_timestamp(s.hlc // 1000),
                        make_timestamp(c.hlc // 1000), c.exit_code, s.output_path, c.error_message, s.metadata
                 FROM {first("events_run_started", "run_id", fr)} s
                 LEFT JOIN {first("events_run_completed", "run_id", fr, last=True)} c USING (run_id)
-                """
+                """,
+                full=full,
             )
         if not skip("_aff_o"):
             delete("run_outputs", "output_id", "_aff_o")
-            con.execute(
+            self._fill(
+                "run_outputs",
                 f"""
-                INSERT INTO run_outputs
                 SELECT output_id, run_id, output_type, file_path, file_size, row_count,
                        make_timestamp(hlc // 1000)
                 FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o"))}
-                """
+                """,
+                full=full,
             )
 
     # --- simulation results ---------------------------------------------------------------------
