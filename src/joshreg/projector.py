@@ -626,6 +626,7 @@ class Projector:
         ``table`` a view of them instead, with the table's column names and types (so that
         comparing it with a real table compares values, not types)."""
         if full and not self.materialize:
+            assert table in _VIEWED, table  # so that a second rebuild drops the view again
             cols = table_columns(self.con, table)
             names = ", ".join(quote_identifier(c) for c in cols)
             typed = ", ".join(
