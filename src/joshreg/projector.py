@@ -18,10 +18,8 @@ import io
 import queue
 import threading
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import accumulate
 
 import duckdb
 import msgspec
@@ -959,30 +957,32 @@ def _text_array(
     lines: list[bytes], bodies: Sequence[tuple[int, int, bytes | memoryview]] = ()
 ) -> pa.ChunkedArray:
     """The lines as Arrow strings. Runs of them still in the buffer they were read from
-    (``bodies``, see ``ReadBatch``) are used in place, each string keeping its newline, which
-    JSON parsing ignores; the other lines are joined into one buffer. ``pa.array`` on a list of
-    bytes objects costs about 4 µs a line, joining a few hundred ns, and a run used in place
-    only its offsets. The cast checks that every line is UTF-8."""
+    (``bodies``, see ``ReadBatch``) are used in place; the other lines are joined into one
+    buffer. ``pa.array`` on a list of bytes objects costs about 4 µs a line, joining a few
+    hundred ns, and a run used in place only its offsets."""
     pieces: list[pa.Array] = []
     at = 0
     for first, n, body in bodies:
         if first > at:
-            pieces.append(_joined(lines[at:first]))
-        offsets = np.zeros(n + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, lines[first : first + n]), np.int64, n) + 1, out=offsets[1:])
-        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(body)]
-        pieces.append(pa.Array.from_buffers(pa.large_binary(), n, buffers).cast(pa.large_string()))
+            pieces.append(_strings(lines[at:first]))
+        pieces.append(_strings(lines[first : first + n], body))
         at = first + n
     if at < len(lines) or not pieces:
-        pieces.append(_joined(lines[at:]))
+        pieces.append(_strings(lines[at:]))
     return pa.chunked_array(pieces, pa.large_string())
 
 
-def _joined(lines: list[bytes]) -> pa.Array:
-    offsets = array("q", [0])
-    offsets.extend(accumulate(map(len, lines)))
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(lines))]
-    return pa.Array.from_buffers(pa.large_binary(), len(lines), buffers).cast(pa.large_string())
+def _strings(lines: list[bytes], buffer: bytes | memoryview | None = None) -> pa.Array:
+    """``lines`` as Arrow strings over ``buffer``, which holds each line followed by a newline
+    (joined here when not given); each string keeps its newline, which JSON parsing ignores.
+    The cast checks that every line is UTF-8."""
+    n = len(lines)
+    if buffer is None:
+        buffer = b"\n".join([*lines, b""])
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, lines), np.int64, n) + 1, out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
+    return pa.Array.from_buffers(pa.large_binary(), n, buffers).cast(pa.large_string())
 
 
 def _first_rows(table: str, key: str, where: str, *, last: bool = False, split: bool = False) -> str:
