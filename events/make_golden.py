@@ -1,6 +1,6 @@
 """Write a golden event log: a realistic sweep history that every future joshreg must replay.
 
-Usage: ``python events/make_golden.py [name]`` (default ``golden-v1``) writes the store
+Usage: ``python events/make_golden.py [name] [--imported]`` (default ``golden-v1``) writes the store
 directory ``events/<name>/`` through the public API (``RunRegistry`` plus two ``RunRecorder``
 workers, so three writers), then ``events/<name>.expected.json`` with the tables the registry
 built from it. ``tests/test_golden_logs.py`` replays every ``events/golden-*/`` from scratch
@@ -39,12 +39,14 @@ TABLES = (
 )
 
 
-def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def snapshot(con: duckdb.DuckDBPyConnection, exact: tuple[str, ...] = ()) -> dict[str, Any]:
     """The comparable contents of the public tables.
 
     Rows become dicts keyed by column name (so column order does not matter), sorted. A
     TIMESTAMP becomes whether it is set, since the golden log's times say when it was made,
-    not what a replay computes; JSON columns are parsed, so formatting does not matter.
+    not what a replay computes, except in the ``exact`` tables, whose times are data in the
+    events (imported rows keep their original times); JSON columns are parsed, so formatting
+    does not matter. With ``exact``, the result rows per run are compared too.
     """
     out: dict[str, Any] = {}
     for table in TABLES:
@@ -63,7 +65,9 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             for name, value in zip(names, values, strict=True):
                 kind = types[name]
                 if kind.startswith("TIMESTAMP"):
-                    row[name] = value is not None
+                    row[name] = (
+                        value.isoformat() if table in exact and value is not None else value is not None
+                    )
                 elif kind == "JSON" and value is not None:
                     row[name] = json.loads(value)
                 else:
@@ -73,6 +77,15 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     out["event_counts"] = dict(
         con.execute("SELECT type, count(*) FROM event_log GROUP BY type ORDER BY type").fetchall()
     )
+    if exact:
+        out["exact_times"] = list(exact)
+        out["cell_data"] = [
+            list(r)
+            for r in con.execute(
+                "SELECT run_id, entity_type, count(*), sum(step), count(DISTINCT replicate) FROM cell_data "
+                "GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+        ]
     return out
 
 
@@ -169,15 +182,68 @@ def write_history(store_dir: Path, db: Path) -> dict[str, Any]:
     return result
 
 
+# Tables whose times an import carries as data: a replay must give them exactly.
+IMPORTED_TIMES = ("sweep_sessions", "job_configs", "session_configs", "job_runs", "run_outputs")
+
+
+def write_imported_history(store_dir: Path, db: Path, tmp: Path) -> dict[str, Any]:
+    """A joshpy registry (written in California) imported, then the sweep goes on in joshreg:
+    original times as event data, imported labels, result files per execution, the import's
+    own record; return the snapshot."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from joshpy_shapes import JoshpyRegistry
+
+    old = tmp / "old.duckdb"
+    with JoshpyRegistry(old) as jp:
+        jp.con.execute("SET TimeZone = 'America/Los_Angeles'")
+        s1 = jp.create_session({"replicates": 2}, "coastal", session_id="import-s1")
+        jp.register_run(
+            s1, "c0a5t1a2b3c4", "sims/coast.josh", "fog = 0.2\n", None, {"fog": 0.2, "soil": "sand"}
+        )
+        jp.register_run(
+            s1, "c0a5t1a2b3c5", "sims/coast.josh", "fog = 0.8\n", None, {"fog": 0.8, "soil": "clay"}
+        )
+        jp.update_session_status(s1, "running")
+        jp.label_run("c0a5t1a2b3c4", "coast_baseline")
+        done = jp.start_run(
+            "c0a5t1a2b3c4", s1, 0, "/scratch/coast/0", {"replicates": 2}, run_id="import-run-1"
+        )
+        jp.complete_run(done, 0)
+        jp.register_output(done, "export.patch", "/scratch/coast/0/patch.csv", 2048, output_id="import-out-1")
+        rows = [
+            {"step": s, "replicate": r, "longitude": -121.9, "latitude": 36.6, "cover": 0.1 * s}
+            for s in range(3)
+            for r in range(2)
+        ]
+        jp.load_rows(done, "c0a5t1a2b3c4", rows, {"cover": "DOUBLE"})
+        jp.start_run("c0a5t1a2b3c5", s1, 0, run_id="import-run-2")  # still running when imported
+    reg = RunRegistry(db, events_path=store_dir, durability="event")
+    reg.import_joshpy(old, source_timezone="America/Los_Angeles")
+    reg.complete_run("import-run-2", 0)  # the sweep goes on in joshreg
+    reg.label_run("c0a5t1a2b3c5", "coast_baseline", force=True)
+    reg.update_session_status("import-s1", "completed")
+    reg.sync()
+    assert reg._conn is not None
+    result = snapshot(reg._conn, IMPORTED_TIMES)
+    reg.close()
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", default="golden-v1")
+    parser.add_argument(
+        "--imported", action="store_true", help="write the history of an imported joshpy registry"
+    )
     args = parser.parse_args(argv)
     store_dir = HERE / args.name
     if store_dir.exists():
         sys.exit(f"{store_dir} exists; golden logs are never rewritten. Choose a new name.")
     with tempfile.TemporaryDirectory() as tmp:
-        expected = write_history(store_dir, Path(tmp) / "golden.duckdb")
+        if args.imported:
+            expected = write_imported_history(store_dir, Path(tmp) / "golden.duckdb", Path(tmp))
+        else:
+            expected = write_history(store_dir, Path(tmp) / "golden.duckdb")
     expected_path = HERE / f"{args.name}.expected.json"
     expected_path.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {store_dir} and {expected_path}")

@@ -562,6 +562,27 @@ def test_unbottle_without_a_manifest(tmp_path):
         unbottle(archive, tmp_path / "x")
 
 
+NOT_BOTTLES = {
+    "no manifest": [("bottle_x/simulation.josh", b"x"), ("bottle_x/run.jshc", b"a = 1")],
+    "manifest not JSON": [("bottle_x/manifest.json", b"{oops"), ("bottle_x/run.jshc", b"a = 1")],
+    "manifest not an object": [("bottle_x/manifest.json", b"[1]"), ("bottle_x/run.jshc", b"a = 1")],
+    "no config": [("bottle_x/manifest.json", b"{}"), ("bottle_x/simulation.josh", b"x")],
+    "a job without config": [
+        ("bottle_x/manifest.json", b"{}"),
+        ("bottle_x/jobs/aaaaaaaaaaaa/run.jshc", b"a = 1"),
+        ("bottle_x/jobs/bbbbbbbbbbbb/simulation.josh", b"x"),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_BOTTLES))
+def test_an_archive_that_is_not_a_bottle_extracts_nothing(tmp_path, case):
+    archive = make_archive(tmp_path / "b.tar.gz", NOT_BOTTLES[case])
+    with pytest.raises(BottleError, match=r"b\.tar\.gz|bottle_x"):
+        unbottle(archive, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("content", [b"", b"not a tarball at all", b"\x1f\x8b\x08\x00garbage"])
 def test_unbottle_corrupt_archive_names_it(tmp_path, content):
     archive = tmp_path / "broken.tar.gz"

@@ -75,7 +75,10 @@ def test_a_type_conflict_is_refused_and_leaves_the_registry_as_it_was(
     loader.load_csv(csv_file(tmp_path), rid, "h1")
     before = (table(registry), registry.query("SELECT count(*) FROM event_log").fetchone())
     bad = csv_file(tmp_path, "step,replicate,treeCount,newVar\n0,0,many,1\n", "bad.csv")
-    with pytest.raises(ValueError, match="Column 'treeCount' exists as DOUBLE but new data has VARCHAR"):
+    with pytest.raises(
+        ValueError,
+        match=r"Column 'treeCount' exists as DOUBLE but new data has VARCHAR \(.*bad\.csv, line 2: 'many'\)",
+    ):
         loader.load_csv(bad, rid, "h1")
     assert (table(registry), registry.query("SELECT count(*) FROM event_log").fetchone()) == before
     assert "newVar" not in [r[0] for r in registry.query("DESCRIBE cell_data").fetchall()]

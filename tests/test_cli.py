@@ -271,7 +271,7 @@ def test_every_command_has_help_with_an_example(capsys):
         out = capsys.readouterr().out
         if name == "unbottle":  # works on an archive, without a registry
             assert "ARCHIVE" in out and "REGISTRY" not in out
-        elif name == "merge":  # registries named as SOURCE... and --into TARGET
+        elif name in ("merge", "import"):  # registries named as SOURCE... and --into TARGET
             assert "SOURCE" in out and "--into TARGET" in out
         else:
             assert "REGISTRY" in out and "--events-path" in out

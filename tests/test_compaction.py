@@ -13,13 +13,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from joshreg import RunRegistry
+from joshreg import LogDamageWarning, RunRegistry
 from joshreg.cli import main
 from joshreg.compaction import compact_store
 from joshreg.events import RunCompleted
@@ -156,8 +157,11 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 
 def rebuilt(store_path: Path) -> dict[str, list[str]]:
-    """The tables a fresh rebuild of the store gives."""
-    with RunRegistry(":memory:", events_path=store_path, enable_spatial=False) as reg:
+    """The tables a fresh rebuild of the store gives (damage it warns of is in ``log_problems``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LogDamageWarning)
+        reg = RunRegistry(":memory:", events_path=store_path, enable_spatial=False)
+    with reg:
         assert reg.conn is not None
         return snapshot(reg.conn)
 
@@ -315,7 +319,9 @@ def test_an_abandoned_segment_keeps_its_torn_tail_and_its_verdict(db: Path) -> N
     report = compact_store(LocalStore(events(db)), abandoned_after=0, min_bytes=0)
     assert f"log/{killed.name}" in [c.segment for c in report.compacted if c.reason == "abandoned"]
     assert rebuilt(events(db)) == tables
-    with RunRegistry(db, enable_spatial=False) as reg:
+    with pytest.warns(LogDamageWarning, match=f"1 in log/{killed.name}"):  # compacted: it never grows
+        reg = RunRegistry(db, enable_spatial=False)
+    with reg:
         assert [(p.kind, p.file, p.line) for p in reg.verify().problems] == before
 
 
@@ -345,14 +351,18 @@ def test_a_damaged_parquet_is_named_and_does_not_stop_the_rest(db: Path, tmp_pat
     report = compact_store(LocalStore(events(db)), abandoned_after=0, min_bytes=0)
     victim = events(db) / report.compacted[0].claim
     victim.write_bytes(victim.read_bytes()[:-100])  # cut short, like an incomplete copy
-    problems = RunRegistry(":memory:", events_path=events(db), enable_spatial=False)
+    with pytest.warns(LogDamageWarning, match=report.compacted[0].segment):
+        problems = RunRegistry(":memory:", events_path=events(db), enable_spatial=False)
     try:
         kinds = problems.query("SELECT DISTINCT kind, segment FROM log_problems").fetchall()
         assert ("unreadable", report.compacted[0].segment) in kinds
         assert problems.query("SELECT count(*) FROM events_run_started").fetchone()[0] > 0
     finally:
         problems.close()
-    with RunRegistry(db, enable_spatial=False) as reg:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LogDamageWarning)
+        reg = RunRegistry(db, enable_spatial=False)
+    with reg:
         check = reg.verify(rebuild_check=False)
         assert not check.ok and {p.kind for p in check.problems} & {"unreadable", "compacted-damaged"}
 

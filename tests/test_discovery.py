@@ -121,10 +121,10 @@ def test_reloading_the_same_file_does_not_inflate_the_count(sweep: Sweep) -> Non
 
 
 def test_rows_without_run_id_count_as_their_own_group(sweep: Sweep) -> None:
-    sweep.load(None, "h9", ["step", "replicate", "v"], [[0, r, r] for r in range(5)])
-    assert sweep.reg.get_replicate_count("h9") == 5
-    sweep.load("a1", "h9", ["step", "replicate", "v"], [[0, 0, 1]])
-    assert sweep.reg.get_replicate_count("h9") == 6
+    sweep.load(None, "h1", ["step", "replicate", "v"], [[0, r, r] for r in range(5)])
+    assert sweep.reg.get_replicate_count("h1") == 5
+    sweep.load("a1", "h1", ["step", "replicate", "v"], [[0, 0, 1]])
+    assert sweep.reg.get_replicate_count("h1") == 6
 
 
 def test_replicate_count_honours_the_time_filter(sweep: Sweep) -> None:

@@ -17,6 +17,7 @@ Sizes are moderate so that the file runs in well under a minute on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -411,7 +412,12 @@ def test_truncated_segment_is_named_and_the_rest_projected_once(
         reg.close()
 
     # A projection built from the damaged log: every intact line once, the damage named.
-    with RunRegistry(root / "fresh.duckdb", events_path=events, enable_spatial=False) as fresh:
+    # A line glued to the next is damage at once; a torn tail only once its writer is known gone
+    # for good (sealed, or abandoned for an hour), since a live writer may still complete it.
+    glued = pytest.warns(LogDamageWarning, match=seg) if cut == "one-line-short" else contextlib.nullcontext()
+    with glued:
+        fresh = RunRegistry(root / "fresh.duckdb", events_path=events, enable_spatial=False)
+    with fresh:
         problems = fresh.query("SELECT kind, segment, line FROM log_problems ORDER BY line").fetchall()
         projected = projected_runs(fresh)[0]
         assert set(projected.values()) == {1}
@@ -457,7 +463,12 @@ def test_duplicated_segment_is_projected_once_and_named(finished: Path, tmp_path
         assert found(reg) == sorted(want)
     finally:
         reg.close()
-    with RunRegistry(root / "fresh.duckdb", events_path=events, enable_spatial=False) as fresh:
+    # Lines appended again break the chain (damage named at every open); a copied file is only
+    # read once, and `verify` names it.
+    broken = pytest.warns(LogDamageWarning, match=seg) if how != "copied-file" else contextlib.nullcontext()
+    with broken:
+        fresh = RunRegistry(root / "fresh.duckdb", events_path=events, enable_spatial=False)
+    with fresh:
         assert sorted(projected_runs(fresh)[0].items()) == [(n, 1) for n in range(FINISHED_RUNS)]
         rebuilt = conc._snapshot(fresh)
         for table in ("job_runs", "event_log", "joshreg_writers"):

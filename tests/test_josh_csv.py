@@ -40,10 +40,36 @@ def test_a_josh_export_becomes_typed_columns(tmp_path: Path) -> None:
 
 
 def test_types_are_decided_by_the_whole_file_not_a_sample(tmp_path: Path) -> None:
-    lines = ["step,replicate,count"] + [f"{i},0,{i}" for i in range(5000)] + ["5000,0,many"]
+    lines = ["step,replicate,kind"] + [f"{i},0,oak" for i in range(5000)] + ["5000,0,pine"]
     export = read_josh_csv(write(tmp_path, "\n".join(lines) + "\n"))
-    assert export.variables == {"count": "VARCHAR"}
-    assert export.table.column("count")[5000].as_py() == "many"
+    assert export.variables == {"kind": "VARCHAR"}
+    lines = ["step,replicate,count"] + [f"{i},0,{i}" for i in range(5000)] + ["5000,0,many"]
+    with pytest.raises(ValueError, match=r"line 5002: column 'count' mixes numbers and text: 'many'"):
+        read_josh_csv(write(tmp_path, "\n".join(lines) + "\n"))
+
+
+def test_nan_and_infinity_as_josh_writes_them_are_numbers(tmp_path: Path) -> None:
+    export = read_josh_csv(
+        write(tmp_path, "step,replicate,x\n0,0,NaN\n1,0,Infinity\n2,0,-Infinity\n3,0,2.5\n")
+    )
+    assert export.variables == {"x": "DOUBLE"}
+    values = export.table.column("x").to_pylist()
+    assert values[1:] == [float("inf"), float("-inf"), 2.5] and values[0] != values[0]
+
+
+def test_one_bad_value_in_a_numeric_column_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "step,replicate,height\n0,0,1.5\n1,0,NaN?\n2,0,2\n")
+    with pytest.raises(
+        ValueError,
+        match=r"export\.csv: line 3: column 'height' mixes numbers and text: 'NaN\?' is not a number, "
+        r"but line 2 holds the number '1\.5'",
+    ):
+        read_josh_csv(path)
+
+
+def test_a_step_too_large_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"line 3: column 'step' holds 99999999999, too large for a step"):
+        read_josh_csv(write(tmp_path, "step,replicate\n0,0\n99999999999,0\n"))
 
 
 def test_an_all_empty_variable_is_double_and_negative_steps_parse(tmp_path: Path) -> None:
@@ -57,10 +83,11 @@ def test_missing_step_or_replicate_lists_the_columns_found(tmp_path: Path) -> No
         read_josh_csv(write(tmp_path, "step,x\n0,1\n"))
 
 
-def test_a_malformed_row_names_the_file_and_line(tmp_path: Path) -> None:
+def test_a_malformed_row_names_the_file_and_line_once(tmp_path: Path) -> None:
     path = write(tmp_path, "step,replicate,x\n0,0,1\n1,0,2\n2,0,3,4\n")
-    with pytest.raises(ValueError, match=r"export\.csv: line 4: "):
+    with pytest.raises(ValueError) as info:
         read_josh_csv(path)
+    assert str(info.value) == f"{path}: line 4: expected 3 fields (as in the header), found 4"
 
 
 def test_a_non_integer_step_names_line_column_and_value(tmp_path: Path) -> None:

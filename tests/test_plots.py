@@ -19,6 +19,8 @@ CELLS = [(x, y) for x in range(2) for y in range(2)]
 STEPS = range(4)
 REPLICATES = range(2)
 CONFIGS = {"h5": {"maxGrowth": 5, "site": "b"}, "h10": {"maxGrowth": 10, "site": "a"}}
+# A line is named by what sets its configuration apart: the parameter values that differ.
+NAMES = {"h5": "maxGrowth=5, site=b", "h10": "maxGrowth=10, site=a"}
 
 
 def tree_count(growth: float, replicate: int, x: int, step: int) -> float:
@@ -82,9 +84,9 @@ def test_each_plot_writes_a_png_that_opens(loaded: RunRegistry, tmp_path: Path) 
 def test_timeseries_is_the_mean_across_replicates_with_a_band(loaded: RunRegistry) -> None:
     fig = plot_timeseries(loaded, "treeCount")
     lines = lines_by_label(fig)
-    assert set(lines) == {"h5", "h10"}
+    assert set(lines) == set(NAMES.values())
     for h, params in CONFIGS.items():
-        steps, means = lines[h]
+        steps, means = lines[NAMES[h]]
         assert steps == list(STEPS)
         assert means == pytest.approx([expected(params["maxGrowth"], s)[0] for s in STEPS])
     band = fig.axes[0].collections[0].get_paths()[0].vertices[:, 1]
@@ -94,21 +96,40 @@ def test_timeseries_is_the_mean_across_replicates_with_a_band(loaded: RunRegistr
 
 
 def test_timeseries_narrows_to_a_run_hash_or_a_session(loaded: RunRegistry, config) -> None:
-    assert set(lines_by_label(plot_timeseries(loaded, "treeCount", run_hash="h5"))) == {"h5"}
+    assert set(lines_by_label(plot_timeseries(loaded, "treeCount", run_hash="h5"))) == {"h5"}  # alone
     other = loaded.create_session(config)
     loaded.register_run(other, "h10", "m.josh", "c", None, CONFIGS["h10"])
     assert set(lines_by_label(plot_timeseries(loaded, "treeCount", session_id=other))) == {"h10"}
     loaded.label_run("h10", "baseline")
-    assert "baseline (h10)" in lines_by_label(plot_timeseries(loaded, "treeCount"))
+    assert set(lines_by_label(plot_timeseries(loaded, "treeCount"))) == {"baseline", NAMES["h5"]}
+
+
+def test_thirty_configurations_are_thirty_distinct_lines_named_by_their_parameters(
+    registry: RunRegistry, config, tmp_path: Path
+) -> None:
+    sid = registry.create_session(config)
+    loader = CellDataLoader(registry)
+    for i in range(30):
+        h = f"{i:012d}"
+        registry.register_run(sid, h, "m.josh", f"c{i}", None, {"maxGrowth": i, "site": "a"})
+        loader.load_csv(write_export(tmp_path, h, i, 0), registry.start_run(h, session_id=sid), h)
+    registry.label_run(f"{7:012d}", "baseline")
+    (ax,) = plot_timeseries(registry, "treeCount").axes
+    lines = ax.get_lines()
+    assert len({(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in lines}) == 30
+    names = [ln.get_label() for ln in lines]
+    expected_names = {f"maxGrowth={i}" for i in range(30) if i != 7} | {"baseline"}
+    assert set(names) == expected_names
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == expected_names
 
 
 def test_the_active_filters_change_what_is_plotted(loaded: RunRegistry) -> None:
     with loaded.time_filter((1, 2)):
-        steps, _ = lines_by_label(plot_timeseries(loaded, "treeCount"))["h5"]
+        steps, _ = lines_by_label(plot_timeseries(loaded, "treeCount"))[NAMES["h5"]]
     assert steps == [1, 2]
     west = [(x, y) for x, y in CELLS if x == 0]
     with loaded.spatial_filter(bbox=(-116.1, -115.9, 33.0, 35.0)):
-        _, means = lines_by_label(plot_timeseries(loaded, "treeCount"))["h5"]
+        _, means = lines_by_label(plot_timeseries(loaded, "treeCount"))[NAMES["h5"]]
         (_, heights) = lines_by_label(plot_comparison(loaded, "treeCount", "maxGrowth"))["maxGrowth = 5"]
         spots = plot_spatial(loaded, "treeCount", 1, "h5").axes[0].collections[0].get_offsets()
     assert means == pytest.approx([expected(5, s, west)[0] for s in STEPS])

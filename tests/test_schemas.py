@@ -13,6 +13,7 @@ from joshreg.events import (
     LabelAssigned,
     LabelReleased,
     OutputRegistered,
+    RegistryImported,
     ResultsLoaded,
     RunCompleted,
     RunRegistered,
@@ -65,6 +66,7 @@ def written_lines() -> list[dict[str, Any]]:
     w.append_many(
         [
             SessionCreated(session_id="s1", experiment_name="e", metadata={"job_config": {"a": [1, 2]}}),
+            SessionCreated(session_id="s2", created_us=1_785_000_000_000_000),
             SessionStatusChanged(session_id="s1", status="running"),
             RunRegistered(
                 session_id="s1",
@@ -87,6 +89,13 @@ def written_lines() -> list[dict[str, Any]]:
                 row_count=3,
                 columns={"avg.height": "DOUBLE"},
             ),
+            RegistryImported(
+                source="/old.duckdb",
+                source_kind="duckdb",
+                source_timezone="Etc/UTC",
+                counts={"sessions": 2},
+                not_imported=["table run_tags"],
+            ),
         ]
     )
     w.close()  # seals the segment: a segment.sealed line
@@ -100,11 +109,12 @@ def test_real_lines_validate_against_the_schema() -> None:
     assert {line["type"] for line in lines} == set(event_types())
     for line in lines:
         validator.validate(line)
-    broken = dict(lines[3])
+    broken = dict(lines[4])
     del broken["c"]
     assert not validator.is_valid(broken)
-    assert not validator.is_valid({**lines[4], "exit_code": "zero"})
-    assert not validator.is_valid({**lines[4], "p": "XYZ"})
+    assert not validator.is_valid({**lines[5], "exit_code": "zero"})
+    assert not validator.is_valid({**lines[5], "p": "XYZ"})
+    assert not validator.is_valid({**lines[1], "created_us": "yesterday"})
 
 
 def test_real_label_commit_validates_against_the_schema() -> None:
@@ -117,6 +127,7 @@ def test_real_label_commit_validates_against_the_schema() -> None:
             LabelArchived(label="best", run_hash="a", archived_as="best_1"),
             LabelReleased(label="old", run_hash="b", reason="relabel"),
             LabelAssigned(label="best", run_hash="b", previous_run_hash="a"),
+            LabelAssigned(label="kept", run_hash="c", reason="imported"),
         ]
 
     LabelLog(store).commit(plan)

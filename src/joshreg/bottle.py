@@ -430,17 +430,63 @@ def _safe_members(tar: tarfile.TarFile, archive: Path, target: Path) -> tuple[st
     return roots.pop(), members
 
 
-def _extract(archive: Path, target: Path) -> Path:
+def _extract(archive: Path, target: Path, run_hash: str | None) -> tuple[Path, dict[str, Any]]:
+    """Check that the whole archive is a bottle (safe members, a manifest, a config for every
+    run asked for), and only then extract it; return its directory and manifest."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             root, members = _safe_members(tar, archive, target)
+            manifest = _read_manifest(tar, root, archive)
+            _check_layout(members, root, manifest, archive, run_hash)
             target.mkdir(parents=True, exist_ok=True)
             tar.extractall(target, members=members, filter="data")
     except tarfile.FilterError as e:  # defence in depth: the checks above should have caught it
         raise UnsafeBottleError(f"refusing to unbottle {archive}: {e}") from e
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise BottleError(f"cannot read bottle {archive}: not a readable .tar.gz ({e})") from e
-    return target / root
+    return target / root, manifest
+
+
+def _read_manifest(tar: tarfile.TarFile, root: str, archive: Path) -> dict[str, Any]:
+    try:
+        member = tar.getmember(f"{root}/{MANIFEST}")
+    except KeyError:
+        raise BottleError(f"{archive} is not a bottle: it has no {root}/{MANIFEST}") from None
+    stream = tar.extractfile(member)
+    try:
+        manifest = json.loads(stream.read().decode("utf-8")) if stream is not None else None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BottleError(f"the {MANIFEST} of {archive} is not valid JSON: {e}") from e
+    if not isinstance(manifest, dict):
+        raise BottleError(f"the {MANIFEST} of {archive} is not a JSON object")
+    return manifest
+
+
+def _check_layout(
+    members: list[tarfile.TarInfo],
+    root: str,
+    manifest: Mapping[str, Any],
+    archive: Path,
+    run_hash: str | None,
+) -> None:
+    """A config for the bottle's run, or for every job (and the one asked for) of a sweep bottle."""
+    files = [PurePosixPath(m.name.replace("\\", "/")).parts for m in members if m.isfile()]
+    jobs = {p[2] for p in files if len(p) > 3 and p[1] == "jobs"}
+    if jobs:
+        if run_hash is not None and run_hash not in jobs:
+            raise RunNotFoundError(
+                f"run hash '{run_hash}' not in {archive}; available: {', '.join(sorted(jobs))}"
+            )
+        for job in sorted(jobs if run_hash is None else {run_hash}):
+            if not any(len(p) == 4 and p[1:3] == ("jobs", job) and p[3].endswith(".jshc") for p in files):
+                raise BottleError(f"bottle directory {root}/jobs/{job} has no .jshc config")
+        return
+    if run_hash is not None and manifest.get("run_hash") not in (None, run_hash):
+        raise RunNotFoundError(
+            f"run hash '{run_hash}' not in {archive}; available: {manifest.get('run_hash')}"
+        )
+    if not any(len(p) == 2 and p[1].endswith(".jshc") for p in files):
+        raise BottleError(f"bottle directory {root} has no .jshc config")
 
 
 def _data_mappings(root: Path, manifest: Mapping[str, Any], data_dir: Path | None) -> dict[str, Path]:
@@ -526,26 +572,12 @@ def unbottle(
 def _unbottle(
     path: Path, target: Path, data_dir: str | os.PathLike[str] | None, run_hash: str | None
 ) -> list[JobConfig]:
-    root = _extract(path, target)
-    manifest_path = root / MANIFEST
-    if not manifest_path.is_file():
-        raise BottleError(f"{path} is not a bottle: it has no {root.name}/{MANIFEST}")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BottleError(f"the {MANIFEST} of {path} is not valid JSON: {e}") from e
-    if not isinstance(manifest, dict):
-        raise BottleError(f"the {MANIFEST} of {path} is not a JSON object")
+    root, manifest = _extract(path, target, run_hash)
     data = None if data_dir is None else Path(data_dir)
     jobs_dir = root / "jobs"
     if jobs_dir.is_dir():
         job_dirs = sorted(d for d in jobs_dir.iterdir() if d.is_dir())
         if run_hash is not None:
             job_dirs = [d for d in job_dirs if d.name == run_hash]
-            if not job_dirs:
-                available = ", ".join(d.name for d in sorted(jobs_dir.iterdir()) if d.is_dir())
-                raise RunNotFoundError(f"run hash '{run_hash}' not in {path}; available: {available}")
         return [_job(root, d, manifest, data, shared=True) for d in job_dirs]
-    if run_hash is not None and manifest.get("run_hash") not in (None, run_hash):
-        raise RunNotFoundError(f"run hash '{run_hash}' not in {path}; available: {manifest.get('run_hash')}")
     return [_job(root, root, manifest, data, shared=False)]

@@ -55,6 +55,16 @@ class CellDataLoader:
         self.registry._require_writable()
         if not os.path.exists(csv_path):
             raise FileNotFoundError(f"CSV not found: {os.fspath(csv_path)}")
+        # Rows for a run nobody registered would be orphans for good: refuse them up front.
+        self.registry._require_hash(run_hash)
+        if run_id is not None:
+            self.registry._require_run(run_id)
+            owner = self.registry.get_run(run_id)
+            if owner is not None and owner.run_hash != run_hash:
+                raise InvalidArgumentError(
+                    f"run_id '{run_id}' is an execution of run hash '{owner.run_hash}', not '{run_hash}'; "
+                    "load its results under that hash"
+                )
         export = read_josh_csv(csv_path)
         reg = self.registry
         reg.sync()
@@ -64,6 +74,7 @@ class CellDataLoader:
             CELL_DATA_CORE_COLUMNS,
             what="Column",
             advice="This may indicate mixed simulation types. Use a separate registry.",
+            examples={k: f"{os.fspath(csv_path)}, {v}" for k, v in export.examples.items()},
         )
         if reg._results_loaded(export.source_sha256, run_id, entity_type):
             warnings.warn(

@@ -30,13 +30,14 @@ from .bottle import unbottle
 from .compaction import ABANDONED_AFTER_S, MIN_BYTES
 from .debug import DebugMessageStore, format_message, format_summary, format_trace
 from .errors import DebugParseWarning, InvalidArgumentError, JoshregError, LogDamageWarning, NotFoundError
+from .events import event_types
 from .merge import event_store_path, merge_stores
 from .models import LabelChange
 from .recorder import default_events_path
 from .registry import RunRegistry
 from .snapshot import snapshot_path
 from .sources import IDE_COMMANDS, make_output_dir
-from .timetravel import Moment, parse_when
+from .timetravel import Moment, describe, parse_when
 from .watch import DEFAULT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL, Batch, Follower, FollowSummary
 
 __all__ = [
@@ -62,6 +63,29 @@ PROGRESS_EVERY_S = 0.5
 
 
 # --- formatting ---------------------------------------------------------------------------------
+
+
+class ProgressLines:
+    """Progress of long work on stderr: nothing in its first second, then a line at most every
+    half second, never the same line twice."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.t0 = time.monotonic()
+        self.last_at = 0.0
+        self.last_line = ""
+
+    def __call__(self, line: str) -> None:
+        now = time.monotonic()
+        if (
+            now - self.t0 < PROGRESS_AFTER_S
+            or now - self.last_at < PROGRESS_EVERY_S
+            or line == self.last_line
+        ):
+            return
+        self.last_at, self.last_line = now, line
+        self.err.write(f"joshreg: {line}\n")
+        self.err.flush()
 
 
 def format_time(value: datetime | None, *, millis: bool = False) -> str:
@@ -111,7 +135,7 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 # --- what each read command shows ---------------------------------------------------------------
 
 SESSION_HEADERS = ("SESSION", "EXPERIMENT", "STATUS", "JOBS", "RUNS (ok/fail/pend)", "CREATED")
-LABEL_HEADERS = ("LABEL", "RUN_HASH", "CREATED")
+LABEL_HEADERS = ("LABEL", "RUN_HASH", "LABELLED", "REGISTERED")
 HISTORY_HEADERS = ("VERSION", "WHEN", "ACTOR", "ACTION", "LABEL", "RUN", "PREVIOUS/ARCHIVED_AS", "POSITION")
 RUN_HEADERS = ("RUN_ID", "RUN_HASH", "REP", "STARTED", "DURATION", "EXIT", "ERROR")
 
@@ -144,13 +168,27 @@ def session_table_row(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def label_rows(reg: RunRegistry, label: str | None = None) -> list[dict[str, Any]]:
-    """Current labels, sorted, with the registration time of the run each names."""
+    """Current labels, sorted: when each was given to its run (``labelled_at``), and when that
+    run's configuration was registered (``created_at``, as upstream's ``job_configs`` has it)."""
+    given: dict[tuple[str, str], datetime] = {}
+    for c in reg.label_history():  # oldest first: the last change that gave a label counts
+        if c.action == "assigned":
+            given[(c.label, c.run_hash)] = c.at
+        elif c.action == "archived" and c.archived_as:
+            given[(c.archived_as, c.run_hash)] = c.at
     out = []
     for name, run_hash in reg.list_labels():
         if label is not None and name != label:
             continue
         cfg = reg.get_config_by_hash(run_hash)
-        out.append({"label": name, "run_hash": run_hash, "created_at": cfg.created_at if cfg else None})
+        out.append(
+            {
+                "label": name,
+                "run_hash": run_hash,
+                "labelled_at": given.get((name, run_hash)),
+                "created_at": cfg.created_at if cfg else None,
+            }
+        )
     return out
 
 
@@ -159,6 +197,8 @@ def _history_detail(c: LabelChange) -> str | None:
         return c.archived_as
     if c.action == "released":
         return f"({c.reason})" if c.reason else None
+    if c.reason:  # an assignment with a reason: brought in by `joshreg import`
+        return f"{c.previous_run_hash or '-'} ({c.reason})"
     return c.previous_run_hash
 
 
@@ -175,9 +215,10 @@ def run_rows(
 ) -> list[dict[str, Any]]:
     """Executions, oldest first, optionally of one session and/or one configuration."""
     rows = reg.query(
-        "SELECT run_id, run_hash, session_id, replicate, started_at, completed_at, exit_code, "
-        "error_message, output_path FROM job_runs "
-        "WHERE (?::VARCHAR IS NULL OR session_id = ?) AND (?::VARCHAR IS NULL OR run_hash = ?) "
+        "SELECT run_id, r.run_hash, r.session_id, replicate, started_at, completed_at, exit_code, "
+        "error_message, output_path, c.run_hash IS NOT NULL AS registered "
+        "FROM job_runs r LEFT JOIN (SELECT run_hash FROM job_configs) c USING (run_hash) "
+        "WHERE (?::VARCHAR IS NULL OR r.session_id = ?) AND (?::VARCHAR IS NULL OR r.run_hash = ?) "
         "ORDER BY started_at, run_id",
         [session_id, session_id, run_hash, run_hash],
     )
@@ -186,9 +227,10 @@ def run_rows(
 
 
 def run_table_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    # A run of a hash no event registers (a worker's typo, an imported orphan): `verify` names it.
     return (
         r["run_id"],
-        r["run_hash"],
+        r["run_hash"] if r["registered"] else f"{r['run_hash']} (not registered)",
         r["replicate"],
         r["started_at"],
         format_duration(r["started_at"], r["completed_at"]),
@@ -246,7 +288,11 @@ _EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "run.started": ("run_id", "run_hash", "session_id", "replicate"),
     "run.completed": ("run_id", "exit_code", "error_message"),
     "output.registered": ("run_id", "output_type", "file_path"),
+    "results.loaded": ("run_id", "run_hash", "source_path", "row_count", "entity_type"),
+    "registry.imported": ("source", "source_kind", "source_timezone", "counts"),
 }
+# What ``--type`` matches: every event type and label action, and their prefixes.
+LOG_TYPES = (*sorted(event_types()), "label.archived", "label.assigned", "label.released")
 _ENVELOPE = ("event_id", "writer", "seq", "hlc", "actor", "v", "type", "p", "c")
 
 
@@ -368,24 +414,24 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    t0 = time.monotonic()
-    last = [0.0]
+    say = ProgressLines(err)
 
     def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - t0 >= PROGRESS_AFTER_S and now - last[0] >= PROGRESS_EVERY_S:
-            last[0] = now
-            pct = 100.0 * done / total if total else 100.0
-            err.write(f"joshreg: rebuilding: {done / 1e6:.2f} of {total / 1e6:.2f} MB read ({pct:.0f}%)\n")
-            err.flush()
+        pct = 100.0 * done / total if total else 100.0
+        say(f"rebuilding: {done / 1e6:.2f} of {total / 1e6:.2f} MB read ({pct:.0f}%)")
 
-    with _open(args) as reg:
+    db = Path(args.registry)
+    events = Path(args.events_path) if args.events_path else Path(default_events_path(db))
+    if not db.exists() and not events.exists():
+        raise JoshregError(f"no registry at {db}: neither {db} nor its log {events}/ exists")
+    # Rebuilding at open is also the explicit way to point the file at another event store.
+    with RunRegistry(db, events_path=events, rebuild=True, progress=progress) as reg:
         if reg.private_projection:
             err.write(
                 f"joshreg: note: {reg.db_path} is held by another process; rebuilt a private "
                 "in-memory projection only, the file was not changed\n"
             )
-        result = reg.rebuild(progress)
+        result = reg.opened
     out.write(
         f"rebuilt {result.events} events, {result.label_commits} label commits in {result.seconds:.2f} s\n"
     )
@@ -396,20 +442,15 @@ def cmd_rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Report on stdout; exit 0 when the store is sound, 1 when damage was found."""
-    t0 = time.monotonic()
-    last = [0.0]
+    say = ProgressLines(err)
 
     def progress(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - t0 >= PROGRESS_AFTER_S and now - last[0] >= PROGRESS_EVERY_S:
-            last[0] = now
-            pct = 100.0 * done / total if total else 100.0
-            if phase in ("segments", "rebuild"):
-                amount = f"{done / 1e6:.2f} of {total / 1e6:.2f} MB"
-            else:
-                amount = f"{done} of {total}"
-            err.write(f"joshreg: verifying {phase}: {amount} ({pct:.0f}%)\n")
-            err.flush()
+        pct = 100.0 * done / total if total else 100.0
+        if phase in ("segments", "rebuild"):
+            amount = f"{done / 1e6:.2f} of {total / 1e6:.2f} MB"
+        else:
+            amount = f"{done} of {total}"
+        say(f"verifying {phase}: {amount} ({pct:.0f}%)")
 
     with _open(args) as reg:
         report = reg.verify(rebuild_check=not args.no_rebuild_check, progress=progress)
@@ -435,6 +476,8 @@ def cmd_compact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_log(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.type is not None and not any(_matches_type(args.type, t) for t in LOG_TYPES):
+        raise JoshregError(f"unknown event type {args.type!r}; the types are: {', '.join(LOG_TYPES)}")
     with _open(args) as reg:
         entries = log_entries(
             reg, type=args.type, run=args.run, session_id=args.session, label=args.label, full=args.json
@@ -463,7 +506,7 @@ def cmd_labels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         _emit_json(rows, out)
     else:
-        table = [(r["label"], r["run_hash"], r["created_at"]) for r in rows]
+        table = [(r["label"], r["run_hash"], r["labelled_at"], r["created_at"]) for r in rows]
         out.write(format_table(LABEL_HEADERS, table) + "\n")
     return EXIT_OK
 
@@ -483,7 +526,11 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.session is not None and reg.get_session(args.session) is None:
             raise JoshregError(f"no session with id '{args.session}'; see `joshreg sessions {args.registry}`")
         run_hash = args.hash
-        if run_hash is not None and reg.get_config_by_hash(run_hash) is None:
+        if (
+            run_hash is not None
+            and reg.get_config_by_hash(run_hash) is None
+            and not reg.get_runs_for_hash(run_hash)
+        ):
             # Accept a label too, as the library's label-or-hash methods do.
             run_hash = dict(reg.list_labels()).get(run_hash)
             if run_hash is None:
@@ -667,7 +714,12 @@ def format_run_info(info: dict[str, Any]) -> str:
 
 def cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with _open(args) as reg:
-        info = run_info(reg, args.run)
+        try:
+            info = run_info(reg, args.run)
+        except NotFoundError:
+            if getattr(args, "as_of", None) is None:
+                raise
+            raise JoshregError(_not_yet(args, reg)) from None
     if args.json:
         info["label_history"] = [c.__dict__ for c in info["label_history"]]
         for key in ("josh_source", "config_source"):
@@ -681,6 +733,24 @@ def cmd_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(format_run_info(info) + "\n")
     return EXIT_OK
+
+
+def _not_yet(args: argparse.Namespace, view: RunRegistry) -> str:
+    """Why a run is missing from a view as of the past: did it exist later, and since when?"""
+    moment = describe(view.when, view.position)  # type: ignore[attr-defined]
+    live = argparse.Namespace(**{**vars(args), "as_of": None})
+    with _open(live) as reg:
+        run_hash = dict(reg.list_labels()).get(args.run, args.run)
+        cfg = reg.get_config_by_hash(run_hash)
+    if cfg is None:
+        return f"No run found for '{args.run}', neither as of {moment} nor now"
+    if run_hash != args.run and view.get_config_by_hash(run_hash) is not None:
+        return (
+            f"label '{args.run}' named no run yet as of {moment}; it names {run_hash} now, which "
+            f"existed then: ask for `info {run_hash}`"
+        )
+    since = f" at {format_time(cfg.created_at)} UTC" if cfg.created_at else " later"
+    return f"run '{args.run}' did not exist yet as of {moment}: it was registered{since}"
 
 
 # --- stored sources -----------------------------------------------------------------------------
@@ -795,6 +865,37 @@ def cmd_merge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for p in problems:
         err.write(f"joshreg: problem: {p}\n")
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Import a joshpy registry; a dry run into a registry that does not exist yet writes nothing."""
+    source, into = Path(args.source), Path(args.into)
+    if into.exists() and source.exists() and into.resolve() == source.resolve():
+        raise JoshregError(f"{into} is the source itself; give a new file with --into")
+    say = ProgressLines(err)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        say(f"importing {phase}: {done} of {total}")
+
+    events = Path(args.events_path) if args.events_path else Path(default_events_path(into))
+    dry_into_nothing = args.dry_run and not into.exists() and not events.exists()
+    target = RunRegistry(":memory:") if dry_into_nothing else RunRegistry(into, events_path=events)
+    with target as reg:
+        report = reg.import_joshpy(
+            source, source_timezone=args.source_timezone, dry_run=args.dry_run, progress=progress
+        )
+        if not args.dry_run:
+            summary = reg.get_data_summary()
+    if args.json:
+        _emit_json([{**report.to_dict(), "into": str(into)}], out)
+    else:
+        out.write(report.summary() + "\n")
+        if not args.dry_run:
+            out.write(
+                f"{into} now holds {summary.sessions} sessions, {summary.configs} configurations, "
+                f"{summary.runs} executions and {summary.cell_data_rows} result rows\n"
+            )
+    return EXIT_OK
 
 
 # --- watch --------------------------------------------------------------------------------------
@@ -940,6 +1041,26 @@ _COMMANDS: dict[str, tuple[Command, str, str]] = {
 
         example:
           joshreg rebuild demo-output/sweep.duckdb
+        """,
+    ),
+    "import": (
+        cmd_import,
+        "Import a registry joshpy wrote (its DuckDB file, or its tables as Parquet) into a joshreg registry.",
+        """
+        SOURCE is read-only: nothing in it changes. It is a joshpy registry file that this
+        joshreg's DuckDB can read, or a folder of its tables as Parquet: EXPORT DATABASE
+        'dir' (FORMAT parquet) from any DuckDB, or push_to_s3's <table>.parquet layout.
+        Sessions, configurations, executions, outputs, labels and cell_data become events in
+        TARGET's log (created if missing; it may hold other registries already). Importing
+        again adds only what SOURCE gained since. joshpy's naive local times are read in
+        --source-timezone (default: this machine's zone) and kept in UTC. The summary lists
+        what was added, what TARGET already held, every conflict (kept TARGET's) and every
+        difference from SOURCE. --dry-run counts without writing.
+
+        examples:
+          joshreg import old.duckdb --into sweep.duckdb
+          joshreg import old-export/ --into sweep.duckdb --source-timezone America/Los_Angeles
+          joshreg import old.duckdb --into sweep.duckdb --dry-run --json
         """,
     ),
     "verify": (
@@ -1214,8 +1335,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents = [common] if name == "rebuild" else [common, as_json]
         if name == "unbottle":
             parents = [as_json]  # works on an archive, not on a registry
-        elif name == "merge":
-            parents = [as_json]  # several registries: SOURCE... --into TARGET
+        elif name in ("merge", "import"):
+            parents = [as_json]  # SOURCE... --into TARGET
         if name in _AS_OF_COMMANDS:
             parents = [*parents, as_of]
         p = sub.add_parser(
@@ -1321,6 +1442,24 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="TARGET",
                 required=True,
                 help="the registry (file or event store) to merge into",
+            )
+        elif name == "import":
+            p.add_argument(
+                "source",
+                metavar="SOURCE",
+                help="a joshpy registry file, or a folder of its tables as Parquet",
+            )
+            p.add_argument(
+                "--into", metavar="TARGET", required=True, help="the joshreg registry file to import into"
+            )
+            p.add_argument("--events-path", metavar="DIR", help="TARGET's event store, if not beside it")
+            p.add_argument(
+                "--source-timezone",
+                metavar="TZ",
+                help="the zone of SOURCE's naive times, e.g. Europe/Berlin (default: this machine's)",
+            )
+            p.add_argument(
+                "--dry-run", action="store_true", help="count what would be imported; write nothing"
             )
         elif name == "unbottle":
             p.add_argument("archive", metavar="ARCHIVE", type=Path, help="a bottle (.tar.gz)")

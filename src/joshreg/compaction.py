@@ -58,9 +58,10 @@ from typing import Any
 import msgspec
 
 from .clock import actor, writer_running_here
-from .codec import GENESIS, decode_chunk, decode_event, verify_lines
-from .errors import JoshregError, StoreError
+from .codec import GENESIS, decode_chunk, verify_lines
+from .errors import StoreError
 from .events import SegmentSealed, event_types
+from .reader import ABANDONED_AFTER_S, abandoned, ends_sealed
 from .store.base import LogStore, SegmentInfo
 from .store.compacted import PREFIX, compacted_name, container_bytes, encode_container
 
@@ -73,15 +74,11 @@ __all__ = [
     "compact_store",
 ]
 
-#: An unsealed segment of a dead local writer is compacted once untouched this long.
-ABANDONED_AFTER_S = 3600.0
 #: Temporary files of crashed compactions are deleted once this old (a running one is younger).
 TEMP_GRACE_S = 3600.0
 #: Smaller segments stay JSONL: their Parquet would not be smaller.
 MIN_BYTES = 64 * 1024
-_TAIL_PEEK = 4096
 _TAG = {cls: tag for tag, cls in event_types().items()}
-_SEAL = b'"type":"segment.sealed"'
 
 
 class _Envelope(msgspec.Struct):
@@ -209,27 +206,20 @@ def _finished_because(
     if seg.size == 0:
         report.skipped.append((seg.name, "empty"))
         return None
-    tail = store.read(seg.name, max(0, seg.size - _TAIL_PEEK), seg.size)
-    if tail.endswith(b"\n"):
-        last = tail[:-1].rsplit(b"\n", 1)[-1]
-        if _SEAL in last:
-            try:
-                if type(decode_event(last)) is SegmentSealed:
-                    return "sealed"
-            except (msgspec.DecodeError, ValueError, JoshregError):
-                pass
-    stem = seg.name[len("log/") : -len(".jsonl")]
-    running = writer_running_here(stem)
-    if running is None:
+    if ends_sealed(store, seg.name, seg.size):
+        return "sealed"
+    gone = abandoned(seg, now, abandoned_after)
+    if gone is None:
         report.skipped.append((seg.name, "not sealed, and its writer ran on another host (or is unknown)"))
         return None
-    if running:
-        report.skipped.append((seg.name, "its writer is still running"))
-        return None
-    if seg.modified is not None and now - seg.modified < abandoned_after:
-        report.skipped.append(
-            (seg.name, f"not sealed, its writer exited less than {abandoned_after:.0f} s ago")
+    if not gone:
+        running = writer_running_here(seg.name[len("log/") : -len(".jsonl")])
+        why = (
+            "its writer is still running"
+            if running
+            else f"not sealed, its writer exited less than {abandoned_after:.0f} s ago"
         )
+        report.skipped.append((seg.name, why))
         return None
     return "abandoned"
 

@@ -295,7 +295,7 @@ def _print_report(
             )
     headers = ("RUN_HASH", "maxGrowth", "survivalRate", "TREES_AT_END", "EXIT", "DURATION", "ERROR")
     out.write(format_table(headers, table) + "\n\nLabels\n")
-    labels = [(r["label"], r["run_hash"], r["created_at"]) for r in label_rows(reg)]
+    labels = [(r["label"], r["run_hash"], r["labelled_at"], r["created_at"]) for r in label_rows(reg)]
     out.write(format_table(LABEL_HEADERS, labels) + "\n\nLabel history\n")
     out.write(format_table(HISTORY_HEADERS, history_rows(reg.label_history())) + "\n")
 

@@ -12,6 +12,7 @@ __all__ = [
     "ColumnConflictError",
     "DebugParseWarning",
     "DuplicateSessionError",
+    "ForeignDatabaseError",
     "IdeUnavailableError",
     "InvalidArgumentError",
     "JoshregError",
@@ -22,11 +23,13 @@ __all__ = [
     "NoDebugOutputError",
     "NotFoundError",
     "ReadOnlyRegistryError",
+    "RegistryBusyError",
     "RunNotFoundError",
     "SessionNotFoundError",
     "SourceNotStoredError",
     "SpatialUnavailableError",
     "StoreError",
+    "StoreMismatchError",
     "UnsafeBottleError",
     "WaitTimeoutError",
 ]
@@ -91,6 +94,27 @@ class StoreError(JoshregError, OSError):
 
 class LogFormatError(JoshregError, ValueError):
     """The store directory is not a joshreg event store, or one of a newer format."""
+
+
+class ForeignDatabaseError(JoshregError, ValueError):
+    """The registry path holds something joshreg did not write: a joshpy registry, another
+    DuckDB file, a file DuckDB cannot read, a directory, or a projection of a newer joshreg.
+
+    joshreg never changes such a file; the message says what it is and what to do (for a
+    joshpy registry: ``joshreg import``).
+    """
+
+
+class RegistryBusyError(JoshregError, RuntimeError):
+    """A DuckDB file that is not a joshreg registry is held by another process (a running
+    joshpy sweep, say), so joshreg cannot even look at it. A joshreg registry held by another
+    process never raises this: the second process keeps a private projection."""
+
+
+class StoreMismatchError(JoshregError, ValueError):
+    """A registry file was built from one event store and is being opened with another (or
+    with none): a forgotten ``--events-path`` or a mistyped location. Nothing was changed;
+    ``joshreg rebuild --events-path`` points a registry at another store on purpose."""
 
 
 class LogDamageError(JoshregError, ValueError):

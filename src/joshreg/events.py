@@ -29,6 +29,7 @@ __all__ = [
     "LabelCommit",
     "LabelReleased",
     "OutputRegistered",
+    "RegistryImported",
     "ResultsLoaded",
     "RunCompleted",
     "RunRegistered",
@@ -69,7 +70,13 @@ class EventBase(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, omi
 
 
 class SessionCreated(EventBase, tag="session.created"):
-    """A sweep session was created."""
+    """A sweep session was created.
+
+    ``created_us`` and the other ``*_us`` fields of the events below hold a row's original time
+    (microseconds since the epoch, UTC) when the event was imported from another registry
+    (``joshreg import``); they are absent from events joshreg recorded itself, whose time is
+    their clock.
+    """
 
     session_id: str
     experiment_name: str | None = None
@@ -77,6 +84,7 @@ class SessionCreated(EventBase, tag="session.created"):
     template_path: str | None = None
     metadata: dict[str, Any] | None = None
     replicates: int | None = None
+    created_us: int | None = None
     keys: ClassVar[tuple[str, ...]] = ("session_id",)
 
 
@@ -103,6 +111,10 @@ class RunRegistered(EventBase, tag="run.registered"):
     file_mappings: dict[str, dict[str, str]] | None = None
     parameters: dict[str, Any] = {}
     parameter_types: dict[str, str] = {}
+    # Imported: when the session took up the configuration, and (on the registration that
+    # brought the configuration itself) when the configuration was first registered.
+    created_us: int | None = None
+    config_created_us: int | None = None
     keys: ClassVar[tuple[str, ...]] = ("session_id", "run_hash")
 
 
@@ -115,6 +127,7 @@ class RunStarted(EventBase, tag="run.started"):
     replicate: int = 0
     output_path: str | None = None
     metadata: dict[str, Any] | None = None
+    started_us: int | None = None  # imported: the original start time
     keys: ClassVar[tuple[str, ...]] = ("session_id", "run_hash", "run_id")
 
 
@@ -124,6 +137,7 @@ class RunCompleted(EventBase, tag="run.completed"):
     run_id: str
     exit_code: int
     error_message: str | None = None
+    completed_us: int | None = None  # imported: the original completion time
     keys: ClassVar[tuple[str, ...]] = ("run_id",)
 
 
@@ -136,6 +150,7 @@ class OutputRegistered(EventBase, tag="output.registered"):
     file_path: str
     file_size: int | None = None
     row_count: int | None = None
+    created_us: int | None = None  # imported: the original registration time
     keys: ClassVar[tuple[str, ...]] = ("run_id",)
 
 
@@ -155,7 +170,21 @@ class ResultsLoaded(EventBase, tag="results.loaded"):
     row_count: int
     entity_type: str = "patch"
     columns: dict[str, str] = {}
+    # Imported results: the largest ``cell_id`` of the source rows in ``blob``, so importing a
+    # source that grew since adds only the rows after it.
+    import_through: int | None = None
     keys: ClassVar[tuple[str, ...]] = ("run_hash", "run_id")
+
+
+class RegistryImported(EventBase, tag="registry.imported"):
+    """Rows of a registry joshpy wrote were imported (``joshreg import``): what, from where,
+    and how its naive local times were read. The imported rows are the events around it."""
+
+    source: str
+    source_kind: str  # "duckdb" (a registry file) or "parquet" (a folder of exported tables)
+    source_timezone: str
+    counts: dict[str, int] = {}
+    not_imported: list[str] = []
 
 
 class SegmentSealed(EventBase, tag="segment.sealed"):
@@ -176,6 +205,7 @@ Event = (
     | RunCompleted
     | OutputRegistered
     | ResultsLoaded
+    | RegistryImported
     | SegmentSealed
 )
 
@@ -183,12 +213,18 @@ Event = (
 # --- the label log -----------------------------------------------------------------------------
 
 
-class LabelAssigned(msgspec.Struct, tag_field="type", tag="label.assigned", frozen=True, kw_only=True):
-    """``label`` now names ``run_hash``; ``previous_run_hash`` held it just before, if anyone."""
+class LabelAssigned(
+    msgspec.Struct, tag_field="type", tag="label.assigned", frozen=True, kw_only=True, omit_defaults=True
+):
+    """``label`` now names ``run_hash``; ``previous_run_hash`` held it just before, if anyone.
+
+    ``reason`` is ``imported`` for a label brought in from a joshpy registry, else absent.
+    """
 
     label: str
     run_hash: str
     previous_run_hash: str | None = None
+    reason: str | None = None
     v: int = 1
 
 

@@ -8,7 +8,10 @@ The format: ``step`` and ``replicate`` are required integers; ``position.x``, ``
 ``position_x``, ``position_y``, ``longitude`` and ``latitude``; every other column is a
 variable whose name is kept exactly (``avg.height``). Empty cells are missing values and column
 order does not matter. A variable is DOUBLE when every non-empty value in the *whole* file is a
-number (upstream looked at the first 1,000 rows), otherwise VARCHAR; an all-empty one is DOUBLE.
+number (``NaN``, ``Infinity`` and ``-Infinity`` as Josh writes them included; upstream looked at
+the first 1,000 rows), VARCHAR when none is, and DOUBLE when all are empty. A column that mixes
+numbers and text is refused with the line and value of the first offender: one stray ``NaN?``
+must not turn a numeric column into text for good.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import csv
 import hashlib
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,12 +43,17 @@ _REQUIRED = ("step", "replicate")
 
 @dataclass(frozen=True)
 class JoshExport:
-    """One parsed export: the typed rows, the variables' types and the source's identity."""
+    """One parsed export: the typed rows, the variables' types and the source's identity.
+
+    ``examples`` holds, per variable, where its first value is and what it says
+    (``line 2: '1.5'``), for messages about a type that clashes with the registry's column.
+    """
 
     table: pa.Table
     variables: dict[str, str]
     source_path: str
     source_sha256: str
+    examples: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -70,6 +78,7 @@ def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
         else:
             columns[core] = pa.nulls(table.num_rows, pa.float64())
     variables: dict[str, str] = {}
+    examples: dict[str, str] = {}
     seen: dict[str, str] = {}
     core_lower = {c.lower(): c for c in CELL_DATA_CORE_COLUMNS}
     for name in header:
@@ -87,14 +96,8 @@ def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
                 "names are case-insensitive, so rename one of them"
             )
         seen[low] = name
-        col = table.column(name)
-        try:
-            columns[name] = pc.cast(col, pa.float64())
-            variables[name] = "DOUBLE"
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            columns[name] = col
-            variables[name] = "VARCHAR"
-    return JoshExport(pa.table(columns), variables, source, digest)
+        columns[name], variables[name], examples[name] = _variable(table.column(name), name, source)
+    return JoshExport(pa.table(columns), variables, source, digest, {k: v for k, v in examples.items() if v})
 
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
@@ -143,12 +146,48 @@ def _parse(data: bytes, header: list[str], source: str) -> pa.Table:
 def _where(data: bytes, width: int, message: str) -> str:
     """pyarrow's parse errors name no line; find the first row of the wrong width (slow, but
     only on the error path) so the user can open the file at the right place."""
-    text = message.replace("CSV parse error: ", "")
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig", "replace")))
     for row in reader:
         if row and len(row) != width:
-            return f"line {reader.line_num}: expected {width} fields, found {len(row)}: {text}"
-    return text
+            return f"line {reader.line_num}: expected {width} fields (as in the header), found {len(row)}"
+    return message.replace("CSV parse error: ", "")
+
+
+# A number as Josh writes one: decimals, exponents, NaN and (-)Infinity.
+_NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|inf|infinity)$"
+
+
+def _variable(col: pa.ChunkedArray, name: str, source: str) -> tuple[pa.Array, str, str]:
+    """A variable column typed by the rule above, and where its first value is (or "")."""
+    values = col.combine_chunks()
+    valid = pc.is_valid(values)
+    if not pc.any(valid).as_py():
+        return pc.cast(values, pa.float64()), "DOUBLE", ""
+    first = pc.index(valid, True).as_py()
+    example = f"line {first + 2}: {values[first].as_py()!r}"
+    numeric = pc.fill_null(pc.match_substring_regex(values, _NUMBER, ignore_case=True), False)
+    numbers = pc.sum(numeric).as_py() or 0
+    if numbers == 0:
+        return values, "VARCHAR", example
+    if numbers == pc.sum(valid).as_py():
+        try:
+            return pc.cast(values, pa.float64()), "DOUBLE", example
+        except pa.ArrowInvalid:  # a spelling the pattern took for a number: find it (error path)
+            for i, v in enumerate(values.to_pylist()):
+                try:
+                    pc.cast(pa.array([v]), pa.float64())
+                except pa.ArrowInvalid:
+                    raise InvalidArgumentError(
+                        f"{source}: line {i + 2}: column '{name}' needs a number, found {v!r}"
+                    ) from None
+    text_at = pc.index(pc.and_(valid, pc.invert(numeric)), True).as_py()
+    number_at = pc.index(numeric, True).as_py()
+    raise InvalidArgumentError(
+        f"{source}: line {text_at + 2}: column '{name}' mixes numbers and text: "
+        f"{values[text_at].as_py()!r} is not a number, but line {number_at + 2} holds the number "
+        f"{values[number_at].as_py()!r}. A variable holds only numbers (NaN and Infinity count) or "
+        "only text; fix the file and load it again (nothing was loaded)"
+    )
 
 
 def _first_bad(values: pa.Array, ok: pa.Array) -> tuple[int, str]:
@@ -179,7 +218,23 @@ def _integers(col: pa.ChunkedArray, name: str, source: str) -> pa.Array:
         return pc.cast(values, pa.int32())
     except pa.ArrowInvalid:
         ok = pc.match_substring_regex(values, r"^\s*[-+]?\d+\s*$")
-        index, value = _first_bad(values, ok)
-        raise InvalidArgumentError(
-            f"{source}: line {index + 2}: column '{name}' needs a whole number, found {value!r}"
-        ) from None
+        if not pc.all(ok).as_py():
+            index, value = _first_bad(values, ok)
+            raise InvalidArgumentError(
+                f"{source}: line {index + 2}: column '{name}' needs a whole number, found {value!r}"
+            ) from None
+    # Each value looks whole: find the one DuckDB's INTEGER cannot hold (the error path only).
+    limit = 2**31 - 1
+    for i, v in enumerate(values.to_pylist()):
+        try:
+            pc.cast(pa.array([v]), pa.int32())
+        except pa.ArrowInvalid:
+            if v.strip().lstrip("+-").isdigit() and abs(int(v)) > limit:
+                raise InvalidArgumentError(
+                    f"{source}: line {i + 2}: column '{name}' holds {v.strip()}, too large for a {name} "
+                    f"(at most {limit:,}); check the file"
+                ) from None
+            raise InvalidArgumentError(
+                f"{source}: line {i + 2}: column '{name}' needs a whole number, found {v!r}"
+            ) from None
+    return pc.cast(values, pa.int32())

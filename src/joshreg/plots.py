@@ -10,9 +10,10 @@ with ``path=``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,13 +83,13 @@ def plot_timeseries(
     series: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     for h, step, mean, std in rows:
         series[h].append((step, mean, std))
-    labels = _labels_by_hash(registry)
+    names = _series_names(registry, list(series))
 
     fig, ax = _figure()
-    for h, points in series.items():
+    for i, (h, points) in enumerate(series.items()):
         steps, means, stds = zip(*points, strict=True)
-        name = f"{labels[h]} ({h[:8]})" if h in labels else h[:8]
-        (line,) = ax.plot(steps, means, marker="." if len(steps) < 30 else None, label=name)
+        color, style, marker = _style(i, len(steps))
+        (line,) = ax.plot(steps, means, color=color, linestyle=style, marker=marker, label=names[h])
         if any(s > 0 for s in stds):
             lo = [m - s for m, s in zip(means, stds, strict=True)]
             hi = [m + s for m, s in zip(means, stds, strict=True)]
@@ -302,6 +303,45 @@ def _no_data(registry: RunRegistry, what: str) -> str:
         shown = repr(p) if not isinstance(p, str) or len(p) <= 60 else repr(p[:57] + "...")
         text = text.replace("?", shown, 1)
     return f"No data found for {what} with the active filters: {text}"
+
+
+# Ten colours, then four line styles, then markers: 10 × 4 × 6 lines before any two look alike.
+_COLORS = tuple(f"C{i}" for i in range(10))
+_LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = (None, "o", "s", "^", "D", "v")
+
+
+def _style(i: int, points: int) -> tuple[str, str, str | None]:
+    """The colour, line style and marker of the ``i``-th line, distinct from every other's."""
+    color = _COLORS[i % len(_COLORS)]
+    style = _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
+    marker = _MARKERS[(i // (len(_COLORS) * len(_LINESTYLES))) % len(_MARKERS)]
+    if marker is None and points < 30:
+        marker = "."  # a few points: show where they are
+    return color, style, marker
+
+
+def _series_names(registry: RunRegistry, hashes: list[str]) -> dict[str, str]:
+    """A legend entry per configuration: its label, else the parameter values that set it apart
+    from the others plotted (a hash prefix tells a reader nothing), else its hash."""
+    labels = _labels_by_hash(registry)
+    params = {
+        h: registry.get_registered_parameters(h) if registry.get_config_by_hash(h) else {} for h in hashes
+    }
+    varying = sorted(
+        {
+            k
+            for p in params.values()
+            for k in p
+            if len({json.dumps(q.get(k), sort_keys=True) for q in params.values()}) > 1
+        }
+    )
+    names = {}
+    for h in hashes:
+        shown = ", ".join(f"{k}={params[h][k]}" for k in varying if k in params[h])
+        names[h] = labels.get(h) or shown or h[:12]
+    counts = Counter(names.values())
+    return {h: f"{n} ({h[:8]})" if counts[n] > 1 else n for h, n in names.items()}
 
 
 def _labels_by_hash(registry: RunRegistry) -> dict[str, str]:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codec import GENESIS, Problem
+from .dbfile import check_connection
 from .errors import JoshregError
 from .events import (
     EventBase,
@@ -45,7 +46,7 @@ from .events import (
 )
 from .labels import LabelLog
 from .labelstreams import LabelStreams, imported_dirs, imports_pending
-from .reader import Cursor, LogReader, ReadBatch
+from .reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
 from .spatial import load_spatial
 from .store.base import LogStore, SegmentInfo
 from .store.compacted import container_metadata, read_container
@@ -135,18 +136,11 @@ class Projector:
     # --- state ----------------------------------------------------------------------------------
 
     def _open(self) -> None:
-        con = self.con
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'joshreg_meta' "
-            "AND table_schema = current_schema()"
-        ).fetchone()[0]
-        if exists:
-            row = con.execute("SELECT value FROM joshreg_meta WHERE key = 'projector_version'").fetchone()
-            if row is None or int(row[0]) != PROJECTOR_VERSION:
-                self.needs_rebuild = True
-        else:
+        """Use the tables if this connection holds joshreg's (its marker, ``joshreg_meta``) at
+        this projector version, else make them; refuse a database someone else wrote."""
+        found = check_connection(self.con)  # ForeignDatabaseError
+        if found.kind != "joshreg" or found.projector_version != PROJECTOR_VERSION:
             self.needs_rebuild = True
-        if self.needs_rebuild:
             with self._transaction():
                 self._reset_tables()
         self._load_state()
@@ -195,8 +189,8 @@ class Projector:
                 if name in _VIEWED:
                     self.con.execute(f"DROP VIEW {name}")
         drop_tables(self.con)
-        create_tables(self.con)
-        self._set_meta({"projector_version": str(PROJECTOR_VERSION)})
+        create_tables(self.con)  # the marker table with the others, in the caller's transaction
+        self._set_meta({"projector_version": str(PROJECTOR_VERSION), "store_id": self.store.store_id})
 
     def _trace(self, msg: str) -> None:
         if self.tracer is not None:
@@ -213,6 +207,24 @@ class Projector:
         if self.store.read_claim(commit_name(self.labels_head + 1)) is not None:
             return True
         return imports_pending(self.store, self.label_imports)
+
+    def damage(self, now: float | None = None) -> dict[str, int]:
+        """Damaged lines per file that replay has skipped or reported (``log_problems``), plus
+        the torn last line of every segment that can no longer grow (compacted, sealed, or
+        abandoned by a dead local writer): what a user must be told at every open."""
+        counts = dict(
+            self.con.execute("SELECT segment, count(*) FROM log_problems GROUP BY segment").fetchall()
+        )
+        at = time.time() if now is None else now
+        for seg in self.store.segments():
+            read = self.cursors.get(seg.name, Cursor()).offset
+            if seg.size < read:  # shorter than what was read from it: cut short
+                counts[seg.name] = counts.get(seg.name, 0) + 1
+            if seg.size <= read:
+                continue  # bytes past the cursor: a line still being written, unless the writer is done
+            if seg.compacted is not None or ends_sealed(self.store, seg.name, read) or abandoned(seg, at):
+                counts[seg.name] = counts.get(seg.name, 0) + 1
+        return counts
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Apply everything written since the checkpoint, in transactions of at most 64 MiB."""
@@ -564,7 +576,9 @@ class Projector:
             finally:
                 con.unregister("_cur")
                 con.unregister("_wr")
-        self._set_meta({"labels_head": str(labels_head), "labels_c": labels_c})
+        self._set_meta(
+            {"labels_head": str(labels_head), "labels_c": labels_c, "store_id": self.store.store_id}
+        )
 
     # --- recomputing tables ---------------------------------------------------------------------
 
@@ -664,7 +678,8 @@ class Projector:
                 "job_configs",
                 f"""
                 SELECT run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
-                       {label if full else "NULL"}, make_timestamp(hlc // 1000)
+                       {label if full else "NULL"},
+                       make_timestamp(coalesce(config_created_us, created_us, hlc // 1000))
                 FROM {first("events_run_registered", "run_hash", flt("run_hash", "_aff_h"))} r
                 """,
                 full=full,
@@ -682,7 +697,7 @@ class Projector:
             self._fill(
                 "session_configs",
                 f"""
-                SELECT session_id, run_hash, make_timestamp(min(hlc) // 1000)
+                SELECT session_id, run_hash, make_timestamp(min(coalesce(created_us, hlc // 1000)))
                 FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
                 GROUP BY session_id, run_hash
                 """,
@@ -699,7 +714,8 @@ class Projector:
             self._fill(
                 "sweep_sessions",
                 f"""
-                SELECT c.session_id, c.experiment_name, make_timestamp(c.hlc // 1000), c.template_path,
+                SELECT c.session_id, c.experiment_name, make_timestamp(coalesce(c.created_us, c.hlc // 1000)),
+                       c.template_path,
                        NULL, c.simulation, coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.replicates, 1),
                        coalesce(s.status, 'pending'), c.metadata
                 FROM (
@@ -722,8 +738,10 @@ class Projector:
             self._fill(
                 "job_runs",
                 f"""
-                SELECT s.run_id, s.run_hash, s.session_id, s.replicate, make_timestamp(s.hlc // 1000),
-                       make_timestamp(c.hlc // 1000), c.exit_code, s.output_path, c.error_message, s.metadata
+                SELECT s.run_id, s.run_hash, s.session_id, s.replicate,
+                       make_timestamp(coalesce(s.started_us, s.hlc // 1000)),
+                       make_timestamp(coalesce(c.completed_us, c.hlc // 1000)), c.exit_code, s.output_path,
+                       c.error_message, s.metadata
                 FROM {first("events_run_started", "run_id", fr)} s
                 LEFT JOIN {first("events_run_completed", "run_id", fr, last=True)} c USING (run_id)
                 """,
@@ -735,7 +753,7 @@ class Projector:
                 "run_outputs",
                 f"""
                 SELECT output_id, run_id, output_type, file_path, file_size, row_count,
-                       make_timestamp(hlc // 1000)
+                       make_timestamp(coalesce(created_us, hlc // 1000))
                 FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o"))}
                 """,
                 full=full,

@@ -31,12 +31,57 @@ from itertools import islice
 
 import msgspec
 
-from .codec import GENESIS, Problem, decode_chunk, verify_lines
+from .clock import writer_running_here
+from .codec import GENESIS, Problem, decode_chunk, decode_event, verify_lines
 from .errors import StoreError
 from .events import EventBase, SegmentSealed
 from .store.base import LogStore, SegmentInfo
 
-__all__ = ["Chunk", "ChunkObserver", "Cursor", "LogReader", "Problem", "ReadBatch"]
+__all__ = [
+    "ABANDONED_AFTER_S",
+    "Chunk",
+    "ChunkObserver",
+    "Cursor",
+    "LogReader",
+    "Problem",
+    "ReadBatch",
+    "abandoned",
+    "ends_sealed",
+]
+
+#: An unsealed segment of a dead local writer counts as finished once untouched this long: it is
+#: compacted then, and a torn last line of it is damage, not a line still being written.
+ABANDONED_AFTER_S = 3600.0
+_TAIL_PEEK = 4096
+_SEAL = b'"type":"segment.sealed"'
+
+
+def ends_sealed(store: LogStore, segment: str, end: int) -> bool:
+    """Whether the last complete line before byte ``end`` of ``segment`` is its writer's seal."""
+    if end <= 0:
+        return False
+    tail = store.read(segment, max(0, end - _TAIL_PEEK), end)
+    if not tail.endswith(b"\n"):
+        return False
+    last = tail[:-1].rsplit(b"\n", 1)[-1]
+    if _SEAL not in last:
+        return False
+    try:
+        return type(decode_event(last)) is SegmentSealed
+    except (msgspec.DecodeError, ValueError):
+        return False
+
+
+def abandoned(seg: SegmentInfo, now: float, after: float = ABANDONED_AFTER_S) -> bool | None:
+    """Whether the writer of ``seg`` ran on this host, has exited, and the file has not changed
+    for ``after`` seconds (a killed worker): True or False, None when it ran on another host."""
+    writer = seg.name.rsplit("/", 1)[-1].removesuffix(".jsonl")
+    running = writer_running_here(writer)
+    if running is None:
+        return None
+    if running:
+        return False
+    return seg.modified is None or now - seg.modified >= after
 
 
 class Cursor(msgspec.Struct):

@@ -19,19 +19,24 @@ from types import TracebackType
 from typing import Any
 
 from .clock import uuid7
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, LogFormatError
 from .events import EventBase, OutputRegistered, ResultsLoaded, RunCompleted, RunStarted
 from .josh_csv import JoshExport, read_josh_csv, to_parquet_bytes
-from .store import LogStore, open_store
+from .store import LogStore, open_store, store_exists_at
 from .writer import Durability, EventWriter
 
-__all__ = ["RunRecorder", "default_events_path", "results_event"]
+__all__ = ["RunRecorder", "default_events_path", "results_event", "session_claim_name"]
 
 
 def default_events_path(db_path: str | os.PathLike[str]) -> str:
     """The event store beside a registry file: ``sweep.duckdb`` → ``sweep.events``."""
     p = Path(db_path)
     return str(p.with_suffix(".events") if p.suffix else p.with_name(p.name + ".events"))
+
+
+def session_claim_name(session_id: str) -> str:
+    """The claim that reserves a session id in a store, so no two processes create it twice."""
+    return f"claims/sessions/{hashlib.sha256(session_id.encode()).hexdigest()[:32]}.json"
 
 
 def results_event(
@@ -95,6 +100,13 @@ class RunRecorder:
                             "use registry.recorder() in the same process, or a file path"
                         )
                     events_path = default_events_path(db_path)
+                    if not store_exists_at(events_path) and os.path.lexists(db_path):
+                        raise LogFormatError(
+                            f"there is no event store at {events_path} beside {os.fspath(db_path)}; a "
+                            "worker records into the store of a joshreg registry, which "
+                            f"RunRegistry({os.fspath(db_path)!r}) makes when it first opens the file "
+                            "(a joshpy registry must be imported first: joshreg import)"
+                        )
                 store = open_store(os.fspath(events_path))
             writer = EventWriter(store, durability=durability, tracer=tracer)
         self.writer = writer

@@ -10,7 +10,6 @@ log: delete it and the next open rebuilds it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -28,6 +27,7 @@ from . import queries as q
 from .bottle import BottleSpec, config_file_name, custom_tags, write_bottle
 from .clock import uuid7
 from .compaction import ABANDONED_AFTER_S, MIN_BYTES, CompactionReport, compact_store
+from .dbfile import RegistryFile, inspect_registry_file
 from .debug import DebugMessageStore, load_debug_file, output_path
 from .errors import (
     DuplicateSessionError,
@@ -40,6 +40,7 @@ from .errors import (
     RunNotFoundError,
     SessionNotFoundError,
     SourceNotStoredError,
+    StoreMismatchError,
 )
 from .events import (
     EventBase,
@@ -54,6 +55,8 @@ from .events import (
     json_value,
 )
 from .git import git_hash
+from .joshpy_import import ImportReport, ImportTarget, import_joshpy
+from .joshpy_import import Progress as ImportProgress
 from .labels import LabelLog, LabelState
 from .labelstreams import LabelStreams
 from .merge import MergeReport, merge_stores
@@ -68,10 +71,10 @@ from .models import (
     SparsityReport,
 )
 from .projector import CatchUp, Progress, Projector
-from .recorder import RunRecorder, default_events_path
+from .recorder import RunRecorder, default_events_path, session_claim_name
 from .snapshot import publish_snapshot, snapshot_path
 from .spatial import load_spatial
-from .store import LogStore, open_store
+from .store import LogStore, open_store, store_exists_at
 from .tables import (
     CONFIG_PARAMS_CORE_COLUMNS,
     check_new_names,
@@ -110,7 +113,19 @@ class RunRegistry:
         events_path: str | os.PathLike[str] | None = None,
         durability: Durability = "batch",
         tracer: Callable[[str], None] | None = None,
+        rebuild: bool = False,
+        progress: Progress | None = None,
     ) -> None:
+        """``rebuild=True`` drops the tables and replays the whole log at open; it is also how
+        a registry file is pointed at another event store on purpose (otherwise a file built
+        from one store and opened with another raises ``StoreMismatchError``). ``progress``
+        hears of the catch-up or rebuild the open does (``(bytes done, bytes total)``), and
+        ``opened`` says what it applied.
+
+        A path that holds anything joshreg did not write (a joshpy registry, another DuckDB
+        file, a directory) raises ``ForeignDatabaseError`` and is left exactly as it was, with
+        no event store made beside it; see ``joshreg.dbfile``.
+        """
         self.db_path = db_path
         self.enable_spatial = enable_spatial
         self.tracer = tracer
@@ -118,14 +133,21 @@ class RunRegistry:
         if events_path is None:
             events_path = ":memory:" if memory else default_events_path(db_path)
         self.events_path = os.fspath(events_path)
-        self._store: LogStore = open_store(self.events_path)
         self.private_projection = False
-        self._conn: duckdb.DuckDBPyConnection | None = self._connect(memory)
+        found = None if memory else self._inspect_file(rebuild)
+        self._store: LogStore = open_store(self.events_path)
+        if found is not None and found.kind == "joshreg" and not rebuild:
+            self._check_same_store(found)
+        self._conn: duckdb.DuckDBPyConnection | None = self._connect(
+            memory, busy=found is not None and found.kind == "busy"
+        )
         self._projector = Projector(self._conn, self._store, tracer=tracer, spatial=enable_spatial)
-        if self._projector.needs_rebuild:
-            self._projector.rebuild()
+        if self._projector.needs_rebuild or rebuild:
+            self.opened: CatchUp = self._projector.rebuild(progress)
         else:
-            self._projector.catch_up()
+            self.opened = self._projector.catch_up(progress)
+        if not rebuild:  # a rebuild's caller reads its problems from ``opened``
+            self._warn_damage()
         self._writer = EventWriter(self._store, durability=durability, tracer=tracer)
         self._recorder = RunRecorder(writer=self._writer)
         self._labels: LabelLog | None = None
@@ -137,19 +159,63 @@ class RunRegistry:
         self._cell_types: dict[str, str] = {}
         self._filters: list[tuple[str, list[Any]]] = []
 
-    def _connect(self, memory: bool) -> duckdb.DuckDBPyConnection:
+    def _warn_damage(self) -> None:
+        """One ``LogDamageWarning`` at open if the log holds damage replay worked around, so a
+        user hears of it where they look, not only from ``verify``."""
+        damage = self._projector.damage()
+        if not damage:
+            return
+        total = sum(damage.values())
+        where = ", ".join(f"{n} in {name}" for name, n in sorted(damage.items()))
+        name = self.db_path if str(self.db_path) != ":memory:" else "the registry"
+        warnings.warn(
+            f"the event log of {name} has {total} damaged line{'s' if total != 1 else ''} that "
+            f"replay skipped or worked around ({where}, under {self.events_path}); run "
+            f"`joshreg verify {name}` to see each one and what to do",
+            LogDamageWarning,
+            stacklevel=3,
+        )
+
+    def _inspect_file(self, rebuild: bool) -> RegistryFile:
+        """Look at the registry file before anything is written anywhere: refuse files joshreg
+        did not write, and a projection whose event store is missing."""
+        path = os.fspath(self.db_path)
+        store_exists = store_exists_at(self.events_path)
+        found = inspect_registry_file(path, store_exists=store_exists)
+        if found.kind == "joshreg" and found.store_id is not None and not store_exists and not rebuild:
+            raise StoreMismatchError(
+                f"{path} was built from an event store that is not at {self.events_path} (nothing is "
+                "there): pass the events path it was built from (events_path=, --events-path), or "
+                f"rebuild it from another store with: joshreg rebuild {path} --events-path DIR"
+            )
+        return found
+
+    def _check_same_store(self, found: RegistryFile) -> None:
+        have = self._store.stored_id()
+        if found.store_id is None or found.store_id == have:
+            return
+        self._store.close()
+        raise StoreMismatchError(
+            f"{found.path} was built from event store {found.store_id}, but {self.events_path} is "
+            f"event store {have or '(one made before store ids)'}: pass the events path it was built from "
+            f"(events_path=, --events-path), or rebuild it from this store with: joshreg rebuild "
+            f"{found.path} --events-path {self.events_path}"
+        )
+
+    def _connect(self, memory: bool, *, busy: bool = False) -> duckdb.DuckDBPyConnection:
         if memory:
             return duckdb.connect(":memory:")
         path = os.fspath(self.db_path)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return duckdb.connect(path)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower():
-                raise JoshregError(
-                    f"cannot open the registry database {path}: {e}. It is only a cache of the "
-                    f"log in {self.events_path}; move it aside and open again to rebuild it"
-                ) from e
+        if not busy:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return duckdb.connect(path)
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower():
+                    raise JoshregError(
+                        f"cannot open the registry database {path}: {e}. It is a projection of the "
+                        f"log in {self.events_path}; move it aside and open again to rebuild it"
+                    ) from e
         # Another process holds the file: keep a private projection of the same log.
         self.private_projection = True
         self._trace(f"{path} is held by another process; using a private projection")
@@ -237,6 +303,64 @@ class RunRegistry:
         return compact_store(
             self._store, abandoned_after=abandoned_after, min_bytes=min_bytes, dry_run=dry_run, tracer=tracer
         )
+
+    def import_joshpy(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        source_timezone: str | None = None,
+        dry_run: bool = False,
+        progress: ImportProgress | None = None,
+    ) -> ImportReport:
+        """Import a registry joshpy wrote into this one, as the events that reproduce it.
+
+        ``source`` is a joshpy DuckDB file (read-only; nothing in it changes) or a folder of
+        its tables as Parquet (``EXPORT DATABASE``, or ``push_to_s3``'s layout). Its naive
+        local times are read in ``source_timezone`` (default: this machine's zone) and kept
+        in UTC. Importing again adds only what the source gained since; a session id or run
+        hash this registry holds with other content is reported and left as it is. The report
+        lists every difference from the source (see ``joshreg.joshpy_import``); ``dry_run``
+        counts without writing.
+        """
+        self.sync()
+        empty = not self._projector.cursors and not self._projector.labels_head
+        writer = None
+        if not dry_run:
+            # One fsync per 64k events instead of one per 256: an import is one operation,
+            # durable when it returns, and repeating it after a crash adds only what is missing.
+            writer = EventWriter(
+                self._store,
+                durability="batch",
+                batch_size=1 << 16,
+                max_delay=float("inf"),
+                clock=self._writer.clock,
+            )
+        target = ImportTarget(
+            con=self._con(),
+            store=self._store,
+            writer=writer,
+            labels=None if dry_run else self._label_log(),
+            param_columns={**self._param_types, **self._projector.param_columns},
+            cell_columns=self._variable_types(),
+        )
+        try:
+            report = import_joshpy(
+                source, target, source_timezone=source_timezone, dry_run=dry_run, progress=progress
+            )
+        finally:
+            if writer is not None:
+                writer.close()
+        if not dry_run:
+            if progress is not None:
+                progress("projecting", 0, 1)
+            if empty:
+                self._projector.rebuild()  # the bulk path: faster than a catch-up of everything
+            else:
+                self.sync()
+            self._sessions = self._hashes = self._runs = None
+            if progress is not None:
+                progress("projecting", 1, 1)
+        return report
 
     def merge_from(self, *sources: str | os.PathLike[str] | RunRegistry) -> list[MergeReport]:
         """Add other registries' logs to this one's (registry files, event store folders or open
@@ -621,8 +745,7 @@ class RunRegistry:
         sid = uuid7() if session_id is None else str(session_id)
         if session_id is not None and self._known("session", sid):
             raise DuplicateSessionError(f"a session with id '{sid}' already exists")
-        digest = hashlib.sha256(sid.encode()).hexdigest()[:32]
-        if not self._store.claim(f"claims/sessions/{digest}.json", sid.encode()):
+        if not self._store.claim(session_claim_name(sid), sid.encode()):
             raise DuplicateSessionError(f"a session with id '{sid}' already exists")
         metadata: dict[str, Any] = {"job_config": job_config}
         gh = git_hash()

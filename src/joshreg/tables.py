@@ -37,7 +37,7 @@ __all__ = [
 
 # Bump when the projection of an existing log changes; a stored projection with another
 # version is rebuilt from the log on open.
-PROJECTOR_VERSION = 2
+PROJECTOR_VERSION = 3
 
 CONFIG_PARAMS_CORE_COLUMNS = frozenset({"run_hash"})
 CELL_DATA_CORE_COLUMNS = frozenset(
@@ -350,11 +350,13 @@ def check_new_names(
     *,
     what: str,
     advice: str,
+    examples: dict[str, str] | None = None,
 ) -> None:
     """Refuse names that clash with core columns, with each other by case, or by type.
 
     ``wanted`` and ``existing`` map names to ``DOUBLE``/``VARCHAR``. Raises
-    ``ColumnConflictError`` naming both sides of the clash.
+    ``ColumnConflictError`` naming both sides of the clash; ``examples`` (name → where its first
+    value is, ``line 2: '1.5'``) shows the user the value that decided the new type.
     """
     core_lower = {c.lower(): c for c in core}
     by_lower = {n.lower(): n for n in existing}
@@ -381,4 +383,7 @@ def check_new_names(
             )
         have = existing[other]
         if have != typ:
-            raise ColumnConflictError(f"{what} '{name}' exists as {have} but new data has {typ}. {advice}")
+            where = f" ({examples[name]})" if examples and name in examples else ""
+            raise ColumnConflictError(
+                f"{what} '{name}' exists as {have} but new data has {typ}{where}. {advice}"
+            )

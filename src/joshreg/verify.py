@@ -47,6 +47,7 @@ from .events import EventBase, ResultsLoaded, SegmentSealed
 from .labels import PREFIX as LABEL_PREFIX
 from .labels import commit_name
 from .labelstreams import IMPORTED, imported_dirs
+from .orphans import find_orphans
 from .projector import Projector
 from .reader import Chunk, ChunkObserver, Cursor
 from .store.base import LogStore, SegmentInfo
@@ -247,6 +248,11 @@ def verify_store(
         _check_blobs(store, report, scan.loads, progress)
         if con is not None and checkpoint is not None:
             _check_projection(store, con, report, scan, labels_head, checkpoint, fresh, progress, mine)
+        if con is not None:
+            for o in find_orphans(con):
+                report.add(
+                    VerifyProblem("orphan", o.message, file=o.segment, line=o.line, severity="warning")
+                )
     finally:
         if rebuilder is not None:
             rebuilder.close()
@@ -842,6 +848,7 @@ class _Snapshot(LogStore):
     ) -> None:
         self.inner = store
         self.location = store.location
+        self.store_id = store.stored_id() or "unidentified"
         self.sizes = sizes
         self.labels_head = labels_head
         self.imports = imports or {}  # imported label stream -> the version the tables hold

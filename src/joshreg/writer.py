@@ -145,7 +145,8 @@ class EventWriter:
         hlc = self.clock.now()
         full = _replace(
             event,
-            event_id=uuid7(hlc // 1_000_000),
+            # An id given by the caller is kept: an importer derives ids from the source's keys.
+            event_id=event.event_id or uuid7(hlc // 1_000_000),
             writer=self._writer_id,
             seq=self._seq,
             hlc=hlc,

@@ -14,7 +14,7 @@ import pytest
 from contracts.logstore import LogStoreContract
 from joshreg.errors import LogFormatError
 from joshreg.store import LocalStore, LogStore, open_store
-from joshreg.store.local import FORMAT_NAME, FORMAT_VERSION
+from joshreg.store.local import FORMAT_NAME, FORMAT_VERSION, LEGACY_ID_FILE
 
 
 class TestLocalStore(LogStoreContract):
@@ -59,10 +59,39 @@ def test_reopened_store_sees_segments_and_claims(tmp_path: Path) -> None:
     assert not again.claim("labels/1.json", b"other")
 
 
-def test_format_file_is_created(tmp_path: Path) -> None:
-    LocalStore(tmp_path / "s")
+def test_format_file_is_created_with_a_store_id(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
     info = json.loads((tmp_path / "s" / "FORMAT").read_text())
+    assert info.pop("store_id") == store.store_id == LocalStore(tmp_path / "s").store_id
     assert info == {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+    assert len(store.store_id) == 32 and LocalStore(tmp_path / "t").store_id != store.store_id
+
+
+def test_a_store_without_an_id_gets_one_claimed_once(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "FORMAT").write_text(json.dumps({"format": FORMAT_NAME, "version": 1}))
+    first, second = LocalStore(tmp_path / "s"), LocalStore(tmp_path / "s")
+    assert first.stored_id() is None  # looking does not give it one
+    assert not (tmp_path / "s" / LEGACY_ID_FILE).exists()
+    assert first.store_id == second.store_id == second.stored_id()
+    assert json.loads((tmp_path / "s" / "FORMAT").read_text()) == {"format": FORMAT_NAME, "version": 1}
+
+
+def test_a_folder_with_other_files_is_not_made_a_store(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "thesis.tex").write_text("precious")
+    with pytest.raises(LogFormatError, match="other files in it and no FORMAT"):
+        LocalStore(tmp_path / "results")
+    assert sorted(os.listdir(tmp_path / "results")) == ["thesis.tex"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LogFormatError, match="is a file"):
+        LocalStore(tmp_path / "file")
+
+
+def test_create_false_refuses_a_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(LogFormatError, match="no joshreg event store"):
+        LocalStore(tmp_path / "nothing", create=False)
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_newer_format_is_refused(tmp_path: Path) -> None:

@@ -65,6 +65,9 @@ class LogStore(ABC):
 
     #: Human-readable location, used in messages.
     location: str
+    #: Names this store for good: a projection remembers the store it was built from, so that
+    #: opening it with another store (a mistyped path) is refused instead of emptying it.
+    store_id: str
 
     @abstractmethod
     def append(self, segment: str, data: bytes) -> None:
@@ -100,6 +103,11 @@ class LogStore(ABC):
     @abstractmethod
     def list_claims(self, prefix: str) -> list[str]:
         """Names of the claims under ``prefix`` (a folder such as ``labels``), sorted."""
+
+    def stored_id(self) -> str | None:
+        """``store_id`` if the store has one already; None for a store made before store ids
+        existed, which gets one at its first ``store_id`` (a write)."""
+        return self.store_id
 
     def retire_segment(self, segment: str) -> bool:
         """Delete the JSONL of ``segment``, which a durable compacted copy holds in full.

@@ -21,10 +21,12 @@ from .base import LogStore, SegmentInfo
 from .compacted import PREFIX as COMPACTED
 from .compacted import container_bytes, longest_copy, merge_listing
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LocalStore"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LEGACY_ID_FILE", "LocalStore"]
 
 FORMAT_NAME = "joshreg-events"
 FORMAT_VERSION = 1
+# Where a store whose FORMAT predates store ids keeps its id.
+LEGACY_ID_FILE = "STORE_ID"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -39,37 +41,83 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class LocalStore(LogStore):
-    """The event store in directory ``root`` (created if missing)."""
+    """The event store in directory ``root``.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    ``create=False`` refuses a directory that is not a store yet instead of making one there.
+    A directory that holds files but no ``FORMAT`` is never made a store: it is somebody's
+    folder, named by mistake.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         self.root = os.fspath(root)
         self.location = self.root
         self._fds: dict[str, int] = {}
         self._known_dirs: set[str] = set()
         self._bytes_cache: tuple[str, bytes] | None = None  # the last compacted segment read
+        self._store_id: str | None = None
+        self._check_place(create)
         try:
             os.makedirs(os.path.join(self.root, "log"), exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create the event store at {self.root}: {e}") from e
         self._check_format()
 
+    def _check_place(self, create: bool) -> None:
+        """Refuse, before writing anything, a location that is not a store and must not become one."""
+        root = self.root
+        if os.path.isfile(os.path.join(root, "FORMAT")):
+            return
+        if os.path.lexists(root) and not os.path.isdir(root):
+            raise LogFormatError(f"{root} is a file, not a joshreg event store (a directory)")
+        if not create:
+            raise LogFormatError(f"there is no joshreg event store at {root}")
+        try:
+            entries = [e for e in os.listdir(root) if e != "log"] if os.path.isdir(root) else []
+        except OSError as e:
+            raise StoreError(f"cannot read {root}: {e}") from e
+        if entries:
+            raise LogFormatError(
+                f"{root} is a directory with other files in it and no FORMAT, so it is not a joshreg "
+                "event store; joshreg makes its store only in an empty or new directory: give another "
+                "events path"
+            )
+
     def _check_format(self) -> None:
         path = os.path.join(self.root, "FORMAT")
-        body = json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}).encode() + b"\n"
         if not os.path.exists(path):
-            self._put_if_absent("FORMAT", body)
+            body = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "store_id": secrets.token_hex(16)}
+            self._put_if_absent("FORMAT", json.dumps(body).encode() + b"\n")
         try:
             with open(path, "rb") as f:
                 info = json.loads(f.read() or b"{}")
         except (OSError, ValueError) as e:
             raise LogFormatError(f"{path} is not a joshreg FORMAT file: {e}") from e
-        if info.get("format") != FORMAT_NAME:
+        if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
             raise LogFormatError(f"{self.root} is not a joshreg event store (FORMAT says {info!r})")
         if int(info.get("version", 0)) > FORMAT_VERSION:
             raise LogFormatError(
                 f"{self.root} uses event store format {info.get('version')}, newer than this "
                 f"joshreg's {FORMAT_VERSION}; upgrade joshreg to open it"
             )
+        sid = info.get("store_id")
+        self._store_id = sid if isinstance(sid, str) and sid else None
+
+    @property
+    def store_id(self) -> str:
+        # A store made before store ids existed gets one on first use, claimed put-if-absent
+        # beside FORMAT (which is never rewritten), so every process agrees on it.
+        if self._store_id is None:
+            self._put_if_absent(LEGACY_ID_FILE, secrets.token_hex(16).encode())
+            data = self.read_claim(LEGACY_ID_FILE) or b""
+            self._store_id = data.decode("ascii", "replace").strip()
+        return self._store_id
+
+    def stored_id(self) -> str | None:
+        if self._store_id is None:
+            data = self.read_claim(LEGACY_ID_FILE)
+            if data:
+                self._store_id = data.decode("ascii", "replace").strip()
+        return self._store_id
 
     # --- segments ---------------------------------------------------------------------------
 

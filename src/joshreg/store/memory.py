@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 
 from ..errors import StoreError
@@ -17,6 +18,7 @@ class MemoryStore(LogStore):
 
     def __init__(self) -> None:
         self.location = ":memory:"
+        self.store_id = "memory-" + secrets.token_hex(8)
         self._segments: dict[str, bytearray] = {}
         self._claims: dict[str, bytes] = {}
         self._lock = threading.Lock()
