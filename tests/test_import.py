@@ -405,3 +405,12 @@ def test_imported_results_behave_like_loaded_ones(tmp_path: Path) -> None:
         run = reg.get_runs_for_hash("cccccccccccc")[0].run_id
         assert CellDataLoader(reg).load_csv(csv, run, "cccccccccccc") == 1
         assert reg.query("SELECT count(*) FROM cell_data").fetchone() == (14,)
+
+
+def test_event_ids_are_uuid5_of_the_source_keys() -> None:
+    import uuid
+
+    from joshreg.joshpy_import import _NAMESPACE, _event_id
+
+    for parts in (("start", "run-1"), ("results", None, "abc", "patch", 42), ("session", "s1")):
+        assert _event_id(*parts) == str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))

@@ -19,8 +19,9 @@ import hashlib
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,8 +136,15 @@ def local_timezone() -> str:
         return str(con.execute("SELECT current_setting('TimeZone')").fetchone()[0])
 
 
+_NS = _NAMESPACE.bytes
+_VARIANT = {f"{i:x}": f"{(i & 0x3) | 0x8:x}" for i in range(16)}
+
+
 def _event_id(*parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+    """``uuid5(_NAMESPACE, parts joined)`` as a string, without building UUID objects (an import
+    derives one per row)."""
+    h = hashlib.sha1(_NS + "\x1f".join(map(str, parts)).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _decode(text: str | None) -> Any:
@@ -668,21 +676,30 @@ class _Importer:
                 ).to_arrow_reader(1 << 16)
             pending: list[pa.RecordBatch] = []
             buffered = 0
-            for i, (rid, h, etype, n, last) in enumerate(groups):
-                rows = None
-                if reader is not None:
-                    while buffered < n:
-                        batch = reader.read_next_batch()
-                        pending.append(batch)
-                        buffered += batch.num_rows
-                    table = pa.Table.from_batches(pending)
-                    rows, pending, buffered = table.slice(0, n), table.slice(n).to_batches(), buffered - n
-                    rows = rows.drop_columns(["cell_id", "run_id", "run_hash", "entity_type"])
-                if h in self.bad_hashes or rid in self.skipped_runs:
-                    continue
-                self._store_results(rid, h, etype, n, rows, types, last)
-                if i % 100 == 0:
-                    self._say("results", i, len(groups))
+            # Result files are written and claimed in threads (Parquet encoding, hashing and
+            # fsync release the GIL); their events follow in the source's order.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="joshreg-import") as pool:
+                ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]] | None]] = deque()
+                for i, (rid, h, etype, n, last) in enumerate(groups):
+                    rows = None
+                    if reader is not None:
+                        while buffered < n:
+                            batch = reader.read_next_batch()
+                            pending.append(batch)
+                            buffered += batch.num_rows
+                        table = pa.Table.from_batches(pending)
+                        rows, pending, buffered = table.slice(0, n), table.slice(n).to_batches(), buffered - n
+                        rows = rows.drop_columns(["cell_id", "run_id", "run_hash", "entity_type"])
+                    if h in self.bad_hashes or rid in self.skipped_runs:
+                        continue
+                    blob = None if rows is None else pool.submit(self._write_blob, rows)
+                    ahead.append(((rid, h, etype, n, types, last), blob))
+                    if len(ahead) >= 16:
+                        self._record_results(*ahead.popleft())
+                    if i % 100 == 0:
+                        self._say("results", i, len(groups))
+                while ahead:
+                    self._record_results(*ahead.popleft())
         finally:
             src.con.unregister("_through")
         if groups:
@@ -690,25 +707,22 @@ class _Importer:
                 "cell_data.cell_id is renumbered in the order joshreg loads the rows"
             )
 
-    def _store_results(
-        self,
-        run_id: str | None,
-        run_hash: str,
-        entity_type: str,
-        n: int,
-        rows: pa.Table | None,
-        types: dict[str, str],
-        last: int,
-    ) -> None:
-        """One execution's rows as one content-addressed result file and one event."""
-        self.added["result_files"] += 1
-        self.added["result_rows"] += n
-        if rows is None:  # a dry run
-            return
+    def _write_blob(self, rows: pa.Table) -> tuple[str, str]:
+        """One execution's rows as a content-addressed result file; its name and SHA-256."""
         blob = to_parquet_bytes(rows)
         sha = hashlib.sha256(blob).hexdigest()
         name = f"blobs/{sha[:2]}/{sha}.parquet"
         self.tgt.store.claim(name, blob)
+        return name, sha
+
+    def _record_results(self, group: tuple[Any, ...], blob: Future[tuple[str, str]] | None) -> None:
+        """The event of one execution's result file, once the file is durable."""
+        run_id, run_hash, entity_type, n, types, last = group
+        self.added["result_files"] += 1
+        self.added["result_rows"] += n
+        if blob is None:  # a dry run
+            return
+        name, sha = blob.result()
         self._append(
             ResultsLoaded(
                 event_id=_event_id("results", run_id, run_hash, entity_type, last),

@@ -14,12 +14,15 @@ every label stream gives (``labelstreams``), which depends only on the commits.
 
 from __future__ import annotations
 
-import io
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import duckdb
 import msgspec
@@ -68,6 +71,7 @@ CHUNK_BYTES = 64 << 20
 # A rebuild's first batch, doubled per batch up to CHUNK_BYTES: DuckDB idles until it arrives.
 FIRST_CHUNK_BYTES = 4 << 20
 FAST_BATCH_BYTES = 256 << 20  # JSONL bytes of compacted segments inserted at once by a rebuild
+BLOB_BATCH_ROWS = 1 << 20  # result rows inserted at once (files of one column layout)
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 # The public tables a full refresh fills with one query over the event tables: views instead,
@@ -765,12 +769,12 @@ class Projector:
         """Fill ``cell_data`` from every result load in the event table, first load of each
         source, run and entity type only, in log order (a full rebuild)."""
         self.cell_columns = {}
-        for row in self.con.execute(
+        rows = self.con.execute(
             "SELECT run_id, run_hash, entity_type, blob, columns FROM events_results_loaded "
             "QUALIFY row_number() OVER (PARTITION BY source_sha256, run_id, entity_type "
             "ORDER BY hlc, writer, seq) = 1 ORDER BY hlc, writer, seq"
-        ).fetchall():
-            self._load_blob(*row[:4], msgspec.json.decode(row[4] or "{}"), problems)
+        ).fetchall()
+        self._load_blobs(((*r[:4], msgspec.json.decode(r[4] or "{}")) for r in rows), problems)
 
     def _apply_loads(self, batch: ReadBatch) -> None:
         """Project the batch's result loads; a load whose source, run and entity type were
@@ -779,45 +783,94 @@ class Projector:
             (e for e in batch.events if type(e) is ResultsLoaded),
             key=lambda e: (e.hlc, e.writer, e.seq),
         )
+        if not loads:
+            return
         in_batch: dict[tuple[str, str | None, str], int] = {}
         for e in loads:
             key = (e.source_sha256, e.run_id, e.entity_type)  # type: ignore[attr-defined]
             in_batch[key] = in_batch.get(key, 0) + 1
+        # How many loads of each key the table holds, batch included: one query for the batch.
+        keys = pa.table(
+            {
+                "s": pa.array([k[0] for k in in_batch], pa.string()),
+                "r": pa.array([k[1] for k in in_batch], pa.string()),
+                "t": pa.array([k[2] for k in in_batch], pa.string()),
+            }
+        )
+        self.con.register("_keys", keys)
+        try:
+            totals = {
+                (s, r, t): n
+                for s, r, t, n in self.con.execute(
+                    "SELECT k.s, k.r, k.t, count(*) FROM _keys k JOIN events_results_loaded e "
+                    "ON e.source_sha256 = k.s AND e.run_id IS NOT DISTINCT FROM k.r AND e.entity_type = k.t "
+                    "GROUP BY ALL"
+                ).fetchall()
+            }
+        finally:
+            self.con.unregister("_keys")
+        first = []
         for e in loads:
             key = (e.source_sha256, e.run_id, e.entity_type)  # type: ignore[attr-defined]
-            if key not in in_batch:
-                continue
-            total = self.con.execute(
-                "SELECT count(*) FROM events_results_loaded WHERE source_sha256 = ? "
-                "AND run_id IS NOT DISTINCT FROM ? AND entity_type = ?",
-                list(key),
-            ).fetchone()[0]
-            if total == in_batch.pop(key):
-                self._load_blob(e.run_id, e.run_hash, e.entity_type, e.blob, e.columns, batch.problems)  # type: ignore[attr-defined]
+            if key in in_batch and totals.get(key) == in_batch.pop(key):
+                first.append((e.run_id, e.run_hash, e.entity_type, e.blob, e.columns))  # type: ignore[attr-defined]
+        self._load_blobs(first, batch.problems)
 
-    def _load_blob(
-        self,
-        run_id: str | None,
-        run_hash: str,
-        entity_type: str,
-        blob: str,
-        columns: dict[str, str],
-        problems: list[Problem],
+    def _load_blobs(
+        self, loads: Iterable[tuple[str | None, str, str, str, dict[str, str]]], problems: list[Problem]
     ) -> None:
-        data = self.store.read_claim(blob)
-        if data is None:
-            problems.append(
-                Problem(blob, 0, "missing-blob", f"the results of run {run_id} ({run_hash}) are missing")
-            )
-            return
+        """Add the rows of result files ``(run_id, run_hash, entity_type, blob, columns)`` to
+        ``cell_data`` in the order given. Consecutive files of one column layout go in with one
+        INSERT (a statement per file cost more than its rows); a file that adds or widens a
+        column first flushes what came before, so every row keeps its place (its ``cell_id``)."""
+        pending: list[pa.Table] = []
+        layout: tuple[str, ...] = ()
+        rows = 0
+        for (run_id, run_hash, entity_type, _, columns), read in _read_in_threads(loads, self._read_blob):
+            table = read(problems)
+            if table is None:
+                continue
+            shape = tuple(f"{f.name}:{f.type}" for f in table.schema)
+            if pending and (shape != layout or self._cell_columns_change(columns) or rows >= BLOB_BATCH_ROWS):
+                self._insert_cells(pending)
+                pending, rows = [], 0
+            self._ensure_cell_columns(columns)
+            n = table.num_rows
+            table = table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), n))
+            table = table.append_column("run_hash", pa.repeat(pa.scalar(run_hash, pa.string()), n))
+            table = table.append_column("entity_type", pa.repeat(pa.scalar(entity_type, pa.string()), n))
+            pending.append(table)
+            layout = shape
+            rows += n
+        if pending:
+            self._insert_cells(pending)
+
+    def _read_blob(
+        self, load: tuple[str | None, str, str, str, dict[str, str]]
+    ) -> Callable[[list[Problem]], pa.Table | None]:
+        """Read one result file (in a worker thread); the returned call hands over its table, or
+        records why there is none, on the caller's thread."""
+        run_id, run_hash, _, blob, _ = load
         try:
-            table = pq.read_table(io.BytesIO(data))
-        except (OSError, pa.ArrowException) as e:  # one damaged file must not stop the replay
-            problems.append(
-                Problem(blob, 0, "damaged-blob", f"the results of run {run_id} ({run_hash}) do not read: {e}")
+            data = self.store.read_claim(blob)
+            if data is not None:
+                table = pq.read_table(pa.BufferReader(data))
+                return lambda problems: table
+            problem = Problem(
+                blob, 0, "missing-blob", f"the results of run {run_id} ({run_hash}) are missing"
             )
-            return
-        self._ensure_cell_columns(columns)
+        except (OSError, pa.ArrowException) as e:  # one damaged file must not stop the replay
+            problem = Problem(
+                blob, 0, "damaged-blob", f"the results of run {run_id} ({run_hash}) do not read: {e}"
+            )
+
+        def missing(problems: list[Problem]) -> None:
+            problems.append(problem)
+
+        return missing
+
+    def _insert_cells(self, tables: list[pa.Table]) -> None:
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         variables = [c for c in table.column_names if c not in CELL_DATA_CORE_COLUMNS]
         names = "".join(f", {quote_identifier(v)}" for v in variables)
         geom = "NULL"
@@ -834,12 +887,19 @@ class Projector:
             self.con.execute(
                 "INSERT INTO cell_data (run_id, run_hash, step, replicate, position_x, position_y, "
                 f"longitude, latitude, entity_type, geom{names}) "
-                "SELECT ?, ?, step, replicate, position_x, position_y, longitude, latitude, ?, "
-                f"{geom}{names} FROM _blob",
-                [run_id, run_hash, entity_type],
+                "SELECT run_id, run_hash, step, replicate, position_x, position_y, longitude, latitude, "
+                f"entity_type, {geom}{names} FROM _blob"
             )
         finally:
             self.con.unregister("_blob")
+
+    def _cell_columns_change(self, wanted: dict[str, str]) -> bool:
+        """Whether ``_ensure_cell_columns(wanted)`` would add or widen a column."""
+        for name, typ in wanted.items():
+            have = self.cell_columns.get(name)
+            if have is None or (have != typ and "VARCHAR" in (have, typ) and have != "VARCHAR"):
+                return True
+        return False
 
     def _ensure_cell_columns(self, wanted: dict[str, str]) -> None:
         """Add new variable columns; widen one to VARCHAR when any load says VARCHAR."""
@@ -903,6 +963,28 @@ class Projector:
 
 
 _Ahead = tuple[ReadBatch, pa.Table | None] | BaseException | None
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _read_in_threads(
+    items: Iterable[_T], read: Callable[[_T], _R], window: int = 16
+) -> Iterator[tuple[_T, _R]]:
+    """``(item, read(item))`` in the order of ``items``, with up to ``window`` reads running in
+    threads ahead of the consumer: reading and decoding Parquet releases the GIL, so on two cores
+    the next files are read while DuckDB inserts the last ones."""
+    with ThreadPoolExecutor(
+        max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="joshreg-blob"
+    ) as pool:
+        ahead: deque[tuple[_T, Future[_R]]] = deque()
+        for item in items:
+            ahead.append((item, pool.submit(read, item)))
+            if len(ahead) >= window:
+                first, fut = ahead.popleft()
+                yield first, fut.result()
+        while ahead:
+            first, fut = ahead.popleft()
+            yield first, fut.result()
 
 
 def _read_ahead(
