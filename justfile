@@ -30,7 +30,7 @@ bench *args:
 
 # Regenerate schemas/ (JSON Schema of every event type) from the msgspec types.
 schemas:
-    {{ python }} -m joshreg.schemas
+    {{ python }} -m joshreg.log.schemas
 
 # Check style: ruff lint and formatting.
 lint:

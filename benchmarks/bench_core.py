@@ -40,9 +40,8 @@ from typing import Any
 import duckdb
 
 from joshreg import RunRegistry
-from joshreg.clock import uuid7
-from joshreg.compaction import compact_store
-from joshreg.events import (
+from joshreg.log.clock import uuid7
+from joshreg.log.events import (
     EventBase,
     OutputRegistered,
     RunCompleted,
@@ -51,10 +50,11 @@ from joshreg.events import (
     SessionCreated,
     SessionStatusChanged,
 )
-from joshreg.projector import Projector
-from joshreg.store import LocalStore, MemoryStore
-from joshreg.tables import EVENT_TABLES
-from joshreg.writer import EventWriter
+from joshreg.log.store import LocalStore, MemoryStore
+from joshreg.log.writer import EventWriter
+from joshreg.operations.compaction import compact_store
+from joshreg.projection.projector import Projector
+from joshreg.projection.tables import EVENT_TABLES
 
 NAMES = (
     "registry_vs_duckdb",

@@ -39,7 +39,7 @@ import pyarrow.csv as pacsv
 from bench_core import machine, profile_call
 
 from joshreg import CellDataLoader, RunRegistry
-from joshreg.spatial import load_spatial
+from joshreg.projection.spatial import load_spatial
 
 NAMES = ("load_single", "load_batch", "rebuild_cells", "get_timeseries", "get_comparison")
 VARIABLES = ("avg.height", "treeCount", "biomass", "cover.fraction", "seedBank", "status")
@@ -368,7 +368,7 @@ def bench_rebuild(sc: Scale, db: Path, load_seconds: float, profile: int) -> Res
 def _diagnostics(reg: RunRegistry) -> Any | None:
     """``DiagnosticQueries(reg)`` if the module exists yet, else None."""
     try:
-        from joshreg.diagnostics import DiagnosticQueries  # type: ignore[import-not-found,unused-ignore]
+        from joshreg.results.diagnostics import DiagnosticQueries  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
     return DiagnosticQueries(reg)

@@ -23,10 +23,10 @@ from joshreg import (
     RegistryView,
     RunRegistry,
 )
-from joshreg.cli import log_entries, main
-from joshreg.clock import hlc_to_datetime
-from joshreg.registry import _VIEW_READS
-from joshreg.timetravel import parse_when, to_position
+from joshreg.cli.app import log_entries, main
+from joshreg.log.clock import hlc_to_datetime
+from joshreg.projection.timetravel import parse_when, to_position
+from joshreg.registry.registry import _VIEW_READS
 
 PUBLIC = (
     "sweep_sessions",

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from joshreg import BottleError, RunRegistry, UnsafeBottleError, unbottle
-from joshreg.bottle import config_file_name, custom_tags
-from joshreg.cli import main
-from joshreg.jobs import compute_run_hash
+from joshreg.cli.app import main
+from joshreg.provenance.bottle import config_file_name, custom_tags
+from joshreg.provenance.jobs import compute_run_hash
 
 HASH = "a1b2c3d4e5f6"
 JOSH = "start simulation Main\n  grid.size = 1000 m\nend simulation\n"

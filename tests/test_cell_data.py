@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from joshreg import CellDataLoader, DuplicateLoadWarning, RunRecorder, RunRegistry
-from joshreg.cell_data import CellDataLoader as FromModule
+from joshreg.results.cell_data import CellDataLoader as FromModule
 
 EXPORT = (
     "position.x,position.y,position.longitude,position.latitude,avg.height,treeCount,status,step,replicate\n"

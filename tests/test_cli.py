@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from joshreg import RunRegistry
-from joshreg.cli import build_parser, format_duration, format_table, main
+from joshreg.cli.app import build_parser, format_duration, format_table, main
 
 
 class Config:

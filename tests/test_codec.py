@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from joshreg import codec
-from joshreg.codec import (
+from joshreg.errors import InvalidArgumentError
+from joshreg.log import codec
+from joshreg.log.codec import (
     GENESIS,
     Problem,
     check_line,
@@ -20,8 +21,7 @@ from joshreg.codec import (
     frame,
     verify_lines,
 )
-from joshreg.errors import InvalidArgumentError
-from joshreg.events import (
+from joshreg.log.events import (
     EventBase,
     LabelArchived,
     LabelAssigned,

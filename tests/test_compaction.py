@@ -21,15 +21,15 @@ import duckdb
 import pytest
 
 from joshreg import LogDamageWarning, RunRegistry
-from joshreg.cli import main
-from joshreg.compaction import compact_store
-from joshreg.events import RunCompleted
-from joshreg.projector import Projector
-from joshreg.store import LocalStore
-from joshreg.store.compacted import container_metadata
-from joshreg.tables import EVENT_TABLES
-from joshreg.verify import PUBLIC_TABLES
-from joshreg.writer import EventWriter
+from joshreg.cli.app import main
+from joshreg.log.events import RunCompleted
+from joshreg.log.store import LocalStore
+from joshreg.log.store.compacted import container_metadata
+from joshreg.log.writer import EventWriter
+from joshreg.operations.compaction import compact_store
+from joshreg.operations.verify import PUBLIC_TABLES
+from joshreg.projection.projector import Projector
+from joshreg.projection.tables import EVENT_TABLES
 
 BUILD = textwrap.dedent(
     """
@@ -37,9 +37,9 @@ BUILD = textwrap.dedent(
     import sys
     from pathlib import Path
     from joshreg import CellDataLoader, RunRecorder, RunRegistry
-    from joshreg.events import RunCompleted, RunStarted
-    from joshreg.store import LocalStore
-    from joshreg.writer import EventWriter
+    from joshreg.log.events import RunCompleted, RunStarted
+    from joshreg.log.store import LocalStore
+    from joshreg.log.writer import EventWriter
 
     class Config:
         simulation = "Main"
@@ -92,8 +92,8 @@ CRASH = textwrap.dedent(
     """
     import os
     import sys
-    from joshreg.compaction import compact_store
-    from joshreg.store import LocalStore
+    from joshreg.operations.compaction import compact_store
+    from joshreg.log.store import LocalStore
 
     root, step = sys.argv[1], sys.argv[2]
     real_link, real_unlink = os.link, os.unlink
@@ -226,7 +226,7 @@ def test_a_rebuild_from_clean_parquet_decodes_no_line_in_python(
     def no_decoding(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a clean compacted segment was decoded line by line")
 
-    monkeypatch.setattr("joshreg.reader.decode_chunk", no_decoding)  # the reader's only decoding
+    monkeypatch.setattr("joshreg.log.reader.decode_chunk", no_decoding)  # the reader's only decoding
     assert rebuilt(events(db)) == before
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from joshreg import LogDamageWarning, RunRegistry
-from joshreg.cli import main
-from joshreg.clock import new_writer_id
+from joshreg.cli.app import main
+from joshreg.log.clock import new_writer_id
 
 
 class _Config:

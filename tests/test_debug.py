@@ -22,9 +22,9 @@ from joshreg import (
     RunRegistry,
     load_debug_file,
 )
-from joshreg import queries as q
-from joshreg.cli import main
-from joshreg.debug import format_message, output_path, parse_debug_line
+from joshreg.cli.app import main
+from joshreg.projection import queries as q
+from joshreg.provenance.debug import format_message, output_path, parse_debug_line
 
 # --- parsing ------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from joshreg import CellDataLoader, DiagnosticQueries, RunRegistry
-from joshreg.diagnostics import DiagnosticQueries as FromModule
+from joshreg.results.diagnostics import DiagnosticQueries as FromModule
 
 H = "avg.height"
 A, B, C = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"

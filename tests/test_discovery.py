@@ -22,9 +22,9 @@ from joshreg import (
     RunRegistry,
     SparsityReport,
     SparsityWarning,
-    discovery,
     models,
 )
+from joshreg.results import discovery
 
 
 @dataclass

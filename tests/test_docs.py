@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from joshreg.cli import build_parser
+from joshreg.cli.app import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

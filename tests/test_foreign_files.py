@@ -15,7 +15,7 @@ import pytest
 
 from joshpy_shapes import JoshpyRegistry, small_sweep
 from joshreg import RunRecorder, RunRegistry
-from joshreg.cli import main
+from joshreg.cli.app import main
 from joshreg.errors import (
     ForeignDatabaseError,
     JoshregError,

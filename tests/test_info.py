@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from joshreg import RunRegistry
-from joshreg.cli import main
+from joshreg.cli.app import main
 
 
 class Config:

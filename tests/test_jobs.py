@@ -18,7 +18,7 @@ from joshreg import (
     SweepConfig,
     compute_run_hash,
 )
-from joshreg.jobs import expand_values, hash_file
+from joshreg.provenance.jobs import expand_values, hash_file
 
 
 def md5(data: bytes) -> str:

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from joshreg import ColumnConflictError
-from joshreg.josh_csv import read_josh_csv, to_parquet_bytes
+from joshreg.results.josh_csv import read_josh_csv, to_parquet_bytes
 
 
 def write(tmp_path: Path, text: str, name: str = "export.csv") -> Path:

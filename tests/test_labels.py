@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from joshreg.errors import LabelConflictError
-from joshreg.events import LabelAction, LabelAssigned, LabelReleased
-from joshreg.labels import LabelLog, LabelState, commit_name
-from joshreg.store import LocalStore, MemoryStore
+from joshreg.log.events import LabelAction, LabelAssigned, LabelReleased
+from joshreg.log.labels import LabelLog, LabelState, commit_name
+from joshreg.log.store import LocalStore, MemoryStore
 
 PROCS = 8
 COMMITS = 50

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from joshreg import LabelConflictError, LogDamageWarning, RunRegistry, merge_stores
-from joshreg.cli import main
-from joshreg.clock import HybridClock
-from joshreg.codec import encode_commit, frame
-from joshreg.events import LabelAssigned, LabelCommit, LabelReleased
-from joshreg.labels import LabelLog, LabelState
-from joshreg.labelstreams import IMPORTED, LabelFold, LabelStreams
-from joshreg.merge import merge_store
-from joshreg.store import LocalStore, MemoryStore
-from joshreg.tables import EVENT_TABLES
+from joshreg.cli.app import main
+from joshreg.log.clock import HybridClock
+from joshreg.log.codec import encode_commit, frame
+from joshreg.log.events import LabelAssigned, LabelCommit, LabelReleased
+from joshreg.log.labels import LabelLog, LabelState
+from joshreg.log.labelstreams import IMPORTED, LabelFold, LabelStreams
+from joshreg.log.store import LocalStore, MemoryStore
+from joshreg.operations.merge import merge_store
+from joshreg.projection.tables import EVENT_TABLES
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 

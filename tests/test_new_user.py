@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import joshreg.cli as cli_module
+import joshreg.cli.app as cli_module
 from joshreg import CellDataLoader, RunRecorder, RunRegistry
-from joshreg.cli import ProgressLines, main
+from joshreg.cli.app import ProgressLines, main
 from joshreg.errors import RunNotFoundError
 
 

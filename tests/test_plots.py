@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread
 
 from joshreg import CellDataLoader, RunRegistry
-from joshreg.plots import plot_comparison, plot_spatial, plot_timeseries
+from joshreg.results.plots import plot_comparison, plot_spatial, plot_timeseries
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CELLS = [(x, y) for x in range(2) for y in range(2)]

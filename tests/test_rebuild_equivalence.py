@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from joshreg.codec import GENESIS
 from joshreg.errors import JoshregError
-from joshreg.events import (
+from joshreg.log.codec import GENESIS
+from joshreg.log.events import (
     EventBase,
     LabelAction,
     LabelAssigned,
@@ -23,12 +23,12 @@ from joshreg.events import (
     SessionCreated,
     SessionStatusChanged,
 )
-from joshreg.labels import LabelLog, LabelState
-from joshreg.projector import Projector
-from joshreg.reader import LogReader, ReadBatch
-from joshreg.store import MemoryStore
-from joshreg.tables import infer_type
-from joshreg.writer import EventWriter
+from joshreg.log.labels import LabelLog, LabelState
+from joshreg.log.reader import LogReader, ReadBatch
+from joshreg.log.store import MemoryStore
+from joshreg.log.writer import EventWriter
+from joshreg.projection.projector import Projector
+from joshreg.projection.tables import infer_type
 
 TABLES = (
     "sweep_sessions",

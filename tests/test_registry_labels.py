@@ -7,7 +7,7 @@ import re
 import pytest
 
 from joshreg import LabelConflictError
-from joshreg.clock import actor
+from joshreg.log.clock import actor
 
 
 @pytest.fixture

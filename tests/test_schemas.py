@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from joshreg.events import (
+from joshreg.log.events import (
     LabelArchived,
     LabelAssigned,
     LabelReleased,
@@ -22,10 +22,10 @@ from joshreg.events import (
     SessionStatusChanged,
     event_types,
 )
-from joshreg.labels import LabelLog, LabelState
-from joshreg.schemas import generate, main, write_schemas
-from joshreg.store import MemoryStore
-from joshreg.writer import EventWriter
+from joshreg.log.labels import LabelLog, LabelState
+from joshreg.log.schemas import generate, main, write_schemas
+from joshreg.log.store import MemoryStore
+from joshreg.log.writer import EventWriter
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
@@ -33,9 +33,9 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 @pytest.mark.parametrize("name", sorted(generate()))
 def test_committed_schema_matches_the_code(name: str) -> None:
     committed = SCHEMAS / name
-    assert committed.exists(), f"{committed} is missing: run `python -m joshreg.schemas`"
+    assert committed.exists(), f"{committed} is missing: run `python -m joshreg.log.schemas`"
     assert committed.read_text(encoding="utf-8") == generate()[name], (
-        f"{committed} is out of date: run `python -m joshreg.schemas` and commit the result"
+        f"{committed} is out of date: run `python -m joshreg.log.schemas` and commit the result"
     )
 
 

@@ -21,8 +21,8 @@ from joshreg import (
     RunRegistry,
     SourceNotStoredError,
 )
-from joshreg import sources as src
-from joshreg.cli import main
+from joshreg.cli.app import main
+from joshreg.provenance import sources as src
 
 CONFIG_A = "maxGrowth = 10 count\nseed = 1 count\nsteps = 20 count\n"
 CONFIG_B = "maxGrowth = 20 count\nseed = 1 count\nsteps = 20 count\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from joshreg import SpatialUnavailableError, spatial
+from joshreg import SpatialUnavailableError
+from joshreg.projection import spatial
 
 
 def test_spatial_loads_from_the_wheel_without_network() -> None:

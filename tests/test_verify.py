@@ -21,9 +21,9 @@ import duckdb
 import pytest
 
 from joshreg import LogDamageWarning, RunRegistry, VerifyProblem, VerifyReport
-from joshreg.cli import main
-from joshreg.clock import new_writer_id
-from joshreg.verify import PUBLIC_TABLES, STALE_AFTER_S
+from joshreg.cli.app import main
+from joshreg.log.clock import new_writer_id
+from joshreg.operations.verify import PUBLIC_TABLES, STALE_AFTER_S
 
 BUILD = textwrap.dedent(
     """
@@ -333,8 +333,8 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     rebuild lives in a temporary directory that is gone afterwards."""
     import tempfile
 
-    import joshreg.projector as projector_module
-    import joshreg.verify as verify_module
+    import joshreg.operations.verify as verify_module
+    import joshreg.projection.projector as projector_module
 
     seg = main_segment(db)
     ls = lines(db, seg)
@@ -379,8 +379,8 @@ class _Config:
 def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
     """The private rebuild reads the log only as far as the tables have; what a writer added
     since is scanned on its own, with the right line numbers, and is not a difference."""
-    from joshreg.store.local import LocalStore
-    from joshreg.verify import verify_store
+    from joshreg.log.store.local import LocalStore
+    from joshreg.operations.verify import verify_store
 
     behind = db.read_bytes()
     before = set((store(db) / "log").iterdir())
@@ -454,7 +454,7 @@ def test_problems_are_structured_for_json(db: Path, capsys) -> None:
 
 
 def _chunk_cases() -> dict[str, list]:
-    from joshreg.events import ResultsLoaded, RunCompleted, SegmentSealed
+    from joshreg.log.events import ResultsLoaded, RunCompleted, SegmentSealed
 
     def done(seq: int, writer: str = "w1") -> RunCompleted:
         return RunCompleted(run_id=f"r{seq}", exit_code=0, writer=writer, seq=seq, event_id=f"e{writer}{seq}")
@@ -486,7 +486,7 @@ def _chunk_cases() -> dict[str, list]:
 def test_recording_a_whole_chunk_at_once_remembers_what_the_event_loop_does(case: str, monkeypatch) -> None:
     """verify records the common chunk (one writer's events, a seal at most at its end) with
     C-level maps; whatever the chunk, what it remembers must be what the loop remembers."""
-    import joshreg.verify as verify_module
+    import joshreg.operations.verify as verify_module
 
     def record(whole: bool) -> tuple:
         scan, report = verify_module._Scan(), VerifyReport("x")

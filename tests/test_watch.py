@@ -31,7 +31,7 @@ import pytest
 
 from joshreg import JoshregError, RunRegistry
 from joshreg.errors import WaitTimeoutError
-from joshreg.snapshot import snapshot_path
+from joshreg.projection.snapshot import snapshot_path
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from joshreg.errors import StoreError
-from joshreg.events import RunCompleted, SessionStatusChanged
-from joshreg.reader import LogReader
-from joshreg.store import LocalStore, MemoryStore
-from joshreg.writer import DURABILITY_MODES, EventWriter
+from joshreg.log.events import RunCompleted, SessionStatusChanged
+from joshreg.log.reader import LogReader
+from joshreg.log.store import LocalStore, MemoryStore
+from joshreg.log.writer import DURABILITY_MODES, EventWriter
 
 
 class CountingStore(MemoryStore):

@@ -16,9 +16,9 @@ import signal
 from typing import Any
 
 from joshreg import RunRecorder, RunRegistry
-from joshreg.codec import encode_event, frame
 from joshreg.errors import LabelConflictError
-from joshreg.events import RunCompleted, RunStarted
+from joshreg.log.codec import encode_event, frame
+from joshreg.log.events import RunCompleted, RunStarted
 
 
 def run_id(worker: int, n: int) -> str:
@@ -246,8 +246,8 @@ def stream_runs(
     import time
 
     from joshreg.errors import StoreError
-    from joshreg.store import LocalStore
-    from joshreg.writer import EventWriter
+    from joshreg.log.store import LocalStore
+    from joshreg.log.writer import EventWriter
 
     rng = random.Random(seed)
     ack = os.open(ack_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -357,8 +357,8 @@ def label_attempts(
 def _commit_label(store: Any, disk: Disk, fault: dict[str, Any], note: Any) -> None:
     """Commit ``fault["label"]`` through the label log (a put-if-absent claim), noting each try."""
     from joshreg.errors import StoreError
-    from joshreg.events import LabelAssigned
-    from joshreg.labels import LabelLog
+    from joshreg.log.events import LabelAssigned
+    from joshreg.log.labels import LabelLog
 
     def plan(state: Any) -> list[Any]:
         return [LabelAssigned(label=fault["label"], run_hash=FAULT_HASH, previous_run_hash=None)]

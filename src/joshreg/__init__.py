@@ -3,21 +3,23 @@
 ``RunRegistry`` keeps upstream joshpy's API; underneath, every change is an event appended to a
 log and the DuckDB tables are projections of it. ``RunRecorder`` lets worker processes record
 runs without opening DuckDB.
+
+Names load on first use (a module ``__getattr__``): ``import joshreg`` costs no DuckDB, Arrow
+or pandas import, so the command line and worker processes start fast. The errors, which import
+nothing, are loaded at once.
 """
 
 from __future__ import annotations
 
-from .bottle import BottleSpec, unbottle
-from .callback import RegistryCallback, RunResult
-from .cell_data import CellDataLoader, DuplicateLoadWarning, SparsityWarning
-from .compaction import CompactionReport
-from .debug import DebugMessage, DebugMessageStore, load_debug_file
-from .diagnostics import DiagnosticQueries
-from .errors import (
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from joshreg.errors import (
     BottleError,
     ColumnConflictError,
     DebugParseWarning,
     DuplicateSessionError,
+    ForeignDatabaseError,
     IdeUnavailableError,
     InvalidArgumentError,
     JoshregError,
@@ -28,42 +30,128 @@ from .errors import (
     NoDebugOutputError,
     NotFoundError,
     ReadOnlyRegistryError,
+    RegistryBusyError,
     RunNotFoundError,
     SessionNotFoundError,
     SourceNotStoredError,
     SpatialUnavailableError,
     StoreError,
+    StoreMismatchError,
     UnsafeBottleError,
     WaitTimeoutError,
 )
-from .jobs import (
-    CompoundSweepParameter,
-    ConfigSweepParameter,
-    ExpandedJob,
-    FileSweepParameter,
-    JobConfig,
-    JobExpander,
-    JobSet,
-    SweepConfig,
-    compute_run_hash,
-)
-from .merge import MergeReport, merge_stores
-from .models import (
-    ColumnStats,
-    ConfigInfo,
-    ConfigSourceInfo,
-    DataSummary,
-    LabelChange,
-    RunInfo,
-    SessionInfo,
-    SessionSummary,
-    SparsityReport,
-)
-from .recorder import RunRecorder
-from .registry import RegistryClosedError, RegistryView, RunRegistry
-from .verify import VerifyProblem, VerifyReport
+
+if TYPE_CHECKING:
+    from joshreg.models import (
+        ColumnStats,
+        ConfigInfo,
+        ConfigSourceInfo,
+        DataSummary,
+        LabelChange,
+        RunInfo,
+        SessionInfo,
+        SessionSummary,
+        SparsityReport,
+    )
+    from joshreg.operations.compaction import (
+        CompactionReport,
+    )
+    from joshreg.operations.joshpy_import import (
+        ImportReport,
+    )
+    from joshreg.operations.merge import (
+        MergeReport,
+        merge_stores,
+    )
+    from joshreg.operations.verify import (
+        VerifyProblem,
+        VerifyReport,
+    )
+    from joshreg.provenance.bottle import (
+        BottleSpec,
+        unbottle,
+    )
+    from joshreg.provenance.callback import (
+        RegistryCallback,
+        RunResult,
+    )
+    from joshreg.provenance.debug import (
+        DebugMessage,
+        DebugMessageStore,
+        load_debug_file,
+    )
+    from joshreg.provenance.jobs import (
+        CompoundSweepParameter,
+        ConfigSweepParameter,
+        ExpandedJob,
+        FileSweepParameter,
+        JobConfig,
+        JobExpander,
+        JobSet,
+        SweepConfig,
+        compute_run_hash,
+    )
+    from joshreg.registry.recorder import (
+        RunRecorder,
+    )
+    from joshreg.registry.registry import (
+        RegistryClosedError,
+        RegistryView,
+        RunRegistry,
+    )
+    from joshreg.results.cell_data import (
+        CellDataLoader,
+        DuplicateLoadWarning,
+        SparsityWarning,
+    )
+    from joshreg.results.diagnostics import (
+        DiagnosticQueries,
+    )
 
 __version__ = "0.1.0"
+
+# Where each lazily loaded name lives.
+_LAZY: dict[str, str] = {
+    "ColumnStats": "joshreg.models",
+    "ConfigInfo": "joshreg.models",
+    "ConfigSourceInfo": "joshreg.models",
+    "DataSummary": "joshreg.models",
+    "LabelChange": "joshreg.models",
+    "RunInfo": "joshreg.models",
+    "SessionInfo": "joshreg.models",
+    "SessionSummary": "joshreg.models",
+    "SparsityReport": "joshreg.models",
+    "CompactionReport": "joshreg.operations.compaction",
+    "MergeReport": "joshreg.operations.merge",
+    "merge_stores": "joshreg.operations.merge",
+    "VerifyProblem": "joshreg.operations.verify",
+    "VerifyReport": "joshreg.operations.verify",
+    "ImportReport": "joshreg.operations.joshpy_import",
+    "BottleSpec": "joshreg.provenance.bottle",
+    "unbottle": "joshreg.provenance.bottle",
+    "RegistryCallback": "joshreg.provenance.callback",
+    "RunResult": "joshreg.provenance.callback",
+    "DebugMessage": "joshreg.provenance.debug",
+    "DebugMessageStore": "joshreg.provenance.debug",
+    "load_debug_file": "joshreg.provenance.debug",
+    "CompoundSweepParameter": "joshreg.provenance.jobs",
+    "ConfigSweepParameter": "joshreg.provenance.jobs",
+    "ExpandedJob": "joshreg.provenance.jobs",
+    "FileSweepParameter": "joshreg.provenance.jobs",
+    "JobConfig": "joshreg.provenance.jobs",
+    "JobExpander": "joshreg.provenance.jobs",
+    "JobSet": "joshreg.provenance.jobs",
+    "SweepConfig": "joshreg.provenance.jobs",
+    "compute_run_hash": "joshreg.provenance.jobs",
+    "RunRecorder": "joshreg.registry.recorder",
+    "RegistryClosedError": "joshreg.registry.registry",
+    "RegistryView": "joshreg.registry.registry",
+    "RunRegistry": "joshreg.registry.registry",
+    "CellDataLoader": "joshreg.results.cell_data",
+    "DuplicateLoadWarning": "joshreg.results.cell_data",
+    "SparsityWarning": "joshreg.results.cell_data",
+    "DiagnosticQueries": "joshreg.results.diagnostics",
+}
 
 __all__ = [
     "BottleError",
@@ -85,7 +173,9 @@ __all__ = [
     "DuplicateSessionError",
     "ExpandedJob",
     "FileSweepParameter",
+    "ForeignDatabaseError",
     "IdeUnavailableError",
+    "ImportReport",
     "InvalidArgumentError",
     "JobConfig",
     "JobExpander",
@@ -100,6 +190,7 @@ __all__ = [
     "NoDebugOutputError",
     "NotFoundError",
     "ReadOnlyRegistryError",
+    "RegistryBusyError",
     "RegistryCallback",
     "RegistryClosedError",
     "RegistryView",
@@ -116,6 +207,7 @@ __all__ = [
     "SparsityWarning",
     "SpatialUnavailableError",
     "StoreError",
+    "StoreMismatchError",
     "SweepConfig",
     "UnsafeBottleError",
     "VerifyProblem",
@@ -127,6 +219,15 @@ __all__ = [
     "merge_stores",
     "unbottle",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'joshreg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
 
 def __dir__() -> list[str]:

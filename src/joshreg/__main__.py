@@ -1,5 +1,5 @@
 """``python -m joshreg`` runs the command line."""
 
-from .cli import main
+from joshreg.cli.app import main
 
 raise SystemExit(main())

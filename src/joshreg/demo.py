@@ -25,9 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .bottle import unbottle
-from .callback import RegistryCallback, RunResult
-from .cli import (
+from joshreg.cli.app import (
     HISTORY_HEADERS,
     LABEL_HEADERS,
     SESSION_HEADERS,
@@ -38,11 +36,14 @@ from .cli import (
     session_rows,
     session_table_row,
 )
-from .errors import JoshregError
-from .jobs import ConfigSweepParameter, ExpandedJob, JobConfig, JobExpander, SweepConfig
-from .plots import plot_comparison, plot_spatial, plot_timeseries
-from .recorder import RunRecorder, default_events_path
-from .registry import RunRegistry
+from joshreg.errors import JoshregError
+from joshreg.log.names import default_events_path
+from joshreg.provenance.bottle import unbottle
+from joshreg.provenance.callback import RegistryCallback, RunResult
+from joshreg.provenance.jobs import ConfigSweepParameter, ExpandedJob, JobConfig, JobExpander, SweepConfig
+from joshreg.registry.recorder import RunRecorder
+from joshreg.registry.registry import RunRegistry
+from joshreg.results.plots import plot_comparison, plot_spatial, plot_timeseries
 
 __all__ = ["JOSH_SOURCE", "TEMPLATE", "demo_config", "main", "run_demo"]
 

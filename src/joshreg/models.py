@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .jobs import JobConfig
+from joshreg.provenance.jobs import JobConfig
 
 __all__ = [
     "SPARSITY_WARN_COLUMN_NULL_PERCENT",

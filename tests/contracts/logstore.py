@@ -1,4 +1,4 @@
-"""LogStoreContract: the promises of ``joshreg.store.base.LogStore``, one test per promise.
+"""LogStoreContract: the promises of ``joshreg.log.store.base.LogStore``, one test per promise.
 
 The class name does not start with ``Test``, so pytest does not collect it; a backend's test
 file subclasses it, sets ``store_class`` and implements ``make_store``. The suite checks that
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from joshreg.errors import StoreError
-from joshreg.store.base import LogStore, SegmentInfo
-from joshreg.store.compacted import compacted_name, encode_container
+from joshreg.log.store.base import LogStore, SegmentInfo
+from joshreg.log.store.compacted import compacted_name, encode_container
 
 
 def container(data: bytes) -> bytes:

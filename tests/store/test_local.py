@@ -13,8 +13,8 @@ import pytest
 
 from contracts.logstore import LogStoreContract
 from joshreg.errors import LogFormatError
-from joshreg.store import LocalStore, LogStore, open_store
-from joshreg.store.local import FORMAT_NAME, FORMAT_VERSION, LEGACY_ID_FILE
+from joshreg.log.store import LocalStore, LogStore, open_store
+from joshreg.log.store.local import FORMAT_NAME, FORMAT_VERSION, LEGACY_ID_FILE
 
 
 class TestLocalStore(LogStoreContract):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts.logstore import LogStoreContract
-from joshreg.store import LogStore, MemoryStore, open_store
+from joshreg.log.store import LogStore, MemoryStore, open_store
 
 
 class TestMemoryStore(LogStoreContract):

@@ -1,0 +1,364 @@
+"""Read-side SQL over the projected tables → the models. Never touches the log.
+
+Imports ``tables``, ``models``. Every function takes a DuckDB connection (or cursor) whose
+tables are up to date; the registry catches up before calling.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from joshreg.models import ConfigInfo, LabelChange, RunInfo, SessionInfo, SessionSummary
+from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, quote_identifier, table_columns
+
+__all__ = [
+    "config_columns",
+    "debug_outputs",
+    "get_config",
+    "get_configs_for_session",
+    "get_run",
+    "get_runs_by_parameters",
+    "get_runs_for_hash",
+    "get_session",
+    "get_session_summary",
+    "label_history",
+    "latest_run_id",
+    "list_labels",
+    "list_sessions",
+    "parameters_for",
+    "resolve_label",
+    "resolve_latest",
+    "run_events",
+    "run_hash_of",
+    "session_results",
+]
+
+Con = duckdb.DuckDBPyConnection
+
+_SESSION_COLS = (
+    "session_id, experiment_name, created_at, template_path, template_hash, simulation, "
+    "total_jobs, total_replicates, status, metadata"
+)
+_CONFIG_COLS = (
+    "jc.run_hash, jc.session_id, jc.josh_path, jc.josh_content, jc.config_content, "
+    "jc.file_mappings, jc.label, jc.created_at"
+)
+RESULT_COLUMNS = (
+    "run_id",
+    "run_hash",
+    "replicate",
+    "started_at",
+    "completed_at",
+    "exit_code",
+    "output_path",
+    "error_message",
+)
+_RUN_COLS = (
+    "run_id, run_hash, replicate, started_at, completed_at, exit_code, output_path, error_message, metadata"
+)
+
+
+def _json(text: str | None) -> Any:
+    if text is None or text == "" or text == "null":
+        return None
+    return json.loads(text)
+
+
+def _session(row: tuple[Any, ...]) -> SessionInfo:
+    *head, metadata = row
+    return SessionInfo(*head, metadata=_json(metadata))
+
+
+def get_session(con: Con, session_id: str) -> SessionInfo | None:
+    row = con.execute(
+        f"SELECT {_SESSION_COLS} FROM sweep_sessions WHERE session_id = ?", [session_id]
+    ).fetchone()
+    return _session(row) if row else None
+
+
+def list_sessions(con: Con, experiment_name: str | None = None, limit: int = 100) -> list[SessionInfo]:
+    where, params = "", []
+    if experiment_name is not None:
+        where, params = "WHERE experiment_name = ?", [experiment_name]
+    rows = con.execute(
+        f"SELECT {_SESSION_COLS} FROM sweep_sessions {where} "
+        "ORDER BY created_at DESC, session_id DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [_session(r) for r in rows]
+
+
+def get_session_summary(con: Con, session_id: str) -> SessionSummary | None:
+    row = con.execute(
+        """
+        SELECT s.session_id, s.experiment_name, s.simulation, s.status, s.total_jobs,
+               s.total_replicates,
+               count(r.run_id), count(r.completed_at),
+               count(*) FILTER (WHERE r.exit_code = 0),
+               count(*) FILTER (WHERE r.exit_code IS NOT NULL AND r.exit_code <> 0)
+        FROM sweep_sessions s LEFT JOIN job_runs r ON r.session_id = s.session_id
+        WHERE s.session_id = ?
+        GROUP BY ALL
+        """,
+        [session_id],
+    ).fetchone()
+    if row is None:
+        return None
+    sid, name, sim, status, jobs, reps, total, completed, ok, failed = row
+    return SessionSummary(
+        session_id=sid,
+        experiment_name=name,
+        simulation=sim,
+        status=status,
+        total_jobs=jobs or 0,
+        total_replicates=reps or 0,
+        runs_completed=completed,
+        runs_succeeded=ok,
+        runs_failed=failed,
+        runs_pending=total - completed,
+    )
+
+
+def config_columns(con: Con) -> list[str]:
+    """Sorted parameter column names of ``config_parameters``."""
+    cols = table_columns(con, "config_parameters")
+    return sorted(c for c in cols if c not in CONFIG_PARAMS_CORE_COLUMNS)
+
+
+def parameters_for(con: Con, run_hashes: list[str]) -> dict[str, dict[str, Any]]:
+    """run_hash → {parameter: value} (NULLs left out, keys sorted), for many hashes at once."""
+    cols = config_columns(con)
+    out: dict[str, dict[str, Any]] = {h: {} for h in run_hashes}
+    if not cols or not run_hashes:
+        return out
+    select = ", ".join(quote_identifier(c) for c in cols)
+    rows = con.execute(
+        f"SELECT run_hash, {select} FROM config_parameters WHERE run_hash IN (SELECT unnest(?::VARCHAR[]))",
+        [run_hashes],
+    ).fetchall()
+    for h, *values in rows:
+        out[h] = {c: v for c, v in zip(cols, values, strict=True) if v is not None}
+    return out
+
+
+def _configs(con: Con, rows: list[tuple[Any, ...]]) -> list[ConfigInfo]:
+    params = parameters_for(con, [r[0] for r in rows])
+    return [
+        ConfigInfo(
+            run_hash=h,
+            session_id=sid,
+            josh_path=jp,
+            josh_content=jcontent,
+            config_content=cc,
+            file_mappings=_json(fm),
+            parameters=params[h],
+            label=label,
+            created_at=created,
+        )
+        for h, sid, jp, jcontent, cc, fm, label, created in rows
+    ]
+
+
+def get_config(con: Con, run_hash: str) -> ConfigInfo | None:
+    rows = con.execute(
+        f"SELECT {_CONFIG_COLS} FROM job_configs jc WHERE jc.run_hash = ?", [run_hash]
+    ).fetchall()
+    return _configs(con, rows)[0] if rows else None
+
+
+def get_configs_for_session(con: Con, session_id: str) -> list[ConfigInfo]:
+    rows = con.execute(
+        f"SELECT {_CONFIG_COLS} FROM job_configs jc "
+        "JOIN session_configs sc ON sc.run_hash = jc.run_hash WHERE sc.session_id = ? "
+        "ORDER BY sc.created_at, jc.run_hash",
+        [session_id],
+    ).fetchall()
+    return _configs(con, rows)
+
+
+def _run(row: tuple[Any, ...]) -> RunInfo:
+    *head, metadata = row
+    return RunInfo(*head, metadata=_json(metadata))
+
+
+def get_run(con: Con, run_id: str) -> RunInfo | None:
+    row = con.execute(f"SELECT {_RUN_COLS} FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
+    return _run(row) if row else None
+
+
+def get_runs_for_hash(con: Con, run_hash: str) -> list[RunInfo]:
+    rows = con.execute(
+        f"SELECT {_RUN_COLS} FROM job_runs WHERE run_hash = ? ORDER BY started_at, run_id",
+        [run_hash],
+    ).fetchall()
+    return [_run(r) for r in rows]
+
+
+def run_hash_of(con: Con, run_id: str) -> str | None:
+    """The configuration an execution ran; None for an unknown run id."""
+    row = con.execute("SELECT run_hash FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
+    return row[0] if row else None
+
+
+def latest_run_id(con: Con, run_hash: str) -> str | None:
+    """The latest execution of a configuration (upstream's tie-breaks); None when never run."""
+    row = con.execute(
+        "SELECT run_id FROM job_runs WHERE run_hash = ? "
+        "ORDER BY started_at DESC NULLS LAST, completed_at DESC NULLS LAST, run_id DESC LIMIT 1",
+        [run_hash],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def debug_outputs(con: Con, run_id: str, entity_types: list[str] | None = None) -> list[tuple[str, str]]:
+    """``(output_type, file_path)`` of an execution's ``debug.*`` outputs, ordered by both.
+
+    ``entity_types`` (``["organism"]``) keeps only ``debug.<type>``; None keeps every type.
+    Duplicate registrations are returned as they are.
+    """
+    types = None if entity_types is None else [f"debug.{t}" for t in entity_types]
+    return [
+        (kind, path)
+        for kind, path in con.execute(
+            "SELECT output_type, file_path FROM run_outputs "
+            "WHERE run_id = ? AND starts_with(output_type, 'debug.') "
+            "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], output_type)) "
+            "ORDER BY output_type, file_path",
+            [run_id, types, types],
+        ).fetchall()
+    ]
+
+
+def get_runs_by_parameters(con: Con, params: dict[str, Any]) -> list[dict[str, Any]]:
+    base = ", ".join(f"r.{c}" for c in RESULT_COLUMNS)
+    if params:
+        where = " AND ".join(f"cp.{quote_identifier(k)} = ?" for k in params)
+        sql = (
+            f"SELECT {base} FROM job_runs r JOIN config_parameters cp ON r.run_hash = cp.run_hash "
+            f"WHERE {where} ORDER BY r.started_at DESC, r.run_id DESC"
+        )
+        rows = con.execute(sql, list(params.values())).fetchall()
+    else:
+        rows = con.execute(
+            f"SELECT {base} FROM job_runs r ORDER BY r.started_at DESC, r.run_id DESC"
+        ).fetchall()
+    names = RESULT_COLUMNS
+    by_hash = parameters_for(con, sorted({r[1] for r in rows}))
+    return [{**dict(zip(names, r, strict=True)), "parameters": by_hash[r[1]]} for r in rows]
+
+
+def session_results(con: Con, session_id: str) -> list[dict[str, Any]]:
+    """A session's executions, oldest first, each with its parameters flattened in."""
+    rows = con.execute(
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM job_runs WHERE session_id = ? ORDER BY started_at, run_id",
+        [session_id],
+    ).fetchall()
+    params = parameters_for(con, sorted({r[1] for r in rows}))
+    return [{**dict(zip(RESULT_COLUMNS, r, strict=True)), **params[r[1]]} for r in rows]
+
+
+def list_labels(con: Con) -> list[tuple[str, str]]:
+    return [
+        (label, h)
+        for label, h in con.execute(
+            "SELECT label, run_hash FROM job_configs WHERE label IS NOT NULL ORDER BY label"
+        ).fetchall()
+    ]
+
+
+def resolve_label(con: Con, label: str) -> str | None:
+    row = con.execute("SELECT run_hash FROM job_configs WHERE label = ?", [label]).fetchone()
+    return row[0] if row else None
+
+
+def resolve_latest(con: Con, prefix: str) -> str | None:
+    row = con.execute(
+        "SELECT run_hash FROM job_configs WHERE label IS NOT NULL AND starts_with(label, ?) "
+        "ORDER BY created_at DESC, run_hash DESC LIMIT 1",
+        [prefix],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def label_history(con: Con, label: str | None = None, run_hash: str | None = None) -> list[LabelChange]:
+    where, params = [], []
+    if label is not None:
+        where.append("(label = ? OR archived_as = ?)")
+        params += [label, label]
+    if run_hash is not None:
+        where.append("(run_hash = ? OR previous_run_hash = ?)")
+        params += [run_hash, run_hash]
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    rows = con.execute(
+        "SELECT version, changed_at, actor, action, label, run_hash, previous_run_hash, archived_as, "
+        f"reason, hlc FROM label_history {clause} ORDER BY version, idx",
+        params,
+    ).fetchall()
+    return [LabelChange(*r) for r in rows]
+
+
+def created_at(con: Con, run_hash: str) -> datetime | None:
+    row = con.execute("SELECT created_at FROM job_configs WHERE run_hash = ?", [run_hash]).fetchone()
+    return row[0] if row else None
+
+
+def registered_parameters(con: Con, run_hash: str) -> dict[str, Any] | None:
+    """A configuration's parameters as first registered, with their JSON types intact.
+
+    ``config_parameters`` stores numbers as DOUBLE (upstream's schema), so ``85`` reads back as
+    ``85.0``; the ``run.registered`` event keeps what the caller passed, which is what a user
+    re-running the configuration must write.
+    """
+    row = con.execute(
+        "SELECT parameters FROM events_run_registered WHERE run_hash = ? ORDER BY hlc, writer, seq LIMIT 1",
+        [run_hash],
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(sorted(_json(row[0]).items())) if row[0] else {}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat() + "Z"  # naive UTC throughout
+
+
+def run_events(con: Con, run_hash: str) -> list[dict[str, Any]]:
+    """The events that tell a configuration's story, in log order, as JSON objects.
+
+    The ``session.created`` of every session it was registered to, its ``run.registered``, its
+    executions' ``run.started``, ``run.completed`` and ``output.registered``, and the label
+    changes it took part in (as holder or previous holder). Bottles carry these, so an archive
+    says on its own what was run, by whom, when, and how it ended.
+    """
+    rows = con.execute(
+        "WITH runs AS (SELECT run_id FROM events_run_started WHERE run_hash = $h), "
+        "sessions AS (SELECT session_id FROM events_run_registered WHERE run_hash = $h) "
+        "SELECT hlc, writer, seq, event_id, recorded_at, actor, v, type, body FROM event_log "
+        "WHERE (type = 'session.created' AND session_id IN (SELECT session_id FROM sessions)) "
+        "OR (type IN ('run.registered', 'run.started') AND run_hash = $h) "
+        "OR (type IN ('run.completed', 'output.registered') AND run_id IN (SELECT run_id FROM runs))",
+        {"h": run_hash},
+    ).fetchall()
+    keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for hlc, writer, seq, event_id, at, actor, v, kind, body in rows:
+        event = {"type": kind, "event_id": event_id, "writer": writer, "seq": seq, "hlc": hlc}
+        event.update(at=_iso(at), actor=actor, v=v, **_json(body))
+        keyed.append(((hlc, 0, writer, seq), event))
+    changes = con.execute(
+        "SELECT version, idx, commit_id, writer, hlc, changed_at, actor, action, label, run_hash, "
+        "previous_run_hash, archived_as, reason FROM label_history "
+        "WHERE run_hash = $h OR previous_run_hash = $h",
+        {"h": run_hash},
+    ).fetchall()
+    for version, idx, commit_id, writer, hlc, at, actor, action, *rest in changes:
+        event = {"type": f"label.{action}", "event_id": commit_id, "writer": writer, "hlc": hlc}
+        event.update(at=_iso(at), actor=actor, version=version, idx=idx)
+        names = ("label", "run_hash", "previous_run_hash", "archived_as", "reason")
+        event.update({k: v for k, v in zip(names, rest, strict=True) if v is not None})
+        keyed.append(((hlc, 1, version, idx), event))
+    keyed.sort(key=lambda pair: pair[0])
+    return [event for _, event in keyed]
