@@ -13,7 +13,11 @@ default:
 
 # Run the test suite; extra arguments go to pytest (e.g. `just test -k labels`).
 test *args:
-    {{ python }} -m pytest -q "$@"
+    {{ python }} -m pytest -q -n auto "$@"
+
+# The suite without process races, fault injection, Hypothesis suites, servers and builds (`-m "not slow"`).
+test-fast *args:
+    {{ python }} -m pytest -q -n auto -m "not slow" "$@"
 
 # Run the demo sweep into demo-output/ (wiped first).
 demo *args:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from joshreg import RunRegistry
-from joshreg.cli.app import build_parser, format_duration, format_table, main
+from joshreg.cli.app import build_parser, main
+from joshreg.cli.output import format_duration, format_table
 
 
 class Config:
@@ -234,6 +235,7 @@ def test_missing_registry_is_an_error_and_creates_nothing(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # other processes
 def test_commands_read_a_registry_held_by_another_process(sweep, capsys):
     holder = subprocess.Popen(
         [

@@ -234,6 +234,7 @@ def _chain(n: int) -> list[bytes]:
 _LINES = _chain(300)  # above the size where verify_lines checks all lines at once
 
 
+@pytest.mark.slow  # a Hypothesis suite
 @given(
     damage=st.lists(
         st.tuples(

@@ -395,6 +395,7 @@ def test_a_flipped_bit_in_a_parquet_page_is_caught_not_projected(db: Path) -> No
 # --- crashes at every step ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # other processes
 @pytest.mark.parametrize("step", STEPS)
 def test_a_compaction_killed_at_any_step_loses_and_duplicates_nothing(
     db: Path, tmp_path: Path, step: str

@@ -545,6 +545,7 @@ def test_cli_errors_are_one_line(cli_db, capsys):
     assert code == 2 and "belongs to run_hash 'h3'" in err
 
 
+@pytest.mark.slow  # other processes
 def test_cli_reads_debug_output_while_another_process_holds_the_registry(cli_db, capsys):
     holder = subprocess.Popen(
         [

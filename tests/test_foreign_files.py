@@ -240,6 +240,7 @@ def _hold(path: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow  # other processes
 def test_a_joshpy_file_held_by_a_running_sweep_is_busy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -260,6 +261,7 @@ def test_a_joshpy_file_held_by_a_running_sweep_is_busy(
     assert not (tmp_path / "old.events").exists()
 
 
+@pytest.mark.slow  # other processes
 def test_a_joshreg_registry_held_by_another_process_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "sweep.duckdb"
     with RunRegistry(path) as reg:

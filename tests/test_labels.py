@@ -56,6 +56,7 @@ def _labeller(root: str, me: int, barrier: object, out: object) -> None:
     out.put((me, commits, crown))  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # other processes
 def test_label_race_between_processes(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     root = str(tmp_path / "x.events")

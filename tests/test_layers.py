@@ -54,12 +54,27 @@ LADDER: dict[str, float] = {
     "operations.watch": 4.5,
     "operations.joshpy_import": 4.5,
     "projection.timetravel": 4.5,
+    "closing": 0,
+    "registry.listings": 4.2,
+    "registry.reads": 4.6,
+    "registry.inspecting": 4.6,
+    "registry.discovering": 4.6,
+    "registry.reader": 4.7,
+    "registry.writes": 4.8,
+    "registry.maintenance": 4.8,
     "registry.registry": 5,
+    "registry.view": 5,
     "registry": 5.5,
     "provenance.callback": 6,
-    "results.cell_data": 6,
+    "results.cell_data": 5.2,
     "results.diagnostics": 6,
-    "cli.app": 6,
+    "cli.output": 5.5,
+    "cli.commands": 5.5,
+    "cli.inspect": 6,
+    "cli.sources": 6,
+    "cli.upkeep": 6,
+    "cli.watching": 6,
+    "cli.app": 6.5,
     "results.plots": 7,
     "cli": 7,
     # the paths joshpy users import from, re-exporting the modules above
@@ -89,6 +104,10 @@ def _imports(path: Path, name: str) -> set[str]:
     if path.name == "__init__.py" and "." in name:
         package = name
     found: set[str] = set()
+    # Imports for type annotations only never run: they do not make a dependency.
+    for block in ast.walk(tree):
+        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            block.body = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = package.split(".") if package else []
@@ -99,7 +118,11 @@ def _imports(path: Path, name: str) -> set[str]:
             else:
                 found.add(target.strip("."))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("joshreg"):
-            found.add(node.module.removeprefix("joshreg").strip("."))
+            module = node.module.removeprefix("joshreg").strip(".")
+            folder = SRC.joinpath(*module.split(".")) if module else SRC
+            for a in node.names:  # ``from joshreg.pkg import mod`` depends on the module, not the package
+                sub = folder / f"{a.name}.py"
+                found.add(f"{module}.{a.name}".strip(".") if sub.exists() else module)
         elif isinstance(node, ast.Import):
             found.update(
                 a.name.removeprefix("joshreg").strip(".") for a in node.names if a.name.startswith("joshreg")
@@ -185,3 +208,37 @@ def test_import_joshreg_loads_no_duckdb_arrow_or_pandas() -> None:
     code = f"import sys, joshreg; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _defined_names(tree: ast.AST) -> set[str]:
+    """Every name a module defines or assigns: functions, classes, attributes (``self._x = ...``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module_name(p))
+def test_no_module_reaches_into_another_modules_private_names(path: Path) -> None:
+    """``thing._name`` is only written where ``_name`` is defined: on ``self``/``cls``, or on an
+    object of a class of the same module. Imports of private names from other modules count too."""
+    tree = ast.parse(path.read_text())
+    own = _defined_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in ("self", "cls"):
+                continue
+            if node.attr not in own:
+                found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("joshreg"):
+            found += [f"line {node.lineno}: import {a.name}" for a in node.names if a.name.startswith("_")]
+    assert not found, f"{_module_name(path)} uses private names of other modules: {found}"

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-import joshreg.cli.app as cli_module
+import joshreg.cli.output as cli_module
 from joshreg import CellDataLoader, RunRecorder, RunRegistry
-from joshreg.cli.app import ProgressLines, main
+from joshreg.cli.app import main
+from joshreg.cli.output import ProgressLines
 from joshreg.errors import RunNotFoundError
 
 

@@ -163,6 +163,7 @@ def contents(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow  # a Hypothesis suite
 @given(
     history=histories,
     labels=label_changes,
@@ -219,6 +220,7 @@ def test_any_order_and_batch_split_equals_a_full_rebuild(
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow  # a Hypothesis suite
 @given(history=histories, labels=label_changes, writers=st.integers(1, 3))
 def test_a_rebuild_into_views_shows_what_its_tables_hold(
     history: list[tuple[int, EventBase]], labels: list[tuple[str, str]], writers: int

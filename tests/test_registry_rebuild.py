@@ -86,6 +86,7 @@ def test_rebuild_method_gives_identical_tables(dir_registry, config):
     assert _snapshot(dir_registry) == before
 
 
+@pytest.mark.slow  # other processes
 def test_worker_writing_across_a_cache_rebuild_reports_no_log_damage(db_path, config):
     with RunRegistry(db_path) as reg:
         sid = reg.create_session(config)

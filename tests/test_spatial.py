@@ -23,3 +23,37 @@ def test_a_missing_build_is_reported_with_the_install_command(monkeypatch: pytes
     monkeypatch.setattr(duckdb, "__version__", "0.0.1")
     with pytest.raises(SpatialUnavailableError, match=r"duckdb-extension-spatial==0\.0\.1"):
         spatial.extension_path()
+
+
+@pytest.mark.parametrize("spatial_from_rows", [0, 10**9], ids=["st_point", "wkt"])
+def test_geom_is_the_same_point_whichever_way_it_is_made(
+    spatial_from_rows: int, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few rows get their points from WKT (no extension to load), many from ``ST_Point``: the
+    points are the same, and a missing or non-finite coordinate gives no point."""
+    from joshreg import CellDataLoader, RunRegistry
+    from joshreg.projection import projector
+
+    monkeypatch.setattr(projector, "SPATIAL_FROM_ROWS", spatial_from_rows)
+    csv = tmp_path / "out.csv"
+    csv.write_text(
+        "step,replicate,position.longitude,position.latitude,v\n"
+        "0,0,-116.123456789012,34.1,1\n0,1,1e-300,-0.0,2\n0,2,,34,3\n0,3,NaN,34,4\n0,4,Infinity,1,5\n"
+    )
+
+    class Config:
+        def to_dict(self) -> dict:
+            return {}
+
+    with RunRegistry(":memory:") as reg:
+        sid = reg.create_session(Config())
+        reg.register_run(sid, "aaaaaaaaaaaa", None, "x", None, {})
+        CellDataLoader(reg).load_csv(csv, reg.start_run("aaaaaaaaaaaa", session_id=sid), "aaaaaaaaaaaa")
+        con = reg.conn
+        assert con is not None
+        spatial.load_spatial(con)
+        rows = con.execute(
+            "SELECT replicate, geom IS NULL, ST_X(geom) = longitude AND ST_Y(geom) = latitude "
+            "FROM cell_data ORDER BY replicate"
+        ).fetchall()
+    assert rows == [(0, False, True), (1, False, True), (2, True, None), (3, True, None), (4, True, None)]

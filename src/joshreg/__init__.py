@@ -18,11 +18,13 @@ from joshreg.errors import (
     BottleError,
     ColumnConflictError,
     DebugParseWarning,
+    DuplicateLoadWarning,
     DuplicateSessionError,
     ForeignDatabaseError,
     IdeUnavailableError,
     InvalidArgumentError,
     JoshregError,
+    JoshregWarning,
     LabelConflictError,
     LogDamageError,
     LogDamageWarning,
@@ -31,9 +33,11 @@ from joshreg.errors import (
     NotFoundError,
     ReadOnlyRegistryError,
     RegistryBusyError,
+    RegistryClosedError,
     RunNotFoundError,
     SessionNotFoundError,
     SourceNotStoredError,
+    SparsityWarning,
     SpatialUnavailableError,
     StoreError,
     StoreMismatchError,
@@ -91,19 +95,13 @@ if TYPE_CHECKING:
         SweepConfig,
         compute_run_hash,
     )
+    from joshreg.registry.reader import RegistryReader
     from joshreg.registry.recorder import (
         RunRecorder,
     )
-    from joshreg.registry.registry import (
-        RegistryClosedError,
-        RegistryView,
-        RunRegistry,
-    )
-    from joshreg.results.cell_data import (
-        CellDataLoader,
-        DuplicateLoadWarning,
-        SparsityWarning,
-    )
+    from joshreg.registry.registry import RunRegistry
+    from joshreg.registry.view import RegistryView
+    from joshreg.results.cell_data import CellDataLoader
     from joshreg.results.diagnostics import (
         DiagnosticQueries,
     )
@@ -144,12 +142,10 @@ _LAZY: dict[str, str] = {
     "SweepConfig": "joshreg.provenance.jobs",
     "compute_run_hash": "joshreg.provenance.jobs",
     "RunRecorder": "joshreg.registry.recorder",
-    "RegistryClosedError": "joshreg.registry.registry",
-    "RegistryView": "joshreg.registry.registry",
+    "RegistryReader": "joshreg.registry.reader",
+    "RegistryView": "joshreg.registry.view",
     "RunRegistry": "joshreg.registry.registry",
     "CellDataLoader": "joshreg.results.cell_data",
-    "DuplicateLoadWarning": "joshreg.results.cell_data",
-    "SparsityWarning": "joshreg.results.cell_data",
     "DiagnosticQueries": "joshreg.results.diagnostics",
 }
 
@@ -181,6 +177,7 @@ __all__ = [
     "JobExpander",
     "JobSet",
     "JoshregError",
+    "JoshregWarning",
     "LabelChange",
     "LabelConflictError",
     "LogDamageError",
@@ -193,6 +190,7 @@ __all__ = [
     "RegistryBusyError",
     "RegistryCallback",
     "RegistryClosedError",
+    "RegistryReader",
     "RegistryView",
     "RunInfo",
     "RunNotFoundError",

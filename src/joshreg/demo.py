@@ -25,15 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from joshreg.cli.app import (
+from joshreg.cli.output import (
     HISTORY_HEADERS,
     LABEL_HEADERS,
     SESSION_HEADERS,
     format_duration,
     format_table,
     history_rows,
-    label_rows,
-    session_rows,
+    label_table_row,
     session_table_row,
 )
 from joshreg.errors import JoshregError
@@ -277,7 +276,7 @@ def _print_report(
     reg: RunRegistry, jobs: list[ExpandedJob], population: dict[str, float], out: TextIO
 ) -> None:
     out.write("Sessions\n")
-    out.write(format_table(SESSION_HEADERS, [session_table_row(r) for r in session_rows(reg)]))
+    out.write(format_table(SESSION_HEADERS, [session_table_row(r) for r in reg.sessions_overview()]))
     out.write("\n\nRuns\n")
     table = []
     for job in jobs:
@@ -296,7 +295,7 @@ def _print_report(
             )
     headers = ("RUN_HASH", "maxGrowth", "survivalRate", "TREES_AT_END", "EXIT", "DURATION", "ERROR")
     out.write(format_table(headers, table) + "\n\nLabels\n")
-    labels = [(r["label"], r["run_hash"], r["labelled_at"], r["created_at"]) for r in label_rows(reg)]
+    labels = [label_table_row(r) for r in reg.labels_overview()]
     out.write(format_table(LABEL_HEADERS, labels) + "\n\nLabel history\n")
     out.write(format_table(HISTORY_HEADERS, history_rows(reg.label_history())) + "\n")
 

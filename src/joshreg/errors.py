@@ -11,11 +11,13 @@ __all__ = [
     "BottleError",
     "ColumnConflictError",
     "DebugParseWarning",
+    "DuplicateLoadWarning",
     "DuplicateSessionError",
     "ForeignDatabaseError",
     "IdeUnavailableError",
     "InvalidArgumentError",
     "JoshregError",
+    "JoshregWarning",
     "LabelConflictError",
     "LogDamageError",
     "LogDamageWarning",
@@ -24,9 +26,11 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyRegistryError",
     "RegistryBusyError",
+    "RegistryClosedError",
     "RunNotFoundError",
     "SessionNotFoundError",
     "SourceNotStoredError",
+    "SparsityWarning",
     "SpatialUnavailableError",
     "StoreError",
     "StoreMismatchError",
@@ -88,6 +92,10 @@ class ReadOnlyRegistryError(JoshregError, PermissionError):
     change, so the view refuses it; write through the live registry."""
 
 
+class RegistryClosedError(JoshregError, RuntimeError):
+    """A method was called on a registry after ``close()``."""
+
+
 class StoreError(JoshregError, OSError):
     """The event store could not be read or written (permissions, full disk, missing files)."""
 
@@ -147,10 +155,23 @@ class SpatialUnavailableError(JoshregError, RuntimeError):
     """The DuckDB spatial extension could not be loaded."""
 
 
-class LogDamageWarning(UserWarning):
+class JoshregWarning(UserWarning):
+    """Base class of every warning joshreg gives: ``warnings.simplefilter("error",
+    JoshregWarning)`` turns them all into errors."""
+
+
+class LogDamageWarning(JoshregWarning):
     """Damaged lines were found in the event log; they were skipped and recorded in
     ``log_problems``, and the rest of the log was applied."""
 
 
-class DebugParseWarning(UserWarning):
+class DebugParseWarning(JoshregWarning):
     """Lines of a Josh debug file did not parse; they were counted and skipped, the rest loaded."""
+
+
+class DuplicateLoadWarning(JoshregWarning):
+    """The same file content was already loaded for this run and entity type: no rows added."""
+
+
+class SparsityWarning(JoshregWarning):
+    """After a load, many variable columns are mostly NULL: probably mixed simulations."""

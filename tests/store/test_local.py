@@ -122,6 +122,7 @@ def _race(root: str, me: int, barrier: object, out: object) -> None:
     out.put((me, won))  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # other processes
 def test_claim_is_exclusive_across_processes(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     root = str(tmp_path / "s")

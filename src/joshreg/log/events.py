@@ -12,7 +12,7 @@ events: they are actions inside a numbered ``LabelCommit`` of the label log.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -281,8 +281,6 @@ CURRENT_VERSIONS: dict[str, int] = {tag: 1 for tag in event_types()}
 # (tag, from_version) → function turning an old event dict into the next version's dict.
 # Empty while every type is at version 1; add ``upcast_v1_v2`` functions here when one changes.
 UPCASTERS: dict[tuple[str, int], Any] = {}
-
-ON_COLLISION_CHOICES: tuple[Literal["timestamp"]] = ("timestamp",)
 
 
 def check_version(tag: str, v: int) -> None:

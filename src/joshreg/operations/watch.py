@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import watchfiles
-
+from joshreg.closing import Closeable
 from joshreg.errors import InvalidArgumentError, LogDamageWarning, StoreError, WaitTimeoutError
 from joshreg.log.codec import Problem
-from joshreg.projection.projector import CatchUp
+
+if TYPE_CHECKING:
+    from joshreg.projection.projector import CatchUp
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -66,7 +66,7 @@ def _check_interval(name: str, value: float) -> float:
     return float(value)
 
 
-class Waker:
+class Waker(Closeable):
     """Lets a thread sleep until the event store's ``log/`` or ``labels/`` change.
 
     ``wait(timeout)`` returns True after a change (or ``wake()``), False after ``timeout``
@@ -110,6 +110,8 @@ class Waker:
 
     def _run(self) -> None:
         try:
+            import watchfiles  # loaded when a watch starts: the command line's help stays fast
+
             for changes in watchfiles.watch(
                 self.root,  # type: ignore[arg-type]
                 watch_filter=None,
@@ -143,17 +145,6 @@ class Waker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-
-    def __enter__(self) -> Waker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def wait_until(
@@ -274,10 +265,6 @@ class Follower:
         waker = self._waker
         if waker is not None:
             threading.Thread(target=waker.wake, name="joshreg-stop", daemon=True).start()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def _snapshot(self) -> None:
         if self.publish is None:

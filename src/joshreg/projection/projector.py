@@ -46,7 +46,7 @@ from joshreg.log.events import (
     SessionStatusChanged,
     event_types,
 )
-from joshreg.log.labels import LabelLog
+from joshreg.log.labels import LabelLog, commit_name
 from joshreg.log.labelstreams import LabelStreams, imported_dirs, imports_pending
 from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
 from joshreg.log.store.base import LogStore, SegmentInfo
@@ -72,6 +72,7 @@ CHUNK_BYTES = 64 << 20
 FIRST_CHUNK_BYTES = 4 << 20
 FAST_BATCH_BYTES = 256 << 20  # JSONL bytes of compacted segments inserted at once by a rebuild
 BLOB_BATCH_ROWS = 1 << 20  # result rows inserted at once (files of one column layout)
+SPATIAL_FROM_ROWS = 200_000  # rows at once from which loading the spatial extension pays
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 # The public tables a full refresh fills with one query over the event tables: views instead,
@@ -135,6 +136,7 @@ class Projector:
         # streams' versions the tables hold.
         self._streams: LabelStreams | None = None
         self.label_imports: dict[str, int] = {}
+        self._fresh = False
         self._open()
 
     # --- state ----------------------------------------------------------------------------------
@@ -147,6 +149,8 @@ class Projector:
             self.needs_rebuild = True
             with self._transaction():
                 self._reset_tables()
+            self._fresh = True  # empty tables of this version: a rebuild need not make them again
+            return  # and nothing to load: the state of empty tables is the initial one
         self._load_state()
 
     def _load_state(self) -> None:
@@ -206,8 +210,6 @@ class Projector:
         """Cheap check: has anything been written since the last catch-up?"""
         if self.reader.pending(self.cursors):
             return True
-        from joshreg.log.labels import commit_name
-
         if self.store.read_claim(commit_name(self.labels_head + 1)) is not None:
             return True
         return imports_pending(self.store, self.label_imports)
@@ -265,8 +267,17 @@ class Projector:
         """Drop every table and replay the whole log, in one transaction."""
         t0 = time.perf_counter()
         con = self.con
+        if self._fresh and self._store_is_empty():
+            # A new registry: its empty tables are the rebuild of an empty log (and half the cost
+            # of opening one was making them twice).
+            with self._transaction():
+                self._set_meta({"labels_head": "0", "labels_c": GENESIS, "store_id": self.store.store_id})
+            self._fresh = False
+            return CatchUp(0, 0, [], time.perf_counter() - t0)
         with self._transaction():
-            self._reset_tables()
+            if not self._fresh:
+                self._reset_tables()
+            self._fresh = False
             self.cursors, self.writer_seqs, self.param_columns = {}, {}, {}
             self.labels_head, self.labels_c = 0, GENESIS
             merged = ReadBatch()
@@ -284,6 +295,13 @@ class Projector:
         self._trace(f"rebuild: {n} events, {len(commits)} label commits")
         return CatchUp(n, len(commits), merged.problems, time.perf_counter() - t0)
 
+    def _store_is_empty(self) -> bool:
+        return (
+            not self.store.segments()
+            and self.store.read_claim(commit_name(1)) is None
+            and not imported_dirs(self.store)
+        )
+
     def project_tables(self) -> list[Problem]:
         """Recompute every public table from the typed event tables and ``label_history``
         already in this connection, without reading the log; return the damaged result files.
@@ -294,6 +312,7 @@ class Projector:
         the tables a registry that had stopped there shows.
         """
         problems: list[Problem] = []
+        self._fresh = False
         with self._transaction():
             self._load_all_results(problems)
             params: dict[str, str] = {}
@@ -343,6 +362,7 @@ class Projector:
                 con.unregister(name)
 
     def _commit_state(self, batch: ReadBatch, labels: LabelLog) -> None:
+        self._fresh = False
         self.cursors.update(batch.cursors)
         self.writer_seqs = batch.writer_seqs
         self.labels_head, self.labels_c = labels.state.version, labels.state.last_c
@@ -884,13 +904,17 @@ class Projector:
         names = "".join(f", {quote_identifier(v)}" for v in variables)
         geom = "NULL"
         if self.spatial:
-            if not self._spatial_loaded:
-                load_spatial(self.con)
-                self._spatial_loaded = True
-            geom = (
-                "CASE WHEN longitude IS NOT NULL AND latitude IS NOT NULL "
-                "THEN ST_Point(longitude, latitude) END"
-            )
+            # A point where both coordinates are finite. DuckDB reads WKT into GEOMETRY by itself;
+            # the spatial extension's ST_Point is faster per row but costs about 0.2 s to load
+            # on each connection, so it is used only for many rows (both give the same points).
+            if self._spatial_loaded or n >= SPATIAL_FROM_ROWS:
+                if not self._spatial_loaded:
+                    load_spatial(self.con)
+                    self._spatial_loaded = True
+                point = "ST_Point(longitude, latitude)"
+            else:
+                point = "('POINT (' || longitude::VARCHAR || ' ' || latitude::VARCHAR || ')')::GEOMETRY"
+            geom = f"CASE WHEN isfinite(longitude) AND isfinite(latitude) THEN {point} END"
         self.con.register("_blob", table)
         try:
             self.con.execute(

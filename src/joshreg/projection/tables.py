@@ -193,7 +193,6 @@ ENVELOPE_DDL = (
     "event_id UUID, writer VARCHAR, seq BIGINT, hlc BIGINT, actor VARCHAR, v INTEGER, "
     "segment VARCHAR, line BIGINT"
 )
-ENVELOPE_COLUMNS = ("event_id", "writer", "seq", "hlc", "actor", "v", "segment", "line")
 
 
 class EventColumn(msgspec.Struct, frozen=True):

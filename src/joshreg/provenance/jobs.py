@@ -24,9 +24,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from joshreg.closing import Closeable
 from joshreg.errors import InvalidArgumentError
 
 __all__ = [
@@ -559,7 +559,7 @@ class ExpandedJob:
 
 
 @dataclass
-class JobSet:
+class JobSet(Closeable):
     """The jobs of an expanded ``JobConfig``; iterate over it, or use it as a context manager
     to remove a temporary config directory afterwards."""
 
@@ -586,22 +586,15 @@ class JobSet:
             shutil.rmtree(self.temp_dir)
         self.temp_dir = None
 
+    def close(self) -> None:
+        """The ``with`` block's end: remove the temporary directory, as ``cleanup()`` does."""
+        self.cleanup()
+
     def __len__(self) -> int:
         return len(self.jobs)
 
     def __iter__(self) -> Iterator[ExpandedJob]:
         return iter(self.jobs)
-
-    def __enter__(self) -> JobSet:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
 
 def _parse_jshc(content: str) -> dict[str, int | float]:

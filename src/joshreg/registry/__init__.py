@@ -1,24 +1,55 @@
 """The registry facade: upstream joshpy's ``RunRegistry`` API over the log and the projection.
 
 ``RunRegistry`` (every write validated, then one event through one path; every read caught up
-first), ``RegistryView`` (the registry as of a past moment, read-only) and ``RunRecorder`` (the
-worker API, without DuckDB). May import everything below it: log, projection, results'
-parsing, provenance and operations.
+first), ``RegistryView`` (the registry as of a past moment, read-only), both built on the shared
+read base ``RegistryReader``, and ``RunRecorder`` (the worker API, without DuckDB). One module
+per area: ``reads``, ``inspecting``, ``discovering`` (reads), ``writes``, ``maintenance``
+(whole-registry operations), ``listings`` (what the command line prints, as data). May import
+everything below it: log, projection, results' parsing, provenance and operations.
+
+Names load on first use, so importing a light module of this package (``listings``) does not
+open DuckDB.
 """
 
-from joshreg.models import (
-    ColumnStats,
-    ConfigInfo,
-    ConfigSourceInfo,
-    DataSummary,
-    LabelChange,
-    RunInfo,
-    SessionInfo,
-    SessionSummary,
-    SparsityReport,
-)
-from joshreg.registry.recorder import RunRecorder
-from joshreg.registry.registry import RegistryClosedError, RegistryView, RunRegistry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from joshreg.errors import RegistryClosedError
+    from joshreg.models import (
+        ColumnStats,
+        ConfigInfo,
+        ConfigSourceInfo,
+        DataSummary,
+        LabelChange,
+        RunInfo,
+        SessionInfo,
+        SessionSummary,
+        SparsityReport,
+    )
+    from joshreg.registry.reader import RegistryReader
+    from joshreg.registry.recorder import RunRecorder
+    from joshreg.registry.registry import RunRegistry
+    from joshreg.registry.view import RegistryView
+
+_LAZY = {
+    "RegistryClosedError": "joshreg.errors",
+    "ColumnStats": "joshreg.models",
+    "ConfigInfo": "joshreg.models",
+    "ConfigSourceInfo": "joshreg.models",
+    "DataSummary": "joshreg.models",
+    "LabelChange": "joshreg.models",
+    "RunInfo": "joshreg.models",
+    "SessionInfo": "joshreg.models",
+    "SessionSummary": "joshreg.models",
+    "SparsityReport": "joshreg.models",
+    "RegistryReader": "joshreg.registry.reader",
+    "RunRecorder": "joshreg.registry.recorder",
+    "RunRegistry": "joshreg.registry.registry",
+    "RegistryView": "joshreg.registry.view",
+}
 
 __all__ = [
     "ColumnStats",
@@ -27,6 +58,7 @@ __all__ = [
     "DataSummary",
     "LabelChange",
     "RegistryClosedError",
+    "RegistryReader",
     "RegistryView",
     "RunInfo",
     "RunRecorder",
@@ -35,3 +67,16 @@ __all__ = [
     "SessionSummary",
     "SparsityReport",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'joshreg.registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*__all__, *globals()]

@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
+from joshreg.closing import Closeable
 from joshreg.errors import InvalidArgumentError, LogFormatError
 from joshreg.log.clock import uuid7
 from joshreg.log.events import EventBase, OutputRegistered, ResultsLoaded, RunCompleted, RunStarted
@@ -58,7 +58,7 @@ def results_event(
     )
 
 
-class RunRecorder:
+class RunRecorder(Closeable):
     """Appends run events for one worker process.
 
     ``RunRecorder("sweep.duckdb")`` records into the store beside that registry file;
@@ -194,14 +194,3 @@ class RunRecorder:
             self.writer.close()
         else:
             self.writer.flush()
-
-    def __enter__(self) -> RunRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

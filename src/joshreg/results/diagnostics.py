@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from joshreg.errors import InvalidArgumentError
 from joshreg.projection import queries as q
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, quote_identifier, table_columns
-from joshreg.registry.registry import RunRegistry
+from joshreg.registry.reader import RegistryReader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,9 +54,11 @@ class DiagnosticQueries:
             DiagnosticQueries(registry).get_timeseries("avg.height", run_hash=h)
     """
 
-    def __init__(self, registry: RunRegistry) -> None:
-        if not isinstance(registry, RunRegistry):
-            raise TypeError(f"DiagnosticQueries needs a RunRegistry, got {type(registry).__name__}")
+    def __init__(self, registry: RegistryReader) -> None:
+        if not isinstance(registry, RegistryReader):
+            raise TypeError(
+                f"DiagnosticQueries needs a RunRegistry (or a view of one), got {type(registry).__name__}"
+            )
         self.registry = registry
 
     # --- upstream's methods ---------------------------------------------------------------------
@@ -317,8 +319,9 @@ class DiagnosticQueries:
     # --- helpers --------------------------------------------------------------------------------
 
     def _variables(self) -> dict[str, str]:
-        self.registry.sync()
-        cols = table_columns(self.registry._con(), "cell_data")
+        con = self.registry.conn
+        assert con is not None, "the registry is closed"
+        cols = table_columns(con, "cell_data")
         return {n: t for n, t in cols.items() if n not in CELL_DATA_CORE_COLUMNS}
 
     def _variable(self, name: str, numeric: bool = False) -> str:
@@ -337,8 +340,9 @@ class DiagnosticQueries:
         return quote_identifier(name)
 
     def _parameters(self) -> list[str]:
-        self.registry.sync()
-        return q.config_columns(self.registry._con())
+        con = self.registry.conn
+        assert con is not None, "the registry is closed"
+        return q.config_columns(con)
 
     def _parameter(self, name: str, known: list[str]) -> str:
         if name not in known:

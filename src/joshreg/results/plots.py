@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import InvalidArgumentError
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, quote_identifier
-from joshreg.registry.registry import RunRegistry
+from joshreg.registry.reader import RegistryReader
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,7 +33,7 @@ _INSTALL_HINT = "plotting needs matplotlib: pip install 'joshreg[plot]'"
 
 
 def plot_timeseries(
-    registry: RunRegistry,
+    registry: RegistryReader,
     variable: str,
     *,
     run_hash: str | None = None,
@@ -103,7 +103,7 @@ def plot_timeseries(
 
 
 def plot_comparison(
-    registry: RunRegistry,
+    registry: RegistryReader,
     variable: str,
     group_by: str,
     *,
@@ -173,7 +173,7 @@ def plot_comparison(
 
 
 def plot_spatial(
-    registry: RunRegistry,
+    registry: RegistryReader,
     variable: str,
     step: int,
     run_hash: str,
@@ -225,8 +225,8 @@ def plot_spatial(
 
 
 def _check_registry(registry: object) -> None:
-    if not isinstance(registry, RunRegistry):
-        raise TypeError(f"plots need a RunRegistry, got {type(registry).__name__}")
+    if not isinstance(registry, RegistryReader):
+        raise TypeError(f"plots need a RunRegistry (or a view of one), got {type(registry).__name__}")
 
 
 def _figure() -> tuple[Any, Any]:
@@ -249,7 +249,7 @@ def _finish(fig: Figure, path: str | os.PathLike[str] | None) -> Path | Figure:
     return out
 
 
-def _variables(registry: RunRegistry) -> dict[str, str]:
+def _variables(registry: RegistryReader) -> dict[str, str]:
     """``cell_data``'s variable columns and their types, in column order."""
     rows = registry.query(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -258,7 +258,7 @@ def _variables(registry: RunRegistry) -> dict[str, str]:
     return {name: kind for name, kind in rows if name not in CELL_DATA_CORE_COLUMNS}
 
 
-def _numeric_variable(registry: RunRegistry, variable: str) -> str:
+def _numeric_variable(registry: RegistryReader, variable: str) -> str:
     """The quoted column of ``variable``, after checking that it exists and holds numbers."""
     found = _variables(registry)
     if variable not in found:
@@ -272,7 +272,7 @@ def _numeric_variable(registry: RunRegistry, variable: str) -> str:
     return quote_identifier(variable)
 
 
-def _parameter(registry: RunRegistry, name: str) -> str:
+def _parameter(registry: RegistryReader, name: str) -> str:
     available = registry.list_config_columns()
     if name not in available:
         raise InvalidArgumentError(f"Config parameter '{name}' not found. Available: {_listing(available)}")
@@ -287,13 +287,13 @@ def _aggregation(aggregate: str) -> str:
     return AGGREGATIONS[aggregate]
 
 
-def _where(registry: RunRegistry) -> tuple[str, list[Any]]:
+def _where(registry: RegistryReader) -> tuple[str, list[Any]]:
     """``TRUE AND <active filters>`` over ``cell_data cd``, with its parameters."""
     clause, params = registry.filter_clause("cd")
     return "TRUE" + clause, list(params)
 
 
-def _no_data(registry: RunRegistry, what: str) -> str:
+def _no_data(registry: RegistryReader, what: str) -> str:
     """Say what was asked for and which filters were active, so an empty plot is explainable."""
     clause, params = registry.filter_clause("")
     if not clause:
@@ -321,7 +321,7 @@ def _style(i: int, points: int) -> tuple[str, str, str | None]:
     return color, style, marker
 
 
-def _series_names(registry: RunRegistry, hashes: list[str]) -> dict[str, str]:
+def _series_names(registry: RegistryReader, hashes: list[str]) -> dict[str, str]:
     """A legend entry per configuration: its label, else the parameter values that set it apart
     from the others plotted (a hash prefix tells a reader nothing), else its hash."""
     labels = _labels_by_hash(registry)
@@ -344,7 +344,7 @@ def _series_names(registry: RunRegistry, hashes: list[str]) -> dict[str, str]:
     return {h: f"{n} ({h[:8]})" if counts[n] > 1 else n for h, n in names.items()}
 
 
-def _labels_by_hash(registry: RunRegistry) -> dict[str, str]:
+def _labels_by_hash(registry: RegistryReader) -> dict[str, str]:
     found: dict[str, list[str]] = defaultdict(list)
     for label, h in registry.list_labels():
         found[h].append(label)

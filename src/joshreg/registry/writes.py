@@ -1,0 +1,364 @@
+"""Every write of the registry: validated against the projection, then one event (or one
+label commit) through the registry's writer.
+
+A mixin of ``RunRegistry``, not of the read-only ``RegistryView``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+
+from joshreg.errors import (
+    DuplicateLoadWarning,
+    DuplicateSessionError,
+    InvalidArgumentError,
+    LabelConflictError,
+    RunNotFoundError,
+    SessionNotFoundError,
+    SparsityWarning,
+)
+from joshreg.log.clock import uuid7
+from joshreg.log.events import (
+    EventBase,
+    LabelAction,
+    LabelArchived,
+    LabelAssigned,
+    LabelReleased,
+    RunRegistered,
+    SessionCreated,
+    SessionStatusChanged,
+    json_value,
+)
+from joshreg.log.labels import LabelLog, LabelState
+from joshreg.log.labelstreams import LabelStreams
+from joshreg.log.names import session_claim_name
+from joshreg.projection import queries as q
+from joshreg.projection.tables import (
+    CELL_DATA_CORE_COLUMNS,
+    CONFIG_PARAMS_CORE_COLUMNS,
+    check_new_names,
+    infer_type,
+)
+from joshreg.provenance.git import git_hash
+from joshreg.registry.recorder import RunRecorder, results_event
+from joshreg.results import discovery
+from joshreg.results.josh_csv import read_josh_csv
+
+
+class RegistryWrites:
+    """Sessions, configurations, executions, outputs, results and labels, recorded."""
+
+    def _append(self, event: EventBase) -> None:
+        self._writer.append(event)
+        self._writer.publish()
+
+    def _known(self, kind: str, key: str) -> bool:
+        """Whether a session id / run hash / run id exists, from memory, else after a sync."""
+        attr, sql = {
+            "session": ("_sessions", "SELECT session_id FROM sweep_sessions"),
+            "hash": ("_hashes", "SELECT run_hash FROM job_configs"),
+            "run": ("_runs", "SELECT run_id FROM job_runs"),
+        }[kind]
+        known: set[str] | None = getattr(self, attr)
+        if known is not None and key in known:
+            return True
+        self.sync()
+        known = {r[0] for r in self._con().execute(sql).fetchall()}
+        setattr(self, attr, known)
+        return key in known
+
+    def _remember(self, kind: str, key: str) -> None:
+        known = getattr(self, {"session": "_sessions", "hash": "_hashes", "run": "_runs"}[kind])
+        if known is not None:
+            known.add(key)
+
+    def _require_session(self, session_id: str) -> None:
+        if not self._known("session", session_id):
+            raise SessionNotFoundError(
+                f"No session found with id '{session_id}'; create it with create_session first"
+            )
+
+    def _require_hash(self, run_hash: str) -> None:
+        if not self._known("hash", run_hash):
+            raise RunNotFoundError(
+                f"No run found with hash '{run_hash}'; register it with register_run first"
+            )
+
+    def _require_run(self, run_id: str) -> None:
+        if not self._known("run", run_id):
+            raise RunNotFoundError(f"No run execution found for run_id '{run_id}'")
+
+    def load_results(
+        self,
+        csv_path: str | os.PathLike[str],
+        run_id: str | None,
+        run_hash: str,
+        entity_type: str = "patch",
+    ) -> int:
+        """Load one Josh CSV export for a run execution; return the number of rows added.
+
+        ``CellDataLoader.load_csv`` (upstream's name) calls this. The file is read once and
+        checked against the registry before anything is stored: an unknown run id or
+        unregistered hash, a run of another hash, a variable whose type clashes with its
+        column refuse the load. The rows become one content-addressed result file and one
+        ``results.loaded`` event. The same content loaded again for the same run and entity
+        type adds nothing, says so with a ``DuplicateLoadWarning`` and returns 0. A load into a
+        non-empty ``cell_data`` that leaves it sparse emits a ``SparsityWarning``.
+        """
+        self._con()
+        if not os.path.exists(csv_path):
+            raise FileNotFoundError(f"CSV not found: {os.fspath(csv_path)}")
+        # Rows for a run nobody registered would be orphans for good: refuse them up front.
+        self._require_hash(run_hash)
+        if run_id is not None:
+            self._require_run(run_id)
+            owner = self.get_run(run_id)
+            if owner is not None and owner.run_hash != run_hash:
+                raise InvalidArgumentError(
+                    f"run_id '{run_id}' is an execution of run hash '{owner.run_hash}', not '{run_hash}'; "
+                    "load its results under that hash"
+                )
+        export = read_josh_csv(csv_path)
+        self.sync()
+        check_new_names(
+            export.variables,
+            {**self._cell_types, **self._projector.cell_columns},
+            CELL_DATA_CORE_COLUMNS,
+            what="Column",
+            advice="This may indicate mixed simulation types. Use a separate registry.",
+            examples={k: f"{os.fspath(csv_path)}, {v}" for k, v in export.examples.items()},
+        )
+        con = self._con()
+        seen = con.execute(
+            "SELECT count(*) FROM events_results_loaded WHERE source_sha256 = ? "
+            "AND run_id IS NOT DISTINCT FROM ? AND entity_type = ?",
+            [export.source_sha256, run_id, entity_type],
+        ).fetchone()
+        if seen and seen[0]:
+            warnings.warn(
+                f"{os.fspath(csv_path)} was already loaded for run {run_id} ({entity_type}); no rows added",
+                DuplicateLoadWarning,
+                stacklevel=3,
+            )
+            return 0
+        had_rows = con.execute("SELECT count(*) FROM cell_data").fetchone() != (0,)
+        event = results_event(self._store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type)
+        self._cell_types.update(event.columns)
+        self._append(event)
+        if had_rows:
+            # Upstream's check: the whole table, whatever filters are active.
+            self.sync()
+            report = discovery.check_sparsity(self._con())
+            if report.should_warn:
+                warnings.warn(str(report), SparsityWarning, stacklevel=3)
+        return export.rows
+
+    def create_session(
+        self,
+        config: Any,
+        experiment_name: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
+        """Record a sweep session for ``config`` (anything with ``to_dict()``); return its id.
+
+        ``metadata`` holds ``job_config`` (``config.to_dict()``) and the working directory's
+        ``git_hash``. A ``session_id`` that is already taken, here or by any process sharing
+        the log, raises ``DuplicateSessionError`` (a ``ValueError``).
+        """
+        if not callable(getattr(config, "to_dict", None)):
+            raise AttributeError(
+                f"create_session needs a job config with a to_dict() method, got {type(config).__name__}"
+            )
+        job_config = json_value(config.to_dict())
+        simulation = getattr(config, "simulation", None)
+        template_path = getattr(config, "template_path", None)
+        replicates = getattr(config, "replicates", None)
+        sid = uuid7() if session_id is None else str(session_id)
+        if session_id is not None and self._known("session", sid):
+            raise DuplicateSessionError(f"a session with id '{sid}' already exists")
+        if not self._store.claim(session_claim_name(sid), sid.encode()):
+            raise DuplicateSessionError(f"a session with id '{sid}' already exists")
+        metadata: dict[str, Any] = {"job_config": job_config}
+        gh = git_hash()
+        if gh is not None:
+            metadata["git_hash"] = gh
+        self._append(
+            SessionCreated(
+                session_id=sid,
+                experiment_name=experiment_name if experiment_name is not None else simulation,
+                simulation=None if simulation is None else str(simulation),
+                template_path=None if template_path is None else str(template_path),
+                metadata=metadata,
+                replicates=replicates if isinstance(replicates, int) else None,
+            )
+        )
+        self._remember("session", sid)
+        return sid
+
+    def update_session_status(self, session_id: str, status: str) -> None:
+        """Set a session's free-text status (pending, running, completed, failed, ...)."""
+        self._require_session(session_id)
+        self._append(SessionStatusChanged(session_id=session_id, status=str(status)))
+
+    def register_run(
+        self,
+        session_id: str,
+        run_hash: str,
+        josh_path: str | os.PathLike[str] | None,
+        config_content: str,
+        file_mappings: dict[str, dict[str, str]] | None,
+        parameters: dict[str, Any] | None,
+        josh_content: str | None = None,
+    ) -> None:
+        """Register a run configuration with ``session_id``.
+
+        A hash registered before keeps its first registration (content, parameters, owner
+        session); registering it from another session links it there too (pooling). Parameter
+        columns are typed DOUBLE or VARCHAR by upstream's rules; a name that clashes with a
+        core column, another name by case, or an existing column's type raises
+        ``ColumnConflictError`` (a ``ValueError``) and records nothing.
+        """
+        self._require_session(session_id)
+        params = {str(k): json_value(v) for k, v in (parameters or {}).items()}
+        types = {k: infer_type(v) for k, v in (parameters or {}).items()}
+        # Columns as of the last catch-up plus this process's own registrations since: no
+        # catch-up per call, so registering a thousand configurations stays cheap.
+        check_new_names(
+            types,
+            {**self._param_types, **self._projector.param_columns},
+            CONFIG_PARAMS_CORE_COLUMNS,
+            what="Config parameter",
+            advice="This may indicate mixed sweep configurations. Use a separate registry.",
+        )
+        self._param_types.update(types)
+        self._append(
+            RunRegistered(
+                session_id=session_id,
+                run_hash=str(run_hash),
+                josh_path=None if josh_path is None else os.fspath(josh_path),
+                josh_content=josh_content,
+                config_content=config_content,
+                file_mappings=file_mappings or None,
+                parameters=params,
+                parameter_types=types,
+            )
+        )
+        self._remember("hash", str(run_hash))
+
+    def start_run(
+        self,
+        run_hash: str,
+        *,
+        session_id: str,
+        replicate: int = 0,
+        output_path: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """Record that an execution of ``run_hash`` started now; return its run id."""
+        self._require_hash(run_hash)
+        self._require_session(session_id)
+        rid = self._recorder.start_run(
+            run_hash,
+            session_id=session_id,
+            replicate=replicate,
+            output_path=output_path,
+            metadata=None if metadata is None else json_value(metadata),
+        )
+        self._remember("run", rid)
+        return rid
+
+    def complete_run(self, run_id: str, exit_code: int, error_message: str | None = None) -> None:
+        """Record that execution ``run_id`` finished; calling it again replaces the result."""
+        self._require_run(run_id)
+        self._recorder.complete_run(run_id, exit_code, error_message)
+
+    def register_output(
+        self,
+        run_id: str,
+        output_type: str,
+        file_path: str | os.PathLike[str],
+        file_size: int | None = None,
+        row_count: int | None = None,
+    ) -> str:
+        """Record a file produced by execution ``run_id``; return the output id."""
+        self._require_run(run_id)
+        return self._recorder.register_output(run_id, output_type, file_path, file_size, row_count)
+
+    def _label_log(self) -> LabelLog:
+        if self._labels is None:
+            self._labels = LabelLog(self._store, clock=self._writer.clock, writer=self._writer.writer_id)
+        return self._labels
+
+    def label_run(
+        self,
+        run_hash: str,
+        label: str,
+        force: bool = False,
+        on_collision: str | None = None,
+    ) -> None:
+        """Give ``run_hash`` the label ``label``.
+
+        A label names one run and a run holds one label. If another run holds ``label``:
+        ``force=True`` takes it away; ``on_collision="timestamp"`` renames the holder's label
+        to ``<label>_<YYYYmmdd_HHMMSS>`` (its registration time; ``_2``, ``_3`` if taken);
+        otherwise ``LabelConflictError`` (a ``ValueError``) says who holds it. Every change is
+        kept in ``label_history``. Concurrent callers are ordered by the label log.
+        """
+        if force and on_collision is not None:
+            raise InvalidArgumentError("force and on_collision are mutually exclusive; pass one")
+        if on_collision is not None and on_collision != "timestamp":
+            raise InvalidArgumentError(
+                f"Invalid on_collision {on_collision!r}; the only choice is 'timestamp'"
+            )
+        if not isinstance(label, str) or not label:
+            raise InvalidArgumentError(f"a label must be a non-empty string, got {label!r}")
+        self._require_hash(run_hash)
+        con = self._con()
+
+        def plan(state: LabelState) -> list[LabelAction]:
+            holder = state.holder.get(label)
+            if holder == run_hash:
+                return []
+            actions: list[LabelAction] = []
+            if holder is not None:
+                if on_collision == "timestamp":
+                    actions.append(
+                        LabelArchived(label=label, run_hash=holder, archived_as=_archive_name(holder, state))
+                    )
+                elif force:
+                    actions.append(LabelReleased(label=label, run_hash=holder, reason="force"))
+                else:
+                    raise LabelConflictError(
+                        f"Label '{label}' is already assigned to run {holder} (label log version "
+                        f"{state.version}). Use force=True to move it to {run_hash}, or "
+                        "on_collision='timestamp' to archive the current holder's label"
+                    )
+            old = state.label_of.get(run_hash)
+            if old is not None:
+                actions.append(LabelReleased(label=old, run_hash=run_hash, reason="relabel"))
+            actions.append(LabelAssigned(label=label, run_hash=run_hash, previous_run_hash=holder))
+            return actions
+
+        def _archive_name(holder: str, state: LabelState) -> str:
+            when = q.created_at(con, holder) or datetime.now(UTC).replace(tzinfo=None)
+            base = f"{label}_{when:%Y%m%d_%H%M%S}"
+            taken = state.holder
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = f"{base}_{n}"
+            return name
+
+        log = self._label_log()
+        if self._label_streams is None or self._label_streams.own is not log:
+            self._label_streams = LabelStreams(self._store, own=log)
+        streams = self._label_streams
+        # After a merge, plan against every label stream's fold, not this store's alone.
+        log.commit(lambda own: plan(streams.view(own)))
+
+    def recorder(self, session_id: str | None = None) -> RunRecorder:
+        """A worker-style recorder writing to this registry's log from this process."""
+        return RunRecorder(writer=self._writer, session_id=session_id)
