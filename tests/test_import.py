@@ -410,7 +410,7 @@ def test_imported_results_behave_like_loaded_ones(tmp_path: Path) -> None:
 def test_event_ids_are_uuid5_of_the_source_keys() -> None:
     import uuid
 
-    from joshreg.operations.joshpy_import import _NAMESPACE, _event_id
+    from joshreg.operations.joshpy_source import _NAMESPACE, event_id
 
     for parts in (("start", "run-1"), ("results", None, "abc", "patch", 42), ("session", "s1")):
-        assert _event_id(*parts) == str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+        assert event_id(*parts) == str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))

@@ -246,7 +246,7 @@ def test_bodies_hold_exactly_the_lines_they_stand_for(store: LocalStore) -> None
     """A batch hands on whole runs of lines in their read buffer (``bodies``); each must be its
     lines with their newlines, a sealed segment's run stopping before the seal, and the Arrow
     text built from a batch must be its lines whether a run was used or the lines joined."""
-    from joshreg.projection.projector import _text_array
+    from joshreg.projection.replay import _text_array
 
     sealed = EventWriter(store, durability="none")
     sealed.append_many(history(6))

@@ -32,9 +32,9 @@ def test_geom_is_the_same_point_whichever_way_it_is_made(
     """Few rows get their points from WKT (no extension to load), many from ``ST_Point``: the
     points are the same, and a missing or non-finite coordinate gives no point."""
     from joshreg import CellDataLoader, RunRegistry
-    from joshreg.projection import projector
+    from joshreg.projection import cells
 
-    monkeypatch.setattr(projector, "SPATIAL_FROM_ROWS", spatial_from_rows)
+    monkeypatch.setattr(cells, "SPATIAL_FROM_ROWS", spatial_from_rows)
     csv = tmp_path / "out.csv"
     csv.write_text(
         "step,replicate,position.longitude,position.latitude,v\n"

@@ -333,8 +333,9 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     rebuild lives in a temporary directory that is gone afterwards."""
     import tempfile
 
-    import joshreg.operations.verify as verify_module
+    import joshreg.operations.verify_log as verify_module
     import joshreg.projection.projector as projector_module
+    import joshreg.projection.replay as replay_module
 
     seg = main_segment(db)
     ls = lines(db, seg)
@@ -349,6 +350,7 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     # A few lines per chunk, both for the scan and for the private rebuild's reader it shares.
     monkeypatch.setattr(verify_module, "CHUNK_BYTES", 700)
     monkeypatch.setattr(projector_module, "CHUNK_BYTES", 700)
+    monkeypatch.setattr(replay_module, "CHUNK_BYTES", 700)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     phases: list[str] = []
@@ -486,10 +488,10 @@ def _chunk_cases() -> dict[str, list]:
 def test_recording_a_whole_chunk_at_once_remembers_what_the_event_loop_does(case: str, monkeypatch) -> None:
     """verify records the common chunk (one writer's events, a seal at most at its end) with
     C-level maps; whatever the chunk, what it remembers must be what the loop remembers."""
-    import joshreg.operations.verify as verify_module
+    import joshreg.operations.verify_log as verify_module
 
     def record(whole: bool) -> tuple:
-        scan, report = verify_module._Scan(), VerifyReport("x")
+        scan, report = verify_module.Scan(), VerifyReport("x")
         index = scan.index("log/w1.jsonl")
         with monkeypatch.context() as m:
             if not whole:

@@ -1,14 +1,13 @@
 """A small sweep, end to end: ``python -m joshreg.demo [--dir DIR]``.
 
-Imports ``registry``, ``recorder``, ``jobs``, ``callback``, ``bottle``, ``plots``, ``cli`` (for
-its tables). It shows what the event log buys: a ``JobConfig`` grid over a ``.jshc`` template
-expands into jobs with upstream's run hashes; four worker processes run a stand-in simulation,
-record each run's start and end as they happen, write Josh-format CSV exports and load them
-into one registry at the same time with no lock, while the main process keeps the registry
-open; then labels move (every move stays in the history), the results are summarised, queried
-through a time and a spatial filter and plotted, the baseline run is bottled and unbottled, and
-two runs' configs are diffed.
-The directory (``demo-output/`` by default) is wiped first, so the demo always starts fresh.
+It shows what the event log buys: a ``JobConfig`` grid over a ``.jshc`` template expands into
+jobs with upstream's run hashes; four worker processes run a stand-in simulation, record each
+run's start and end as they happen, write Josh-format CSV exports and load them into one
+registry at the same time with no lock, while the main process keeps the registry open; then
+labels move (every move stays in the history), the results are summarised, queried through a
+time and a spatial filter and plotted, the baseline run is bottled and unbottled, and two runs'
+configs are diffed. The directory (``demo-output/`` by default) is wiped first, so the demo
+always starts fresh.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Where upstream joshpy raised ``ValueError`` or ``KeyError``, the joshreg error subclasses that
 type too, so ``except ValueError`` written against upstream keeps working. Messages say what
-went wrong, where, and what to do next. Imports nothing from joshreg.
+went wrong, where, and what to do next.
 """
 
 from __future__ import annotations

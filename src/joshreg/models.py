@@ -1,7 +1,7 @@
 """What the read API returns: upstream joshpy's dataclasses, field for field, plus LabelChange.
 
-Plain dataclasses so that code written against upstream (attribute access, ``asdict``,
-equality) keeps working. Imports only ``jobs`` (for ``SessionInfo.job_config``).
+Plain dataclasses so that code written against upstream (attribute access, ``asdict``, equality)
+keeps working.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
 """The label log: numbered commits claimed with put-if-absent, so label races get one order.
 
-Imports ``events``, ``codec``, ``clock``, ``store.base``, ``errors``.
-
 Commit ``N`` is the claim ``labels/<N as 20 digits>.json``. A caller reads the log up to its
 head, decides its actions against that state (``plan``), and claims ``head + 1``. If another
 process claimed it first, the caller reads the winner's commit and plans again: the plan either

@@ -1,13 +1,11 @@
 """Label streams: the label logs of several stores, folded into one order after a merge.
 
-Imports ``labels``, ``events``, ``codec``, ``store.base``.
-
 A store's own label log (``labels/``) is one *stream*: commits 1, 2, 3, ... ordered at write
-time by put-if-absent. Merging registries (``joshreg.merge``) copies every other store's
-streams verbatim, so their chains still verify, to ``labels-imported/<dir>/<version>.json``.
-Nothing orders commits of different streams at write time: two stores both have a commit 1.
-The fold below gives the union of all streams one order that depends only on the commits, not
-on which store was merged into which, or when:
+time by put-if-absent. Merging registries (``joshreg.merge``) copies every other store's streams
+verbatim, so their chains still verify, to ``labels-imported/<dir>/<version>.json``. Nothing
+orders commits of different streams at write time: two stores both have a commit 1. The fold
+below gives the union of all streams one order that depends only on the commits, not on which
+store was merged into which, or when:
 
 - A stream's id is the event id (a UUIDv7) of its commit 1, so it needs no registration and a
   copied store shares the stream with its original up to where the two diverged. ``<dir>`` is
@@ -23,8 +21,8 @@ on which store was merged into which, or when:
   and the run that held the label is released with reason ``merge`` (``force``/archived if
   the commit did that). Every assignment of every stream stays in ``label_history``.
 
-Writers fold the imported streams' clocks into theirs before committing, so a label change
-made after a merge is ordered after everything merged (``LabelStreams.view``).
+Writers fold the imported streams' clocks into theirs before committing, so a label change made
+after a merge is ordered after everything merged (``LabelStreams.view``).
 """
 
 from __future__ import annotations

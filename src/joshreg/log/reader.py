@@ -1,7 +1,5 @@
 """LogReader: segments → new events after a cursor, with damage reported, never fatal.
 
-Imports ``events``, ``codec``, ``store.base``.
-
 Reading rules:
 
 - Bytes after a segment's last newline are not yet written (a live writer is mid-line, or a

@@ -1,10 +1,10 @@
 """JSON Schema of the log's lines, generated from the event types: the contract for other writers.
 
-Imports ``events``. ``python -m joshreg.schemas [folder]`` writes ``events.schema.json`` (one
-segment line: any event, its envelope and its ``p``/``c`` framing) and
-``label-commit.schema.json`` (one label-log commit) into ``folder`` (``schemas`` by default).
-The committed files in ``schemas/`` are checked against this output by a test, so the types
-and the published contract cannot drift apart.
+``python -m joshreg.schemas [folder]`` writes ``events.schema.json`` (one segment line: any
+event, its envelope and its ``p``/``c`` framing) and ``label-commit.schema.json`` (one label-log
+commit) into ``folder`` (``schemas`` by default). The committed files in ``schemas/`` are
+checked against this output by a test, so the types and the published contract cannot drift
+apart.
 """
 
 from __future__ import annotations

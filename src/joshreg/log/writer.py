@@ -1,10 +1,8 @@
 """EventWriter: one segment per writer process, numbered, enveloped, chained and synced.
 
-Imports ``events``, ``codec``, ``clock``, ``store.base``, ``errors``.
-
 Events are written in groups (group commit): ``append`` envelopes an event and adds it to the
-group; the group goes to the operating system with one write, and, depending on
-``durability``, to the disk with one fsync:
+group; the group goes to the operating system with one write, and, depending on ``durability``,
+to the disk with one fsync:
 
 - ``"none"``: groups are written when ``batch_size`` events or ``max_delay`` seconds have
   accumulated, and by ``publish()``, ``flush()`` and ``close()``; never fsynced by joshreg;
@@ -17,10 +15,10 @@ published; ``flush()`` returns once everything appended is durable. ``RunRecorde
 decides itself when to publish or flush. A process that exits normally flushes its writers.
 
 A writer never reopens an old segment: a new process (or a forked child) gets a new writer id.
-After a failed write (the segment may end in a torn line) or a failed fsync (the kernel may
-have dropped what it did not write), the writer never touches that segment again: the error
-says which events are durable and which are in doubt, and the next append starts a new segment
-under a new writer id.
+After a failed write (the segment may end in a torn line) or a failed fsync (the kernel may have
+dropped what it did not write), the writer never touches that segment again: the error says
+which events are durable and which are in doubt, and the next append starts a new segment under
+a new writer id.
 
 ``close()`` seals the segment: it appends a last ``segment.sealed`` line (a control record no
 table shows), so anyone can tell a finished segment from a live one and compact it to Parquet.

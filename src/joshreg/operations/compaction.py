@@ -1,7 +1,5 @@
 """Compaction: finished segments rewritten as Parquet, for a smaller store and faster rebuilds.
 
-Imports ``codec``, ``events``, ``clock``, ``errors``, ``store`` (rung 4 of the ladder).
-
 **What may be compacted.** A segment is *finished* when no writer will ever append to it:
 
 - it is **sealed**: its last line is ``segment.sealed``, which ``EventWriter.close()`` writes
@@ -9,10 +7,10 @@ Imports ``codec``, ``events``, ``clock``, ``errors``, ``store`` (rung 4 of the l
 - or it is **abandoned**: unsealed, but its writer ran on this host, has exited, and the file
   has not changed for ``abandoned_after`` seconds (a killed worker). A torn last line is kept.
 
-Anything else is left alone: a live writer's segment, and an unsealed segment written on
-another host (whether its writer still runs cannot be told from here: close it, or compact on
-that host). So are segments under ``min_bytes`` (64 KiB by default): a Parquet file has a few
-KiB of fixed overhead, so compacting a registry session of a dozen events would grow it.
+Anything else is left alone: a live writer's segment, and an unsealed segment written on another
+host (whether its writer still runs cannot be told from here: close it, or compact on that
+host). So are segments under ``min_bytes`` (64 KiB by default): a Parquet file has a few KiB of
+fixed overhead, so compacting a registry session of a dozen events would grow it.
 
 **Layout** (``store.compacted``): each line's exact bytes plus its envelope columns (type,
 writer, seq, clock), and in the metadata whether the segment is *clean* (every line intact,
@@ -22,10 +20,10 @@ chained, decoded, one writer, seqs 1..n). A rebuild hands a clean segment's line
 Rebuilds read a compacted segment with pyarrow, which checks every page's CRC. DuckDB's own
 ``read_parquet`` would be faster (10⁶ events: about 1 s less for these lines, about 2.5 s less
 with typed columns stored beside them), but it does not check page checksums: of 40 single-bit
-flips in one compacted file, 23 gave different rows without any error. Typed columns (one
-struct column per event type) read through pyarrow made rebuilds slower, not faster (10⁶
-events: 8.4-8.7 s against 7-8 s; reading the nested columns alone took 2.6-2.9 s), for files
-1.8× larger and a slower compaction, so the raw lines it is.
+flips in one compacted file, 23 gave different rows without any error. Typed columns (one struct
+column per event type) read through pyarrow made rebuilds slower, not faster (10⁶ events:
+8.4-8.7 s against 7-8 s; reading the nested columns alone took 2.6-2.9 s), for files 1.8× larger
+and a slower compaction, so the raw lines it is.
 
 **Steps for one segment**, each safe to crash after:
 

@@ -1,7 +1,5 @@
 """Merging registries: the union of their event stores, the same whatever the order or repetition.
 
-Imports ``codec``, ``labels``, ``labelstreams``, ``recorder``, ``store``, ``errors`` (rung 4.5).
-
 Registries recorded on different machines combine by copying into the target what it lacks;
 nothing in the target is ever changed or removed, so merging is a set union: merging twice, in
 another order, or a merge of merges gives the same store contents that matter, and the
@@ -20,8 +18,8 @@ projection (a pure function of them) gives the same tables.
   verbatim under ``labels-imported/`` (see ``labelstreams`` for their ids and their fold).
 
 Claims and label streams are copied before segments, so a reader catching up during a merge
-never meets an event whose result file is not there yet. Concurrent merges into one target
-are serialised by a lock file (``.merge.lock``); writers and readers of the target carry on.
+never meets an event whose result file is not there yet. Concurrent merges into one target are
+serialised by a lock file (``.merge.lock``); writers and readers of the target carry on.
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
 """Following an event store as workers append: file events as wake-up hints, a timer as the floor.
 
-Imports ``errors``, ``codec``, ``projector``.
+A file event (inotify through watchfiles) only says "look now": after every wake-up the follower
+re-reads every segment from its checkpoint, so nothing depends on which events arrived or how
+they were grouped. File events never arrive for appends made on another host of a network file
+system (NFS, Lustre), and watchfiles cannot tell such a file system apart, so the follower also
+catches up every ``interval`` seconds whatever happens; ``poll=True`` uses only that timer.
 
-A file event (inotify through watchfiles) only says "look now": after every wake-up the
-follower re-reads every segment from its checkpoint, so nothing depends on which events
-arrived or how they were grouped. File events never arrive for appends made on another host
-of a network file system (NFS, Lustre), and watchfiles cannot tell such a file system apart,
-so the follower also catches up every ``interval`` seconds whatever happens; ``poll=True``
-uses only that timer.
-
-``wait_until`` (behind ``RunRegistry.wait_for_run`` and ``wait_for``) and ``Follower``
-(behind ``joshreg watch``) share ``Waker``. Neither knows ``RunRegistry``: they take the
-callables that catch up and check, so the registry can use them.
+``wait_until`` (behind ``RunRegistry.wait_for_run`` and ``wait_for``) and ``Follower`` (behind
+``joshreg watch``) share ``Waker``. Neither knows ``RunRegistry``: they take the callables that
+catch up and check, so the registry can use them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Read-side SQL over the projected tables → the models. Never touches the log.
 
-Imports ``tables``, ``models``. Every function takes a DuckDB connection (or cursor) whose
-tables are up to date; the registry catches up before calling.
+Every function takes a DuckDB connection (or cursor) whose tables are up to date; the registry
+catches up before calling.
 """
 
 from __future__ import annotations

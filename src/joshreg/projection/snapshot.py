@@ -1,21 +1,19 @@
 """Read-only snapshots of a registry's tables, for processes that cannot open its DuckDB file.
 
-Imports ``errors``.
-
-DuckDB lets one process hold a database file read-write and refuses every other process, even
-a read-only one, while it does. A process that owns the file (``joshreg watch``, a coordinator's
+DuckDB lets one process hold a database file read-write and refuses every other process, even a
+read-only one, while it does. A process that owns the file (``joshreg watch``, a coordinator's
 ``RunRegistry``) therefore publishes a copy beside it, ``sweep.snapshot.duckdb``, which any
 number of readers (a notebook, R, the DuckDB CLI) open read-only at any moment.
 
-A snapshot is written whole under a temporary name, fsynced, then renamed over the previous
-one: a reader sees either the old or the new copy, never half of one, and a reader that has the
-old copy open keeps reading it. The projection commits its rows and checkpoint together, so
-every snapshot is a consistent state of the projection.
+A snapshot is written whole under a temporary name, fsynced, then renamed over the previous one:
+a reader sees either the old or the new copy, never half of one, and a reader that has the old
+copy open keeps reading it. The projection commits its rows and checkpoint together, so every
+snapshot is a consistent state of the projection.
 
-The owner never opens its own DuckDB file to copy it: DuckDB locks the file with POSIX
-``fcntl`` locks, which the kernel drops when the process closes *any* descriptor of that file,
-so a copy made in-process would let a second process open the file read-write. The bytes are
-copied by a child process (``cp``) instead.
+The owner never opens its own DuckDB file to copy it: DuckDB locks the file with POSIX ``fcntl``
+locks, which the kernel drops when the process closes *any* descriptor of that file, so a copy
+made in-process would let a second process open the file read-write. The bytes are copied by a
+child process (``cp``) instead.
 """
 
 from __future__ import annotations

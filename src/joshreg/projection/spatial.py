@@ -1,8 +1,8 @@
 """The DuckDB spatial extension, loaded from its wheel: nothing is downloaded at run time.
 
-Imports ``errors`` and ``duckdb``. ``duckdb-extension-spatial`` ships the compiled extension
-for exactly one DuckDB version; ``load_spatial`` finds the file that matches the running
-DuckDB and ``LOAD``s it by path, and says clearly what to install when it cannot.
+``duckdb-extension-spatial`` ships the compiled extension for exactly one DuckDB version;
+``load_spatial`` finds the file that matches the running DuckDB and ``LOAD``s it by path, and
+says clearly what to install when it cannot.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """The DuckDB tables: upstream's public tables, joshreg's own, and identifier quoting.
 
-Imports ``duckdb`` and ``errors``. The public tables keep upstream joshpy's names, columns and
-types, because users and upstream tools query them with SQL. Foreign keys are left out: rows
-are projections of the log and may arrive in any order (a run's completion before its start,
-a label before its run), so referential checks would reject valid histories. Primary keys are
-left out too: the projector guarantees one row per key, and maintaining the indexes made a
-rebuild several times slower.
+The public tables keep upstream joshpy's names, columns and types, because users and upstream
+tools query them with SQL. Foreign keys are left out: rows are projections of the log and may
+arrive in any order (a run's completion before its start, a label before its run), so
+referential checks would reject valid histories. Primary keys are left out too: the projector
+guarantees one row per key, and maintaining the indexes made a rebuild several times slower.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ __all__ = [
     "event_insert_sql",
     "infer_type",
     "quote_identifier",
+    "sql_literal",
     "table_columns",
 ]
 
@@ -310,6 +310,11 @@ def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     for t in _TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP SEQUENCE IF EXISTS cell_id_seq")
+
+
+def sql_literal(text: str) -> str:
+    """A string as an SQL literal (``it's`` → ``'it''s'``), for statements that bind nothing."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def quote_identifier(name: str) -> str:

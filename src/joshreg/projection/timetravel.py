@@ -1,7 +1,5 @@
 """Time travel: log positions, and a projection of the log up to one of them.
 
-Imports ``clock``, ``errors``, ``codec``, ``projector``, ``tables``, ``store.base``.
-
 A position is a hybrid-logical-clock value (``hlc``: nanoseconds since the Unix epoch, bumped by
 one when the wall clock stands still or goes back). Every event and every label commit already
 carries one, so positions order the whole log with the time embedded, and position ``P`` means
@@ -12,8 +10,8 @@ largest position whose time, at the microsecond precision the tables show (``rec
 Label commits are ordered by their version, not by clock; but a committer reads the label log to
 its head and folds each commit's ``hlc`` into its clock before it stamps the next commit, so
 version ``n + 1`` always has a larger ``hlc`` than version ``n``, and ``hlc <= P`` selects a
-prefix of the versions. Should a log ever break that (label logs merged from several stores), the
-rule stays the same: the label commits as of ``P`` are those with ``hlc <= P``.
+prefix of the versions. Should a log ever break that (label logs merged from several stores),
+the rule stays the same: the label commits as of ``P`` are those with ``hlc <= P``.
 
 As with any clock, a position says when the registry *learned* a fact: a writer whose clock runs
 behind stamps its events earlier than a reader may have seen them.

@@ -4,9 +4,8 @@ and ``unbottle`` to unpack one safely.
 A bottle holds one directory, ``bottle_<label>_<hash>`` (``bottle_<hash>`` without a label):
 ``simulation.josh``, the config under its original name, ``data/<file>`` per data file,
 ``run.sh`` (upstream joshpy's layout: the jar path is its first argument) and ``manifest.json``
-(provenance, plus the registry events of the run). Imports ``errors`` and ``jobs``; the
-registry gathers the facts into a ``BottleSpec`` and calls ``write_bottle``, so this module
-never touches the log or DuckDB.
+(provenance, plus the registry events of the run). The registry gathers the facts into a
+``BottleSpec`` and calls ``write_bottle``, so this module never touches the log or DuckDB.
 """
 
 from __future__ import annotations

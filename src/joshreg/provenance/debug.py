@@ -5,12 +5,12 @@ Josh writes one line per debug message::
     [Step <int>, <entityType> @ <hexId> (<x>, <y>)] <free text>
 
 Spin-up steps are negative, and so may be coordinates; both parse here (upstream's parser
-dropped such lines as unparseable). Debug files of a long run reach hundreds of megabytes, so
-a line costs one compiled-regex match, repeated values (steps, ids, coordinates) are shared
+dropped such lines as unparseable). Debug files of a long run reach hundreds of megabytes, so a
+line costs one compiled-regex match, repeated values (steps, ids, coordinates) are shared
 objects, messages are not tracked by the garbage collector, and the indexes behind
 ``trace``/``summary``/``find_events`` are built on first use and extended as messages arrive.
 
-Imports only ``errors`` (rung 1 of the ladder).
+
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """RunRecorder: the worker API. Records run starts, completions and outputs without DuckDB.
 
-Imports ``events``, ``writer``, ``store``, ``errors``, ``clock``.
-
-A worker process (on this host or another sharing the store's directory) opens a recorder on
-the registry's event store and appends to its own segment; it never opens the DuckDB file, so
-any number of workers record at once with no lock. The registry sees their events at its next
-read. Each call appends exactly one event and returns once the event has reached the operating
-system (see ``EventWriter`` for when it reaches the disk; ``flush()`` makes it durable now).
+A worker process (on this host or another sharing the store's directory) opens a recorder on the
+registry's event store and appends to its own segment; it never opens the DuckDB file, so any
+number of workers record at once with no lock. The registry sees their events at its next read.
+Each call appends exactly one event and returns once the event has reached the operating system
+(see ``EventWriter`` for when it reaches the disk; ``flush()`` makes it durable now).
 """
 
 from __future__ import annotations

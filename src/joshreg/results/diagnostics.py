@@ -1,11 +1,10 @@
 """DiagnosticQueries: ready-made pandas questions over ``cell_data``.
 
-Imports ``registry``, ``queries``, ``tables``, ``errors``. Upstream's methods keep their names,
-arguments and result columns; three of upstream's bugs are fixed on purpose: every query honours
-the registry's active ``spatial_filter``/``time_filter`` (upstream applied them nowhere),
-``step=0`` is a step rather than "no filter", and aggregation names come from a whitelist
-instead of being pasted into the SQL. Variable and parameter names are checked against the
-tables and quoted; every value is a bound parameter.
+Upstream's methods keep their names, arguments and result columns; three of upstream's bugs are
+fixed on purpose: every query honours the registry's active ``spatial_filter``/``time_filter``
+(upstream applied them nowhere), ``step=0`` is a step rather than "no filter", and aggregation
+names come from a whitelist instead of being pasted into the SQL. Variable and parameter names
+are checked against the tables and quoted; every value is a bound parameter.
 """
 
 from __future__ import annotations

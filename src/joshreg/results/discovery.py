@@ -1,9 +1,9 @@
 """Discovery over simulation results: what variables, entity types, steps and replicates exist.
 
-Imports ``tables``, ``models``. Like ``queries``, every function takes a DuckDB connection
-whose tables are up to date (the registry catches up first). Functions that read ``cell_data``
-rows take ``where``: the registry's active filters as ``(" AND ...", params)`` over columns
-qualified with ``cd.``; each answers with one query however many variable columns there are.
+Like ``queries``, every function takes a DuckDB connection whose tables are up to date (the
+registry catches up first). Functions that read ``cell_data`` rows take ``where``: the
+registry's active filters as ``(" AND ...", params)`` over columns qualified with ``cd.``; each
+answers with one query however many variable columns there are.
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
 """Josh's CSV export format → a typed Arrow table, reading the file once.
 
-Imports ``errors``, ``tables`` and ``pyarrow``. No DuckDB, no log: the loader (issue 3's
-``CellDataLoader``) stores the result as a content-addressed Parquet blob and appends one event.
+No DuckDB, no log: the loader (issue 3's ``CellDataLoader``) stores the result as a
+content-addressed Parquet blob and appends one event.
 
 The format: ``step`` and ``replicate`` are required integers; ``position.x``, ``position.y``,
-``position.longitude`` and ``position.latitude`` are optional numbers, stored as
-``position_x``, ``position_y``, ``longitude`` and ``latitude``; every other column is a
-variable whose name is kept exactly (``avg.height``). Empty cells are missing values and column
-order does not matter. A variable is DOUBLE when every non-empty value in the *whole* file is a
-number (``NaN``, ``Infinity`` and ``-Infinity`` as Josh writes them included; upstream looked at
-the first 1,000 rows), VARCHAR when none is, and DOUBLE when all are empty. A column that mixes
-numbers and text is refused with the line and value of the first offender: one stray ``NaN?``
-must not turn a numeric column into text for good.
+``position.longitude`` and ``position.latitude`` are optional numbers, stored as ``position_x``,
+``position_y``, ``longitude`` and ``latitude``; every other column is a variable whose name is
+kept exactly (``avg.height``). Empty cells are missing values and column order does not matter.
+A variable is DOUBLE when every non-empty value in the *whole* file is a number (``NaN``,
+``Infinity`` and ``-Infinity`` as Josh writes them included; upstream looked at the first 1,000
+rows), VARCHAR when none is, and DOUBLE when all are empty. A column that mixes numbers and text
+is refused with the line and value of the first offender: one stray ``NaN?`` must not turn a
+numeric column into text for good.
 """
 
 from __future__ import annotations

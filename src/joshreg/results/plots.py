@@ -1,11 +1,10 @@
 """Plots of simulation results: time series, parameter comparison, spatial map.
 
-Imports ``registry``, ``tables``, ``errors``; matplotlib only inside the calls (an optional
-extra, ``pip install 'joshreg[plot]'``). Each plot reads ``cell_data`` with its own small query
-and honours the registry's active ``spatial_filter`` / ``time_filter`` (upstream's plots ignored
-them). Figures are built on the Agg canvas without pyplot, so plotting never changes the
-caller's backend or leaks open figures; a Figure is returned for notebooks, or a PNG written
-with ``path=``.
+Each plot reads ``cell_data`` with its own small query and honours the registry's active
+``spatial_filter`` / ``time_filter`` (upstream's plots ignored them). Figures are built on the
+Agg canvas without pyplot, so plotting never changes the caller's backend or leaks open figures;
+a Figure is returned for notebooks, or a PNG written with ``path=``. matplotlib is an optional
+extra (``pip install 'joshreg[plot]'``), imported only inside the calls.
 """
 
 from __future__ import annotations

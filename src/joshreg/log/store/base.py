@@ -1,4 +1,4 @@
-"""The contract every log store keeps. Imports only ``errors``.
+"""The contract every log store keeps.
 
 A store holds three kinds of named bytes:
 

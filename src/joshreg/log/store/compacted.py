@@ -1,9 +1,9 @@
-"""Compacted segments: a finished segment's bytes kept in a Parquet file. Imports ``store.base``.
+"""Compacted segments: a finished segment's bytes kept in a Parquet file.
 
 A compacted segment is the claim ``compacted/<stem>.<size>.parquet`` holding the segment
-``log/<stem>.jsonl`` of ``size`` bytes: one row per complete line, in line order. Column ``line``
-keeps each line's bytes *with* its newline, so the column's values joined (plus a torn tail,
-kept in the file's metadata) are byte for byte the JSONL. Stores serve a compacted segment
+``log/<stem>.jsonl`` of ``size`` bytes: one row per complete line, in line order. Column
+``line`` keeps each line's bytes *with* its newline, so the column's values joined (plus a torn
+tail, kept in the file's metadata) are byte for byte the JSONL. Stores serve a compacted segment
 under its JSONL name with those bytes, so readers' byte-offset cursors, the checksum chain and
 every line number stay valid across compaction. The size is in the name so that listing the
 store tells every segment's size without opening a file.
@@ -12,10 +12,10 @@ The envelope columns (``type``, ``writer``, ``seq``, ``hlc``; null for a line th
 decode) let a rebuild load the lines into DuckDB without decoding them in Python, and let
 queries prune by writer, seq or time. The key-value metadata says where the bytes came from
 (``source_sha256``, ``source_bytes``), what they hold (first and last seq, lines, events) and
-whether every line is intact, chained and in sequence (``clean``): only a clean segment may
-take the rebuild's fast path. Everything else about events is the compactor's business; this
-module knows bytes and columns only. ``pyarrow`` is imported on first use, so a worker that
-never reads a compacted segment does not pay for it.
+whether every line is intact, chained and in sequence (``clean``): only a clean segment may take
+the rebuild's fast path. Everything else about events is the compactor's business; this module
+knows bytes and columns only. ``pyarrow`` is imported on first use, so a worker that never reads
+a compacted segment does not pay for it.
 """
 
 from __future__ import annotations

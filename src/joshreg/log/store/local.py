@@ -1,10 +1,10 @@
-"""A store in a POSIX directory, local or shared (NFS, Lustre). Imports ``store.base``, ``errors``.
+"""A store in a POSIX directory, local or shared (NFS, Lustre).
 
 Segments are appended with ``O_APPEND`` by their single writer; claims are written to a unique
 temporary file, fsynced, then ``link(2)``-ed to their name, which is put-if-absent on local file
 systems and NFSv3+ alike, and never exposes a half-written claim. A compacted segment is the
-claim ``compacted/<stem>.<size>.parquet``; reads of ``log/<stem>.jsonl`` use it once the JSONL is
-gone, so a reader racing the compactor's delete still gets every byte.
+claim ``compacted/<stem>.<size>.parquet``; reads of ``log/<stem>.jsonl`` use it once the JSONL
+is gone, so a reader racing the compactor's delete still gets every byte.
 """
 
 from __future__ import annotations

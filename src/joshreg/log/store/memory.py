@@ -1,4 +1,4 @@
-"""An in-process store for ``":memory:"`` registries and tests. Imports ``store.base``."""
+"""An in-process store for ``":memory:"`` registries and tests."""
 
 from __future__ import annotations
 

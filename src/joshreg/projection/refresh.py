@@ -1,0 +1,292 @@
+"""The public tables (upstream's names and columns) recomputed from the event tables, for the keys
+a batch touched or for everything.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from joshreg.log.events import (
+    EventBase,
+    LabelAssigned,
+    LabelCommit,
+    OutputRegistered,
+    RunCompleted,
+    RunRegistered,
+    RunStarted,
+    SessionCreated,
+    SessionStatusChanged,
+)
+from joshreg.projection.tables import (
+    CONFIG_PARAMS_CORE_COLUMNS,
+    quote_identifier,
+    sql_literal,
+    table_columns,
+)
+
+# The public tables a full refresh fills with one query over the event tables: views instead,
+# in a projector that does not materialize.
+VIEWED = frozenset({"job_configs", "session_configs", "sweep_sessions", "job_runs", "run_outputs"})
+
+
+class RefreshTables:
+    """How the public tables follow the event tables. A mixin of ``Projector``."""
+
+    def _register_affected(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
+        sessions: set[str] = set()
+        hashes: set[str] = set()
+        runs: set[str] = set()
+        outputs: set[str] = set()
+        for e in events:
+            t = type(e)
+            if t is RunStarted or t is RunCompleted:
+                runs.add(e.run_id)  # type: ignore[attr-defined]
+            elif t is OutputRegistered:
+                outputs.add(e.output_id)  # type: ignore[attr-defined]
+            elif t is RunRegistered:
+                hashes.add(e.run_hash)  # type: ignore[attr-defined]
+                sessions.add(e.session_id)  # type: ignore[attr-defined]
+            elif t is SessionCreated or t is SessionStatusChanged:
+                sessions.add(e.session_id)  # type: ignore[attr-defined]
+        labelled: set[str] = set(hashes)
+        for c in commits:
+            for a in c.actions:
+                labelled.add(a.run_hash)
+                if isinstance(a, LabelAssigned) and a.previous_run_hash:
+                    labelled.add(a.previous_run_hash)
+        for name, keys in (
+            ("_aff_s", sessions),
+            ("_aff_h", hashes),
+            ("_aff_l", labelled),
+            ("_aff_r", runs),
+            ("_aff_o", outputs),
+        ):
+            self.con.register(name, pa.table({"k": pa.array(sorted(keys), pa.string())}))
+        # Key ranges let DuckDB skip row groups by their min/max statistics: run and output
+        # ids minted by joshreg are UUIDv7, so a batch's ids are close together in time.
+        self._ranges = {
+            name: (min(keys), max(keys))
+            for name, keys in (
+                ("_aff_s", sessions),
+                ("_aff_h", hashes),
+                ("_aff_l", labelled),
+                ("_aff_r", runs),
+                ("_aff_o", outputs),
+            )
+            if keys
+        }
+        self._touched = {
+            "_aff_s": bool(sessions),
+            "_aff_h": bool(hashes),
+            "_aff_l": bool(labelled),
+            "_aff_r": bool(runs),
+            "_aff_o": bool(outputs),
+        }
+
+    def _fill(self, table: str, select: str, *, full: bool) -> None:
+        """Add ``select``'s rows to ``table``; in a full refresh without ``materialize``, make
+        ``table`` a view of them instead, with the table's column names and types (so that
+        comparing it with a real table compares values, not types)."""
+        if full and not self.materialize:
+            assert table in VIEWED, table  # so that a second rebuild drops the view again
+            cols = table_columns(self.con, table)
+            names = ", ".join(quote_identifier(c) for c in cols)
+            typed = ", ".join(
+                f"CAST({quote_identifier(c)} AS {t}) AS {quote_identifier(c)}" for c, t in cols.items()
+            )
+            self.con.execute(f"DROP TABLE {table}")
+            self.con.execute(f"CREATE VIEW {table} AS SELECT {typed} FROM ({select}) AS _rows({names})")
+            return
+        self.con.execute(f"INSERT INTO {table} {select}")
+
+    def _refresh(self, *, full: bool, params_full: bool = True) -> None:
+        con = self.con
+        touched = self._touched
+
+        def skip(aff: str) -> bool:
+            return not full and not touched.get(aff, False)
+
+        def flt(col: str, aff: str) -> str:
+            if full:
+                return ""
+            lo, hi = (sql_literal(k) for k in self._ranges.get(aff, ("", "")))
+            return f"AND {col} BETWEEN {lo} AND {hi} AND {col} IN (SELECT k FROM {aff})"
+
+        def delete(table: str, col: str, aff: str) -> None:
+            if not full:
+                con.execute(f"DELETE FROM {table} WHERE true {flt(col, aff)}")
+
+        def first(table: str, key: str, where: str, *, last: bool = False) -> str:
+            return _first_rows(table, key, where, last=last, split=full)
+
+        # A full refresh starts from empty tables: it gives each configuration its label as it
+        # inserts it, instead of updating every row just written (which rewrites them at commit).
+        label = "(SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash)"
+        if not skip("_aff_h"):
+            delete("job_configs", "run_hash", "_aff_h")
+            self._fill(
+                "job_configs",
+                f"""
+                SELECT run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
+                       {label if full else "NULL"},
+                       make_timestamp(coalesce(config_created_us, created_us, hlc // 1000))
+                FROM {first("events_run_registered", "run_hash", flt("run_hash", "_aff_h"))} r
+                """,
+                full=full,
+            )
+        if not full and not skip("_aff_l"):
+            con.execute(
+                f"""
+                UPDATE job_configs SET label = (
+                    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+                WHERE true {flt("run_hash", "_aff_l")}
+                """
+            )
+        if not skip("_aff_h"):
+            delete("session_configs", "run_hash", "_aff_h")
+            self._fill(
+                "session_configs",
+                f"""
+                SELECT session_id, run_hash, make_timestamp(min(coalesce(created_us, hlc // 1000)))
+                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
+                GROUP BY session_id, run_hash
+                """,
+                full=full,
+            )
+        if params_full:
+            self._fill_params(full=True)
+        elif not skip("_aff_h"):
+            delete("config_parameters", "run_hash", "_aff_h")
+            self._fill_params(full=False)
+        if not skip("_aff_s"):
+            delete("sweep_sessions", "session_id", "_aff_s")
+            fs = flt("session_id", "_aff_s")
+            self._fill(
+                "sweep_sessions",
+                f"""
+                SELECT c.session_id, c.experiment_name, make_timestamp(coalesce(c.created_us, c.hlc // 1000)),
+                       c.template_path,
+                       NULL, c.simulation, coalesce(j.n, 0), coalesce(j.n, 0) * coalesce(c.replicates, 1),
+                       coalesce(s.status, 'pending'), c.metadata
+                FROM (
+                    SELECT * FROM {first("events_session_created", "session_id", fs)}
+                ) c
+                LEFT JOIN (
+                    SELECT session_id, arg_max(status, (hlc, writer, seq)) AS status
+                    FROM events_session_status_changed WHERE true {fs} GROUP BY session_id
+                ) s USING (session_id)
+                LEFT JOIN (
+                    SELECT session_id, count(DISTINCT run_hash) AS n
+                    FROM events_run_registered WHERE true {fs} GROUP BY session_id
+                ) j USING (session_id)
+                """,
+                full=full,
+            )
+        if not skip("_aff_r"):
+            delete("job_runs", "run_id", "_aff_r")
+            fr = flt("run_id", "_aff_r")
+            self._fill(
+                "job_runs",
+                f"""
+                SELECT s.run_id, s.run_hash, s.session_id, s.replicate,
+                       make_timestamp(coalesce(s.started_us, s.hlc // 1000)),
+                       make_timestamp(coalesce(c.completed_us, c.hlc // 1000)), c.exit_code, s.output_path,
+                       c.error_message, s.metadata
+                FROM {first("events_run_started", "run_id", fr)} s
+                LEFT JOIN {first("events_run_completed", "run_id", fr, last=True)} c USING (run_id)
+                """,
+                full=full,
+            )
+        if not skip("_aff_o"):
+            delete("run_outputs", "output_id", "_aff_o")
+            self._fill(
+                "run_outputs",
+                f"""
+                SELECT output_id, run_id, output_type, file_path, file_size, row_count,
+                       make_timestamp(coalesce(created_us, hlc // 1000))
+                FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o"))}
+                """,
+                full=full,
+            )
+
+    def _ensure_param_columns(self, wanted: dict[str, str]) -> bool:
+        """Widen the column set for new names or types; True if the table was recreated."""
+        merged = dict(self.param_columns)
+        for name, typ in wanted.items():
+            have = merged.get(name)
+            merged[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+        if merged == self.param_columns:
+            return False
+        self._rebuild_param_table(merged)
+        return True
+
+    def _rebuild_param_table(self, columns: dict[str, str]) -> None:
+        usable: dict[str, str] = {}
+        seen: dict[str, str] = {c.lower(): c for c in CONFIG_PARAMS_CORE_COLUMNS}
+        for name in sorted(columns):
+            if name.lower() in seen:  # refused at write time; ignored if a merged log has it
+                continue
+            seen[name.lower()] = name
+            usable[name] = columns[name]
+        cols = "".join(f", {quote_identifier(n)} {t}" for n, t in usable.items())
+        self.con.execute("DROP TABLE IF EXISTS config_parameters")
+        self.con.execute(f"CREATE TABLE config_parameters (run_hash VARCHAR(12){cols})")
+        self.param_columns = usable
+
+    def _fill_params(self, *, full: bool) -> None:
+        exprs, params = [], []
+        for name, typ in self.param_columns.items():
+            pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+            if typ == "DOUBLE":
+                exprs.append("TRY_CAST(json_extract_string(p, ?) AS DOUBLE)")
+            else:
+                exprs.append("json_extract_string(p, ?)")
+            params.append(pointer)
+        select = ", ".join(["run_hash", *exprs])
+        flt = "" if full else "AND run_hash IN (SELECT k FROM _aff_h)"
+        first = _first_rows("events_run_registered", "run_hash", flt, split=full)
+        self.con.execute(
+            f"""
+            INSERT INTO config_parameters
+            SELECT {select}
+            FROM (SELECT run_hash, parameters AS p FROM {first})
+            """,
+            params,
+        )
+
+
+def _first_rows(table: str, key: str, where: str, *, last: bool = False, split: bool = False) -> str:
+    """A subquery of the rows of ``table`` matching ``where`` (``AND ...`` or empty) that come
+    first per ``key`` in ``(hlc, writer, seq)`` order (``last``: come last), one row per key.
+
+    ``split`` is for whole tables, where nearly every key has a single row: the rows whose key
+    is unique are taken as they are, and only the keys with several rows are sorted by the
+    window function, which skips a sort of every row. Both forms give the same rows (a NULL
+    key is one key, as in ``PARTITION BY``).
+    """
+    o = " DESC" if last else ""
+    rank = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY hlc{o}, writer{o}, seq{o}) = 1"
+    if not split:
+        return f"(SELECT * FROM {table} WHERE true {where} {rank})"
+    dup = f"SELECT 1 FROM _dup WHERE _dup._k IS NOT DISTINCT FROM _t.{key}"
+    return f"""(
+        WITH _dup AS MATERIALIZED (
+            SELECT {key} AS _k FROM {table} WHERE true {where} GROUP BY {key} HAVING count(*) > 1)
+        SELECT * FROM {table} _t WHERE true {where} AND NOT EXISTS ({dup})
+        UNION ALL
+        SELECT * FROM (SELECT * FROM {table} _t WHERE true {where} AND EXISTS ({dup}) {rank}))"""
+
+
+# Every configuration's label again, after the label rows were replaced (a merged fold).
+ALL_LABELS = """
+UPDATE job_configs SET label = (
+    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+"""
+
+
+def collect_param_types(events: list[EventBase], into: dict[str, str]) -> None:
+    for e in events:
+        if type(e) is RunRegistered:
+            for name, typ in e.parameter_types.items():  # type: ignore[attr-defined]
+                have = into.get(name)
+                into[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
