@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from joshreg import RunRegistry
+from joshreg.testing.registries import FakeJobConfig
 
-
-@dataclass
-class FakeConfig:
-    """The few attributes of joshpy's JobConfig that ``create_session`` reads."""
-
-    simulation: str = "Main"
-    template_path: str | None = "sweep.jshc.j2"
-    replicates: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"template_path": self.template_path, **self.extra}
-        if self.simulation != "Main":
-            out["simulation"] = self.simulation
-        if self.replicates != 1:
-            out["replicates"] = self.replicates
-        return out
+FakeConfig = FakeJobConfig  # the few attributes of joshpy's JobConfig that create_session reads
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from joshpy_shapes import JoshpyRegistry, small_sweep
 from joshreg import CellDataLoader, RunRegistry
 from joshreg.cli.app import main
 from joshreg.errors import ColumnConflictError, ForeignDatabaseError, InvalidArgumentError
+from joshreg.testing.registries import dump_tables
 
 UPSTREAM = (
     "sweep_sessions",
@@ -27,39 +28,19 @@ UPSTREAM = (
     "run_outputs",
 )
 # What an import changes on purpose (the README's list): totals filled in, cell_id renumbered.
-SKIPPED = {"sweep_sessions": {"total_jobs", "total_replicates"}, "cell_data": {"cell_id", "geom"}}
-
-
-def _norm(value: Any, typ: str) -> Any:
-    if value is not None and typ == "JSON":
-        return json.dumps(json.loads(value), sort_keys=True)
-    return value
+SKIPPED = {
+    "sweep_sessions": frozenset({"total_jobs", "total_replicates"}),
+    "cell_data": frozenset({"cell_id", "geom"}),
+}
 
 
 # Columns of joshpy's HEAD that this joshreg does not import yet (named in the import's report).
-LATER = {"status", "superseded_by", "status_reason", "status_updated_at"}
-
-
-def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, Any]]:
-    """A table's rows as dicts of comparable values (JSON parsed, skipped columns left out),
-    sorted, so two registries compare by content."""
-    cols = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-        "AND table_schema = current_schema() ORDER BY column_name",
-        [table],
-    ).fetchall()
-    later = LATER if table == "job_configs" else set()
-    keep = [(c, t) for c, t in cols if c not in SKIPPED.get(table, set()) | later]
-    names = ", ".join(f'"{c}"' for c, _ in keep)
-    rows = [
-        {c: _norm(v, t) for (c, t), v in zip(keep, row, strict=True)}
-        for row in con.execute(f"SELECT {names} FROM {table}").fetchall()
-    ]
-    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+LATER = frozenset({"status", "superseded_by", "status_reason", "status_updated_at"})
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
-    return {t: table_rows(con, t) for t in (*UPSTREAM, "cell_data")}
+    skip = {**SKIPPED, "job_configs": LATER}
+    return dump_tables(con, (*UPSTREAM, "cell_data"), skip=skip)
 
 
 def old_tables(path: Path) -> dict[str, list[dict[str, Any]]]:

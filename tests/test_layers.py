@@ -42,6 +42,7 @@ LADDER: dict[str, float] = {
     "log.reader": 3,
     "log.labels": 3,
     "log.labelstreams": 3.5,
+    "log.snapshot_store": 3.6,
     "registry.recorder": 4,
     "projection.replay": 3.8,
     "projection.refresh": 3.8,
@@ -95,6 +96,9 @@ LADDER: dict[str, float] = {
     "debug": 8,
     "plots": 8,
     "demo": 8,
+    "testing": 9,
+    "testing.store_contract": 9,
+    "testing.registries": 9,
     "__init__": 8,
     "__main__": 8,
 }

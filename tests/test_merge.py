@@ -462,3 +462,24 @@ def test_cli_merge_of_a_missing_source_is_an_error(
 ) -> None:
     assert main(["merge", str(tmp_path / "nope.duckdb"), "--into", str(tmp_path / "t.duckdb")]) == 2
     assert "no event store" in capsys.readouterr().err
+
+
+def test_merge_works_through_the_store_interface_between_backends(tmp_path: Path) -> None:
+    """merge_into knows stores, not folders: an in-memory registry's log merges into a store
+    on disk and back, and the two registries then show the same tables."""
+    from joshreg.log.store import LocalStore
+    from joshreg.operations.merge import merge_into
+    from joshreg.testing.registries import FakeJobConfig, dump_tables, table_differences
+
+    with RunRegistry(":memory:") as mem:
+        sid = mem.create_session(FakeJobConfig(), experiment_name="in memory", session_id="mem-s1")
+        mem.register_run(sid, "aaaaaaaaaaaa", "m.josh", "x = 1", None, {"x": 1})
+        mem.label_run("aaaaaaaaaaaa", "best")
+        mem.flush()
+        disk = LocalStore(tmp_path / "disk.events")
+        report = merge_into(mem.store, disk)
+        assert report.segments_new == 1 and report.label_commits == 1 and report.claims == 1
+        assert not merge_into(mem.store, disk).changed  # a union: nothing new the second time
+        with RunRegistry(tmp_path / "disk.duckdb", events_path=tmp_path / "disk.events") as reg:
+            assert table_differences(dump_tables(reg), dump_tables(mem)) == []
+        disk.close()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts.logstore import LogStoreContract
 from joshreg.errors import LogFormatError
 from joshreg.log.store import LocalStore, LogStore, open_store
 from joshreg.log.store.local import FORMAT_NAME, FORMAT_VERSION, LEGACY_ID_FILE
+from joshreg.testing.store_contract import LogStoreContract
 
 
 class TestLocalStore(LogStoreContract):
@@ -22,6 +22,14 @@ class TestLocalStore(LogStoreContract):
 
     def make_store(self, tmp_path: Path) -> LogStore:
         return open_store(str(tmp_path / "x.events"))
+
+    def break_storage(self, store: LogStore) -> bool:
+        # Files where the store's folders should be: every open and link fails (ENOTDIR).
+        root = Path(store.location)
+        (root / "log").rename(root / "log.moved")
+        for folder in ("log", "labels"):
+            (root / folder).write_text("not a folder")
+        return True
 
 
 def test_list_claims_skips_leftover_temp_files(tmp_path: Path) -> None:

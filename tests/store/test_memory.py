@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.logstore import LogStoreContract
 from joshreg.log.store import LogStore, MemoryStore, open_store
+from joshreg.testing.store_contract import LogStoreContract
 
 
 class TestMemoryStore(LogStoreContract):

@@ -19,16 +19,16 @@ projection (a pure function of them) gives the same tables.
 
 Claims and label streams are copied before segments, so a reader catching up during a merge
 never meets an event whose result file is not there yet. Concurrent merges into one target are
-serialised by a lock file (``.merge.lock``); writers and readers of the target carry on.
+serialised by the target's lock ``merge`` (``LogStore.exclusive``); writers and readers of the
+target carry on. Everything goes through the ``LogStore`` interface, so any backend that keeps
+its contract can be merged from and into (``merge_into``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,14 +38,13 @@ from joshreg.errors import JoshregError
 from joshreg.log.labels import PREFIX, commit_name, parse_commit
 from joshreg.log.labelstreams import IMPORTED, imported_dirs, stream_dir_ok
 from joshreg.log.names import default_events_path
-from joshreg.log.store.base import SegmentInfo
-from joshreg.log.store.compacted import PREFIX as COMPACTED
-from joshreg.log.store.local import LocalStore
+from joshreg.log.store import open_store, store_exists_at
+from joshreg.log.store.base import LogStore, SegmentInfo
 
-__all__ = ["MergeReport", "event_store_path", "merge_store", "merge_stores"]
+__all__ = ["CLAIM_FOLDERS", "MergeReport", "event_store_path", "merge_into", "merge_store", "merge_stores"]
 
-_NOT_CLAIMS = {"log", PREFIX, IMPORTED, COMPACTED, "FORMAT"}
-LOCK = ".merge.lock"
+#: The folders of claims a merge copies (label streams and segments are merged on their own).
+CLAIM_FOLDERS = ("blobs", "claims")
 
 
 @dataclass
@@ -115,73 +114,53 @@ def merge_store(source: str | os.PathLike[str], target: str | os.PathLike[str]) 
     Raises ``JoshregError`` when ``source`` holds no event store."""
     src_root = event_store_path(source)
     tgt_root = event_store_path(target)
-    if not os.path.isfile(os.path.join(src_root, "FORMAT")):
+    if not store_exists_at(src_root):
         raise JoshregError(f"no event store at {src_root}: nothing to merge from {os.fspath(source)}")
-    report = MergeReport(src_root, tgt_root)
-    tgt = LocalStore(tgt_root)
+    tgt = open_store(tgt_root)
     try:
         if os.path.samefile(src_root, tgt_root):
-            return report
-        src = LocalStore(src_root)
+            return MergeReport(src_root, tgt_root)
+        src = open_store(src_root, create=False)
         try:
-            with _locked(tgt_root):
-                _merge_claims(src_root, src, tgt_root, tgt, report)
-                _merge_labels(src, tgt, report)
-                _merge_segments(src, tgt, report)
+            return merge_into(src, tgt)
         finally:
             src.close()
     finally:
         tgt.close()
+
+
+def merge_into(src: LogStore, tgt: LogStore) -> MergeReport:
+    """Copy into store ``tgt`` what it lacks of store ``src`` (see the module docstring)."""
+    report = MergeReport(src.location, tgt.location)
+    with tgt.exclusive("merge"):
+        _merge_claims(src, tgt, report)
+        _merge_labels(src, tgt, report)
+        _merge_segments(src, tgt, report)
     return report
-
-
-@contextlib.contextmanager
-def _locked(root: str) -> Iterator[None]:
-    fd = os.open(os.path.join(root, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 # --- claims ---------------------------------------------------------------------------------------
 
 
-def _claim_names(root: str) -> Iterator[str]:
-    """Every claim under ``root`` outside the folders merged otherwise, as store names."""
-    for folder, dirs, files in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        if rel == ".":
-            dirs[:] = sorted(d for d in dirs if d not in _NOT_CLAIMS and not d.startswith("."))
-        else:
-            dirs.sort()
-        for f in sorted(files):
-            if rel == "." or f.startswith("."):
-                continue  # FORMAT, the lock, temporary files of claims in progress
-            yield f"{rel}/{f}".replace(os.sep, "/")
-
-
-def _merge_claims(
-    src_root: str, src: LocalStore, tgt_root: str, tgt: LocalStore, report: MergeReport
-) -> None:
-    for name in _claim_names(src_root):
-        blob = name.startswith("blobs/")
-        if os.path.exists(os.path.join(tgt_root, name)):
-            if not blob and src.read_claim(name) != tgt.read_claim(name):
-                report.problems.append(
-                    f"{name}: the source and the target hold different contents under this name; "
-                    "kept the target's"
-                )
-            continue  # a result file's name is its content's hash
-        data = src.read_claim(name)
-        if data is None:
-            continue
-        if tgt.claim(name, data):
-            if blob:
-                report.blobs += 1
-            else:
-                report.claims += 1
+def _merge_claims(src: LogStore, tgt: LogStore, report: MergeReport) -> None:
+    for folder in CLAIM_FOLDERS:
+        for name in src.walk_claims(folder):
+            blob = name.startswith("blobs/")
+            if tgt.claim_exists(name):
+                if not blob and src.read_claim(name) != tgt.read_claim(name):
+                    report.problems.append(
+                        f"{name}: the source and the target hold different contents under this name; "
+                        "kept the target's"
+                    )
+                continue  # a result file's name is its content's hash
+            data = src.read_claim(name)
+            if data is None:
+                continue
+            if tgt.claim(name, data):
+                if blob:
+                    report.blobs += 1
+                else:
+                    report.claims += 1
 
 
 # --- label streams --------------------------------------------------------------------------------
@@ -189,7 +168,7 @@ def _merge_claims(
 Stream = tuple[str, list[tuple[str, bytes]]]  # prefix, [(event id, commit bytes)] for versions 1..n
 
 
-def _streams(store: LocalStore, report: MergeReport | None) -> list[Stream]:
+def _streams(store: LogStore, report: MergeReport | None) -> list[Stream]:
     """Every label stream of ``store`` up to its first missing or damaged commit."""
     out: list[Stream] = []
     for prefix in (PREFIX, *imported_dirs(store)):
@@ -212,7 +191,7 @@ def _streams(store: LocalStore, report: MergeReport | None) -> list[Stream]:
     return out
 
 
-def _merge_labels(src: LocalStore, tgt: LocalStore, report: MergeReport) -> None:
+def _merge_labels(src: LogStore, tgt: LogStore, report: MergeReport) -> None:
     for _, commits in _streams(src, report):
         stream = commits[0][0]
         ids = [e for e, _ in commits]
@@ -270,7 +249,7 @@ def _keys(data: bytes) -> list[tuple[tuple[str, int] | None, bytes]]:
     return out
 
 
-def _merge_segments(src: LocalStore, tgt: LocalStore, report: MergeReport) -> None:
+def _merge_segments(src: LogStore, tgt: LogStore, report: MergeReport) -> None:
     theirs = {s.name: s for s in tgt.segments()}
     for seg in src.segments():
         data = src.read(seg.name, 0, seg.size)
@@ -279,7 +258,7 @@ def _merge_segments(src: LocalStore, tgt: LocalStore, report: MergeReport) -> No
             continue
         mine = theirs.get(seg.name)
         if mine is None:
-            if tgt.claim(seg.name, data):  # appears whole, never half-copied
+            if tgt.put_segment(seg.name, data):  # appears whole, never half-copied
                 report.segments_new += 1
                 report.events += data.count(b"\n")
             continue
@@ -293,10 +272,10 @@ def _merge_segments(src: LocalStore, tgt: LocalStore, report: MergeReport) -> No
             _keep_diverged(tgt, theirs, seg.name, data, have, report)
 
 
-def _extend(tgt: LocalStore, mine: SegmentInfo, data: bytes, start: int) -> None:
+def _extend(tgt: LogStore, mine: SegmentInfo, data: bytes, start: int) -> None:
     if mine.compacted is not None and mine.jsonl_size is None:
         # Only a compacted copy is left: a JSONL with every byte is read in its place.
-        tgt.claim(mine.name, data)
+        tgt.put_segment(mine.name, data)
         return
     tgt.append(mine.name, data[start:])
     tgt.sync(mine.name)
@@ -304,7 +283,7 @@ def _extend(tgt: LocalStore, mine: SegmentInfo, data: bytes, start: int) -> None
 
 
 def _keep_diverged(
-    tgt: LocalStore,
+    tgt: LogStore,
     theirs: dict[str, SegmentInfo],
     name: str,
     data: bytes,
@@ -323,7 +302,7 @@ def _keep_diverged(
     if missing:
         extra = f"{stem}.diverged-{hashlib.sha256(missing).hexdigest()[:12]}.jsonl"
         n = missing.count(b"\n")
-        if tgt.claim(extra, missing):
+        if tgt.put_segment(extra, missing):
             report.events += n
             report.segments_new += 1
         kept = f"; the source's {n} events the target lacks are kept as {extra}"

@@ -13,12 +13,10 @@ from typing import Any
 import duckdb
 import msgspec
 
-from joshreg.errors import JoshregError
-from joshreg.log.labels import PREFIX as LABEL_PREFIX
 from joshreg.log.labels import commit_name
-from joshreg.log.labelstreams import IMPORTED
 from joshreg.log.reader import ChunkObserver
-from joshreg.log.store.base import LogStore, SegmentInfo
+from joshreg.log.snapshot_store import SnapshotStore
+from joshreg.log.store.base import LogStore
 from joshreg.operations.verify_log import Scan
 from joshreg.operations.verify_report import VerifyProblem, VerifyProgress, VerifyReport
 from joshreg.projection.projector import Projector
@@ -65,62 +63,6 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Snapshot(LogStore):
-    """The store as a projection has read it: segments cut at its checkpoint, labels up to its
-    head. Read-only; result files pass through."""
-
-    def __init__(
-        self, store: LogStore, sizes: dict[str, int], labels_head: int, imports: dict[str, int] | None = None
-    ) -> None:
-        self.inner = store
-        self.location = store.location
-        self.store_id = store.stored_id() or "unidentified"
-        self.sizes = sizes
-        self.labels_head = labels_head
-        self.imports = imports or {}  # imported label stream -> the version the tables hold
-
-    def append(self, segment: str, data: bytes) -> None:
-        raise JoshregError("a verification snapshot is read-only")
-
-    def sync(self, segment: str) -> None:
-        return None
-
-    def close_segment(self, segment: str) -> None:
-        return None
-
-    def segments(self) -> list[SegmentInfo]:
-        return [
-            SegmentInfo(s.name, min(s.size, self.sizes[s.name]), s.modified)
-            for s in self.inner.segments()
-            if s.name in self.sizes
-        ]
-
-    def read(self, segment: str, offset: int = 0, end: int | None = None) -> bytes:
-        limit = self.sizes.get(segment, 0)
-        return self.inner.read(segment, offset, limit if end is None else min(end, limit))
-
-    def _visible(self, name: str) -> bool:
-        if name.startswith(IMPORTED + "/"):
-            parts = name.split("/")
-            head = self.imports.get("/".join(parts[:2]))
-            if head is None or len(parts) < 3:
-                return head is not None
-            return not parts[2][:20].isdigit() or int(parts[2][:20]) <= head
-        if not name.startswith(LABEL_PREFIX + "/"):
-            return True
-        base = name.rsplit("/", 1)[-1]
-        return not base[:20].isdigit() or int(base[:20]) <= self.labels_head
-
-    def claim(self, name: str, data: bytes) -> bool:
-        raise JoshregError("a verification snapshot is read-only")
-
-    def read_claim(self, name: str) -> bytes | None:
-        return self.inner.read_claim(name) if self._visible(name) else None
-
-    def list_claims(self, prefix: str) -> list[str]:
-        return [n for n in self.inner.list_claims(prefix) if self._visible(n)]
-
-
 @dataclass
 class Checkpoint:
     """What the projection says it has read: segment byte offsets and label versions."""
@@ -129,9 +71,9 @@ class Checkpoint:
     labels_head: int
     imports: dict[str, int]  # imported label stream -> the version the tables hold
 
-    def snapshot(self, store: LogStore) -> _Snapshot:
+    def snapshot(self, store: LogStore) -> SnapshotStore:
         sizes = {segment: offset for segment, offset, _ in self.read}
-        return _Snapshot(store, sizes, self.labels_head, self.imports)
+        return SnapshotStore(store, sizes, self.labels_head, self.imports)
 
 
 def read_checkpoint(con: duckdb.DuckDBPyConnection) -> Checkpoint | str:
@@ -178,7 +120,7 @@ class Rebuild:
         )
         self._thread.start()
 
-    def _run(self, snapshot: _Snapshot, spatial: bool, observer: ChunkObserver | None) -> None:
+    def _run(self, snapshot: SnapshotStore, spatial: bool, observer: ChunkObserver | None) -> None:
         def rebuilding(done: int, total: int) -> None:
             if self._stop:
                 raise _Stopped

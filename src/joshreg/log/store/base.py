@@ -11,6 +11,12 @@ A store holds three kinds of named bytes:
   (``compacted/<stem>.<size>.parquet``, see ``store.compacted``) are claims.
 - nothing else: there is no rename and no overwrite in the contract, and one delete only.
 
+Merging registries (``joshreg.operations.merge``) needs three more promises, written against
+this interface so that every backend can be merged from and into: ``walk_claims`` lists every
+claim under a folder, however deep; ``put_segment`` creates a whole segment at once unless its
+name exists (a merge copies another writer's finished segment); ``exclusive`` serialises
+maintenance across processes (two merges into one target never interleave).
+
 Compaction, the one maintenance operation, extends the contract:
 
 - A **compacted segment** is listed by ``segments()`` under its JSONL name and size, and
@@ -35,6 +41,8 @@ Guarantees:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from joshreg.errors import StoreError
@@ -103,6 +111,25 @@ class LogStore(ABC):
     @abstractmethod
     def list_claims(self, prefix: str) -> list[str]:
         """Names of the claims under ``prefix`` (a folder such as ``labels``), sorted."""
+
+    @abstractmethod
+    def walk_claims(self, prefix: str) -> Iterator[str]:
+        """Every claim under the folder ``prefix``, at any depth, sorted by name; never a
+        segment, a temporary file or ``FORMAT``."""
+
+    def claim_exists(self, name: str) -> bool:
+        """Whether the claim ``name`` exists (without reading it, where the store can)."""
+        return self.read_claim(name) is not None
+
+    @abstractmethod
+    def put_segment(self, segment: str, data: bytes) -> bool:
+        """Create ``segment`` holding ``data`` (whole lines) unless a segment of that name
+        exists; True if this call created it. The segment appears whole or not at all."""
+
+    @abstractmethod
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Hold the store's lock ``name`` for the ``with`` block: two holders of one lock, in
+        any processes sharing the store, never overlap. For maintenance, not for writers."""
 
     def stored_id(self) -> str | None:
         """``store_id`` if the store has one already; None for a store made before store ids

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
 
 from joshreg.errors import LogFormatError, StoreError
 from joshreg.log.store.base import LogStore, SegmentInfo
@@ -128,8 +130,8 @@ class LocalStore(LogStore):
         fd = self._fds.get(segment)
         if fd is None:
             path = self._path(segment)
-            self._ensure_dir(os.path.dirname(path))
             try:
+                self._ensure_dir(os.path.dirname(path))
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
             except OSError as e:
                 raise StoreError(f"cannot open segment {path} for appending: {e}") from e
@@ -296,7 +298,7 @@ class LocalStore(LogStore):
                 "permissions, then try again"
             ) from e
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # cleanup: the error above, if any, is what counts
                 os.unlink(tmp)
 
     def claim(self, name: str, data: bytes) -> bool:
@@ -318,6 +320,37 @@ class LocalStore(LogStore):
         except FileNotFoundError:
             return []
         return sorted(f"{folder}/{n}" for n in names if not n.startswith(".tmp-"))
+
+    def walk_claims(self, prefix: str) -> Iterator[str]:
+        folder = prefix.strip("/")
+        if folder == "log" or folder.startswith("log/"):
+            return iter(())  # segments, not claims
+        top = self._path(folder)
+        found: list[str] = []
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            found += [f"{rel}/{f}" for f in files if not f.startswith(".")]
+        return iter(sorted(found))
+
+    def claim_exists(self, name: str) -> bool:
+        return os.path.exists(self._path(name))
+
+    def put_segment(self, segment: str, data: bytes) -> bool:
+        return self._put_if_absent(segment, data)  # link(2): whole or not at all
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        path = self._path(f".lock-{name}")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StoreError(f"cannot take the lock {path}: {e}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         for seg in list(self._fds):

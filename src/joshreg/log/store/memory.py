@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
+from collections.abc import Iterator
 
 from joshreg.errors import StoreError
 from joshreg.log.store.base import LogStore, SegmentInfo
@@ -22,6 +24,7 @@ class MemoryStore(LogStore):
         self._segments: dict[str, bytearray] = {}
         self._claims: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}  # exclusive(): one per name
 
     def append(self, segment: str, data: bytes) -> None:
         with self._lock:
@@ -86,3 +89,26 @@ class MemoryStore(LogStore):
         p = prefix.rstrip("/") + "/"
         with self._lock:
             return sorted(n for n in self._claims if n.startswith(p))
+
+    def walk_claims(self, prefix: str) -> Iterator[str]:
+        p = prefix.rstrip("/") + "/"
+        with self._lock:
+            return iter(sorted(n for n in self._claims if n.startswith(p)))
+
+    def claim_exists(self, name: str) -> bool:
+        with self._lock:
+            return name in self._claims
+
+    def put_segment(self, segment: str, data: bytes) -> bool:
+        with self._lock:
+            if segment in self._segments:
+                return False
+            self._segments[segment] = bytearray(data)
+            return True
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            yield

@@ -1,14 +1,17 @@
-"""LogStoreContract: the promises of ``joshreg.log.store.base.LogStore``, one test per promise.
+"""The promises of ``joshreg.log.store.base.LogStore``, one test per promise, for every backend.
 
-The class name does not start with ``Test``, so pytest does not collect it; a backend's test
-file subclasses it, sets ``store_class`` and implements ``make_store``. The suite checks that
-``make_store`` built ``store_class``, so a fixture that quietly builds another backend fails.
+``LogStoreContract`` is for a store that writes: a backend's test file subclasses it (the class
+name does not start with ``Test``, so pytest does not collect it on its own), sets
+``store_class`` and implements ``make_store``, and ``break_storage`` where the backend can meet
+operating-system errors. ``ReadOnlyStoreContract`` is for a view of another store (verify's
+``SnapshotStore``). The suite checks that ``make_store`` built ``store_class``, so a fixture
+that quietly builds another backend fails. Importing this module imports pytest.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from pathlib import Path
 
@@ -38,6 +41,11 @@ class LogStoreContract:
     def make_store(self, tmp_path: Path) -> LogStore:
         """A new, empty store of ``store_class``."""
         raise NotImplementedError
+
+    def break_storage(self, store: LogStore) -> bool:
+        """Make every later write of ``store`` fail in the operating system; False for a
+        backend that has no operating system below it (in memory)."""
+        return False
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[LogStore]:
@@ -185,3 +193,114 @@ class LogStoreContract:
         store.claim("compacted/w.2.parquet", container(b"x\n"))
         assert store.discard_temporaries("compacted", 0) == 0
         assert store.list_claims("compacted") == ["compacted/w.2.parquet"]
+
+    # --- what a merge needs --------------------------------------------------------------------
+
+    def test_walk_claims_lists_every_claim_below_a_folder(self, store: LogStore) -> None:
+        for name in (
+            "blobs/ab/ab1.parquet",
+            "blobs/cd/cd2.parquet",
+            "claims/sessions/x.json",
+            "labels/1.json",
+        ):
+            assert store.claim(name, b"x")
+        store.append("log/w.jsonl", b"line\n")
+        assert list(store.walk_claims("blobs")) == ["blobs/ab/ab1.parquet", "blobs/cd/cd2.parquet"]
+        assert list(store.walk_claims("claims/")) == ["claims/sessions/x.json"]
+        assert list(store.walk_claims("log")) == []  # segments are not claims
+        assert list(store.walk_claims("nothing")) == []
+
+    def test_claim_exists_without_reading(self, store: LogStore) -> None:
+        assert not store.claim_exists("blobs/ab/ab1.parquet")
+        store.claim("blobs/ab/ab1.parquet", b"x")
+        assert store.claim_exists("blobs/ab/ab1.parquet")
+
+    def test_put_segment_creates_a_whole_segment_once(self, store: LogStore) -> None:
+        assert store.put_segment("log/other.jsonl", b"a\nb\n") is True
+        assert store.put_segment("log/other.jsonl", b"c\n") is False
+        assert store.read("log/other.jsonl") == b"a\nb\n"
+        assert [s.name for s in store.segments()] == ["log/other.jsonl"]
+        store.append("log/mine.jsonl", b"x\n")
+        assert store.put_segment("log/mine.jsonl", b"y\n") is False
+        assert store.read("log/mine.jsonl") == b"x\n"
+
+    def test_exclusive_holders_never_overlap(self, store: LogStore) -> None:
+        import threading
+
+        inside: list[int] = []
+        overlaps: list[int] = []
+
+        def hold(i: int) -> None:
+            with store.exclusive("merge"):
+                inside.append(i)
+                if len(inside) > 1:
+                    overlaps.append(i)
+                threading.Event().wait(0.01)
+                inside.remove(i)
+
+        threads = [threading.Thread(target=hold, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert overlaps == []
+        with store.exclusive("merge"), store.exclusive("other"):  # distinct locks are independent
+            pass
+
+    def test_operating_system_errors_become_store_errors(self, store: LogStore) -> None:
+        store.append("log/w.jsonl", b"before\n")
+        if not self.break_storage(store):
+            store.append("log/w.jsonl", b"after\n")  # nothing below it can fail
+            assert store.read("log/w.jsonl") == b"before\nafter\n"
+            return
+        with pytest.raises(StoreError):
+            store.append("log/new.jsonl", b"x\n")
+        with pytest.raises(StoreError):
+            store.claim("labels/00000000000000000001.json", b"x\n")
+        with pytest.raises(StoreError):
+            store.put_segment("log/copied.jsonl", b"x\n")
+
+
+class ReadOnlyStoreContract:
+    """A read-only view of another store: it reads what ``fill`` wrote and refuses every write
+    with ``StoreError``. A subclass sets ``store_class`` and implements ``make_store``."""
+
+    store_class: type[LogStore]
+
+    def make_store(self, tmp_path: Path, fill: Callable[[LogStore], None]) -> LogStore:
+        """A view of a new store that ``fill`` has written."""
+        raise NotImplementedError
+
+    @staticmethod
+    def fill(store: LogStore) -> None:
+        store.append("log/w.jsonl", b"one\ntwo\n")
+        store.claim("blobs/ab/ab1.parquet", b"blob")
+        store.claim("labels/00000000000000000001.json", b"commit\n")
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[LogStore]:
+        s = self.make_store(tmp_path, self.fill)
+        yield s
+        s.close()
+
+    def test_make_store_builds_the_expected_class(self, store: LogStore) -> None:
+        assert type(store) is self.store_class
+
+    def test_it_reads_what_was_written(self, store: LogStore) -> None:
+        assert [s.name for s in store.segments()] == ["log/w.jsonl"]
+        assert store.read("log/w.jsonl") == b"one\ntwo\n"
+        assert store.read_claim("blobs/ab/ab1.parquet") == b"blob"
+        assert store.claim_exists("blobs/ab/ab1.parquet")
+        assert list(store.walk_claims("blobs")) == ["blobs/ab/ab1.parquet"]
+        assert store.list_claims("labels") == ["labels/00000000000000000001.json"]
+
+    def test_every_write_is_refused(self, store: LogStore) -> None:
+        for write in (
+            lambda: store.append("log/w.jsonl", b"three\n"),
+            lambda: store.claim("labels/00000000000000000002.json", b"x"),
+            lambda: store.put_segment("log/new.jsonl", b"x\n"),
+            lambda: store.exclusive("merge").__enter__(),
+        ):
+            with pytest.raises(StoreError, match="read-only"):
+                write()
+        assert store.read("log/w.jsonl") == b"one\ntwo\n"
