@@ -19,6 +19,7 @@ LADDER: dict[str, float] = {
     "operations": 0,
     "errors": 0,
     "log.clock": 0,
+    "projection.sqltext": 0,
     "log.names": 0,
     "provenance.git": 0,
     "provenance.sweep": 0.4,
@@ -256,3 +257,31 @@ def test_no_module_reaches_into_another_modules_private_names(path: Path) -> Non
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("joshreg"):
             found += [f"line {node.lineno}: import {a.name}" for a in node.names if a.name.startswith("_")]
     assert not found, f"{_module_name(path)} uses private names of other modules: {found}"
+
+
+def test_cli_listings_load_no_arrow_pandas_or_plotting(tmp_path: Path) -> None:
+    """``joshreg sessions`` and friends answer in well under a second: on a registry whose tables
+    are up to date they need DuckDB only (catching up a log tail reads it through Arrow)."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "reg.duckdb"
+    make = (
+        "import sys; from joshreg import RunRegistry; from joshreg.testing.registries import FakeJobConfig\n"
+        "with RunRegistry(sys.argv[1]) as r:\n"
+        "    s = r.create_session(FakeJobConfig(), experiment_name='e')\n"
+        "    r.register_run(s, 'abc123def456', None, 'x = 1', None, {'a': 1})\n"
+        "    r.label_run('abc123def456', 'base')\n"
+        "    r.complete_run(r.start_run('abc123def456', session_id=s), exit_code=0)\n"
+    )
+    subprocess.run([sys.executable, "-c", make, str(db)], check=True)
+    subprocess.run([sys.executable, "-m", "joshreg", "sessions", str(db)], check=True, capture_output=True)
+    heavy = ("pyarrow", "pandas", "numpy", "matplotlib", "jinja2")
+    for command in (["sessions", db], ["runs", db], ["labels", db], ["info", db, "base"]):
+        code = (
+            "import sys; from joshreg.cli.app import main\n"
+            f"status = main({[str(c) for c in command]!r})\n"
+            f"print(status, sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert done.stderr.strip().splitlines()[-1] == "0 []", (command, done.stderr)

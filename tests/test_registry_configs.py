@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from joshreg import RunNotFoundError
-from joshreg.projection.tables import quote_identifier
+from joshreg.projection.sqltext import quote_identifier
 
 
 def _column_types(registry) -> dict[str, str]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from joshreg.log.events import (
     LabelAction,
@@ -18,16 +16,19 @@ from joshreg.log.events import (
 )
 from joshreg.log.labels import LabelLog, LabelState
 from joshreg.operations.joshpy_source import POSITIONS, event_id
-from joshreg.projection.tables import (
-    quote_identifier,
-)
+from joshreg.projection.sqltext import quote_identifier
 from joshreg.results.josh_csv import to_parquet_bytes
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class ImportResults:
     """The results and labels of an import. A mixin of the importer."""
 
     def results(self) -> None:
+        import pyarrow as pa
+
         src, con = self.src, self.tgt.con
         if not src.has("cell_data"):
             return

@@ -18,9 +18,7 @@ from joshreg.log.events import (
     json_value,
 )
 from joshreg.projection.dbfile import MARKER_TABLE, read_only_connection
-from joshreg.projection.tables import (
-    quote_identifier,
-)
+from joshreg.projection.sqltext import quote_identifier
 
 # The columns joshpy's tables have (seed and HEAD); others are named in the report.
 SESSION_COLUMNS = (

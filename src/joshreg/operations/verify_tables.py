@@ -20,7 +20,8 @@ from joshreg.log.store.base import LogStore
 from joshreg.operations.verify_log import Scan
 from joshreg.operations.verify_report import VerifyProblem, VerifyProgress, VerifyReport
 from joshreg.projection.projector import Projector
-from joshreg.projection.tables import EVENT_TABLES, quote_identifier
+from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.tables import EVENT_TABLES
 
 #: The buffer pool of the private rebuild (in memory, spilling to a temporary folder beyond this).
 REBUILD_MEMORY = "512MB"

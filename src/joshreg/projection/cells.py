@@ -8,12 +8,9 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from joshreg.log.codec import Problem
 from joshreg.log.events import (
@@ -21,10 +18,11 @@ from joshreg.log.events import (
 )
 from joshreg.log.reader import ReadBatch
 from joshreg.projection.spatial import load_spatial
-from joshreg.projection.tables import (
-    CELL_DATA_CORE_COLUMNS,
-    quote_identifier,
-)
+from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BLOB_BATCH_ROWS = 1 << 20  # result rows inserted at once (files of one column layout)
 SPATIAL_FROM_ROWS = 200_000  # rows at once from which loading the spatial extension pays
@@ -47,6 +45,8 @@ class ProjectResults:
     def _apply_loads(self, batch: ReadBatch) -> None:
         """Project the batch's result loads; a load whose source, run and entity type were
         loaded before adds no rows (the first in log order counts)."""
+        import pyarrow as pa
+
         loads = sorted(
             (e for e in batch.events if type(e) is ResultsLoaded),
             key=lambda e: (e.hlc, e.writer, e.seq),
@@ -91,6 +91,8 @@ class ProjectResults:
         ``cell_data`` in the order given. Consecutive files of one column layout go in with one
         INSERT (a statement per file cost more than its rows); a file that adds or widens a
         column first flushes what came before, so every row keeps its place (its ``cell_id``)."""
+        import pyarrow as pa
+
         pending: list[pa.Table] = []
         layout: tuple[str, ...] = ()
         rows = 0
@@ -118,6 +120,9 @@ class ProjectResults:
     ) -> Callable[[list[Problem]], pa.Table | None]:
         """Read one result file (in a worker thread); the returned call hands over its table, or
         records why there is none, on the caller's thread."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         run_id, run_hash, _, blob, _ = load
         try:
             data = self.store.read_claim(blob)
@@ -140,6 +145,9 @@ class ProjectResults:
     def _insert_cells(self, tables: list[pa.Table]) -> None:
         """Insert the rows with ``cell_id``s in their order: a sequence default is evaluated
         by parallel threads in no set order, and a rebuild must number rows as catch-up did."""
+        import numpy as np
+        import pyarrow as pa
+
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         n = table.num_rows
         if not n:

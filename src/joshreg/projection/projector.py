@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import duckdb
 import msgspec
-import pyarrow as pa
 
 from joshreg.errors import JoshregError
 from joshreg.log.codec import GENESIS, Problem
@@ -32,15 +32,18 @@ from joshreg.projection.cells import ProjectResults
 from joshreg.projection.dbfile import check_connection
 from joshreg.projection.refresh import ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.replay import CHUNK_BYTES, Progress, ReplaySegments
+from joshreg.projection.sqltext import sql_literal
 from joshreg.projection.tables import (
     CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
     PROJECTOR_VERSION,
     create_tables,
     drop_tables,
-    sql_literal,
     table_columns,
 )
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["CatchUp", "Projector"]
 
@@ -403,6 +406,8 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
         previous: dict[str, int] | None = None,
     ) -> None:
         """Persist cursors and writer high-water marks that moved since ``previous``."""
+        import pyarrow as pa
+
         before = self.writer_seqs if previous is None else previous
         con = self.con
         if batch.cursors:

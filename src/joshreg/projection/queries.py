@@ -7,13 +7,15 @@ catches up before calling.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
 from joshreg.models import ConfigInfo, LabelChange, RunInfo, SessionInfo, SessionSummary
-from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, quote_identifier, table_columns
+from joshreg.projection.sqltext import bind, quote_identifier
+from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, table_columns
 
 __all__ = [
     "config_columns",
@@ -62,6 +64,11 @@ _RUN_COLS = (
 )
 
 
+def _execute(con: Con, sql: str, params: Sequence[object] = ()) -> Con:
+    """Run a read with its values written as literals (see ``sqltext``: no pandas import)."""
+    return con.execute(bind(sql, params))
+
+
 def _json(text: str | None) -> Any:
     if text is None or text == "" or text == "null":
         return None
@@ -74,8 +81,8 @@ def _session(row: tuple[Any, ...]) -> SessionInfo:
 
 
 def get_session(con: Con, session_id: str) -> SessionInfo | None:
-    row = con.execute(
-        f"SELECT {_SESSION_COLS} FROM sweep_sessions WHERE session_id = ?", [session_id]
+    row = _execute(
+        con, f"SELECT {_SESSION_COLS} FROM sweep_sessions WHERE session_id = ?", [session_id]
     ).fetchone()
     return _session(row) if row else None
 
@@ -84,7 +91,8 @@ def list_sessions(con: Con, experiment_name: str | None = None, limit: int = 100
     where, params = "", []
     if experiment_name is not None:
         where, params = "WHERE experiment_name = ?", [experiment_name]
-    rows = con.execute(
+    rows = _execute(
+        con,
         f"SELECT {_SESSION_COLS} FROM sweep_sessions {where} "
         "ORDER BY created_at DESC, session_id DESC LIMIT ?",
         [*params, limit],
@@ -93,7 +101,8 @@ def list_sessions(con: Con, experiment_name: str | None = None, limit: int = 100
 
 
 def get_session_summary(con: Con, session_id: str) -> SessionSummary | None:
-    row = con.execute(
+    row = _execute(
+        con,
         """
         SELECT s.session_id, s.experiment_name, s.simulation, s.status, s.total_jobs,
                s.total_replicates,
@@ -136,7 +145,8 @@ def parameters_for(con: Con, run_hashes: list[str]) -> dict[str, dict[str, Any]]
     if not cols or not run_hashes:
         return out
     select = ", ".join(quote_identifier(c) for c in cols)
-    rows = con.execute(
+    rows = _execute(
+        con,
         f"SELECT run_hash, {select} FROM config_parameters WHERE run_hash IN (SELECT unnest(?::VARCHAR[]))",
         [run_hashes],
     ).fetchall()
@@ -164,14 +174,15 @@ def _configs(con: Con, rows: list[tuple[Any, ...]]) -> list[ConfigInfo]:
 
 
 def get_config(con: Con, run_hash: str) -> ConfigInfo | None:
-    rows = con.execute(
-        f"SELECT {_CONFIG_COLS} FROM job_configs jc WHERE jc.run_hash = ?", [run_hash]
+    rows = _execute(
+        con, f"SELECT {_CONFIG_COLS} FROM job_configs jc WHERE jc.run_hash = ?", [run_hash]
     ).fetchall()
     return _configs(con, rows)[0] if rows else None
 
 
 def get_configs_for_session(con: Con, session_id: str) -> list[ConfigInfo]:
-    rows = con.execute(
+    rows = _execute(
+        con,
         f"SELECT {_CONFIG_COLS} FROM job_configs jc "
         "JOIN session_configs sc ON sc.run_hash = jc.run_hash WHERE sc.session_id = ? "
         "ORDER BY sc.created_at, jc.run_hash",
@@ -186,12 +197,13 @@ def _run(row: tuple[Any, ...]) -> RunInfo:
 
 
 def get_run(con: Con, run_id: str) -> RunInfo | None:
-    row = con.execute(f"SELECT {_RUN_COLS} FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
+    row = _execute(con, f"SELECT {_RUN_COLS} FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
     return _run(row) if row else None
 
 
 def get_runs_for_hash(con: Con, run_hash: str) -> list[RunInfo]:
-    rows = con.execute(
+    rows = _execute(
+        con,
         f"SELECT {_RUN_COLS} FROM job_runs WHERE run_hash = ? ORDER BY started_at, run_id",
         [run_hash],
     ).fetchall()
@@ -200,13 +212,14 @@ def get_runs_for_hash(con: Con, run_hash: str) -> list[RunInfo]:
 
 def run_hash_of(con: Con, run_id: str) -> str | None:
     """The configuration an execution ran; None for an unknown run id."""
-    row = con.execute("SELECT run_hash FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
+    row = _execute(con, "SELECT run_hash FROM job_runs WHERE run_id = ?", [run_id]).fetchone()
     return row[0] if row else None
 
 
 def latest_run_id(con: Con, run_hash: str) -> str | None:
     """The latest execution of a configuration (upstream's tie-breaks); None when never run."""
-    row = con.execute(
+    row = _execute(
+        con,
         "SELECT run_id FROM job_runs WHERE run_hash = ? "
         "ORDER BY started_at DESC NULLS LAST, completed_at DESC NULLS LAST, run_id DESC LIMIT 1",
         [run_hash],
@@ -223,7 +236,8 @@ def debug_outputs(con: Con, run_id: str, entity_types: list[str] | None = None) 
     types = None if entity_types is None else [f"debug.{t}" for t in entity_types]
     return [
         (kind, path)
-        for kind, path in con.execute(
+        for kind, path in _execute(
+            con,
             "SELECT output_type, file_path FROM run_outputs "
             "WHERE run_id = ? AND starts_with(output_type, 'debug.') "
             "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], output_type)) "
@@ -241,10 +255,10 @@ def get_runs_by_parameters(con: Con, params: dict[str, Any]) -> list[dict[str, A
             f"SELECT {base} FROM job_runs r JOIN config_parameters cp ON r.run_hash = cp.run_hash "
             f"WHERE {where} ORDER BY r.started_at DESC, r.run_id DESC"
         )
-        rows = con.execute(sql, list(params.values())).fetchall()
+        rows = _execute(con, sql, list(params.values())).fetchall()
     else:
-        rows = con.execute(
-            f"SELECT {base} FROM job_runs r ORDER BY r.started_at DESC, r.run_id DESC"
+        rows = _execute(
+            con, f"SELECT {base} FROM job_runs r ORDER BY r.started_at DESC, r.run_id DESC"
         ).fetchall()
     names = RESULT_COLUMNS
     by_hash = parameters_for(con, sorted({r[1] for r in rows}))
@@ -253,7 +267,8 @@ def get_runs_by_parameters(con: Con, params: dict[str, Any]) -> list[dict[str, A
 
 def session_results(con: Con, session_id: str) -> list[dict[str, Any]]:
     """A session's executions, oldest first, each with its parameters flattened in."""
-    rows = con.execute(
+    rows = _execute(
+        con,
         f"SELECT {', '.join(RESULT_COLUMNS)} FROM job_runs WHERE session_id = ? ORDER BY started_at, run_id",
         [session_id],
     ).fetchall()
@@ -264,19 +279,20 @@ def session_results(con: Con, session_id: str) -> list[dict[str, Any]]:
 def list_labels(con: Con) -> list[tuple[str, str]]:
     return [
         (label, h)
-        for label, h in con.execute(
-            "SELECT label, run_hash FROM job_configs WHERE label IS NOT NULL ORDER BY label"
+        for label, h in _execute(
+            con, "SELECT label, run_hash FROM job_configs WHERE label IS NOT NULL ORDER BY label"
         ).fetchall()
     ]
 
 
 def resolve_label(con: Con, label: str) -> str | None:
-    row = con.execute("SELECT run_hash FROM job_configs WHERE label = ?", [label]).fetchone()
+    row = _execute(con, "SELECT run_hash FROM job_configs WHERE label = ?", [label]).fetchone()
     return row[0] if row else None
 
 
 def resolve_latest(con: Con, prefix: str) -> str | None:
-    row = con.execute(
+    row = _execute(
+        con,
         "SELECT run_hash FROM job_configs WHERE label IS NOT NULL AND starts_with(label, ?) "
         "ORDER BY created_at DESC, run_hash DESC LIMIT 1",
         [prefix],
@@ -293,7 +309,8 @@ def label_history(con: Con, label: str | None = None, run_hash: str | None = Non
         where.append("(run_hash = ? OR previous_run_hash = ?)")
         params += [run_hash, run_hash]
     clause = ("WHERE " + " AND ".join(where)) if where else ""
-    rows = con.execute(
+    rows = _execute(
+        con,
         "SELECT version, changed_at, actor, action, label, run_hash, previous_run_hash, archived_as, "
         f"reason, hlc FROM label_history {clause} ORDER BY version, idx",
         params,
@@ -302,7 +319,7 @@ def label_history(con: Con, label: str | None = None, run_hash: str | None = Non
 
 
 def created_at(con: Con, run_hash: str) -> datetime | None:
-    row = con.execute("SELECT created_at FROM job_configs WHERE run_hash = ?", [run_hash]).fetchone()
+    row = _execute(con, "SELECT created_at FROM job_configs WHERE run_hash = ?", [run_hash]).fetchone()
     return row[0] if row else None
 
 
@@ -313,7 +330,8 @@ def registered_parameters(con: Con, run_hash: str) -> dict[str, Any] | None:
     ``85.0``; the ``run.registered`` event keeps what the caller passed, which is what a user
     re-running the configuration must write.
     """
-    row = con.execute(
+    row = _execute(
+        con,
         "SELECT parameters FROM events_run_registered WHERE run_hash = ? ORDER BY hlc, writer, seq LIMIT 1",
         [run_hash],
     ).fetchone()
@@ -334,25 +352,27 @@ def run_events(con: Con, run_hash: str) -> list[dict[str, Any]]:
     changes it took part in (as holder or previous holder). Bottles carry these, so an archive
     says on its own what was run, by whom, when, and how it ended.
     """
-    rows = con.execute(
-        "WITH runs AS (SELECT run_id FROM events_run_started WHERE run_hash = $h), "
-        "sessions AS (SELECT session_id FROM events_run_registered WHERE run_hash = $h) "
+    rows = _execute(
+        con,
+        "WITH runs AS (SELECT run_id FROM events_run_started WHERE run_hash = ?), "
+        "sessions AS (SELECT session_id FROM events_run_registered WHERE run_hash = ?) "
         "SELECT hlc, writer, seq, event_id, recorded_at, actor, v, type, body FROM event_log "
         "WHERE (type = 'session.created' AND session_id IN (SELECT session_id FROM sessions)) "
-        "OR (type IN ('run.registered', 'run.started') AND run_hash = $h) "
+        "OR (type IN ('run.registered', 'run.started') AND run_hash = ?) "
         "OR (type IN ('run.completed', 'output.registered') AND run_id IN (SELECT run_id FROM runs))",
-        {"h": run_hash},
+        [run_hash, run_hash, run_hash],
     ).fetchall()
     keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for hlc, writer, seq, event_id, at, actor, v, kind, body in rows:
         event = {"type": kind, "event_id": event_id, "writer": writer, "seq": seq, "hlc": hlc}
         event.update(at=_iso(at), actor=actor, v=v, **_json(body))
         keyed.append(((hlc, 0, writer, seq), event))
-    changes = con.execute(
+    changes = _execute(
+        con,
         "SELECT version, idx, commit_id, writer, hlc, changed_at, actor, action, label, run_hash, "
         "previous_run_hash, archived_as, reason FROM label_history "
-        "WHERE run_hash = $h OR previous_run_hash = $h",
-        {"h": run_hash},
+        "WHERE run_hash = ? OR previous_run_hash = ?",
+        [run_hash, run_hash],
     ).fetchall()
     for version, idx, commit_id, writer, hlc, at, actor, action, *rest in changes:
         event = {"type": f"label.{action}", "event_id": commit_id, "writer": writer, "hlc": hlc}

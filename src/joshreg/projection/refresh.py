@@ -4,7 +4,7 @@ a batch touched or for everything.
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from joshreg.log.events import (
     EventBase,
@@ -17,12 +17,11 @@ from joshreg.log.events import (
     SessionCreated,
     SessionStatusChanged,
 )
-from joshreg.projection.tables import (
-    CONFIG_PARAMS_CORE_COLUMNS,
-    quote_identifier,
-    sql_literal,
-    table_columns,
-)
+from joshreg.projection.sqltext import quote_identifier, sql_literal
+from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, table_columns
+
+if TYPE_CHECKING:
+    pass
 
 # The public tables a full refresh fills with one query over the event tables: views instead,
 # in a projector that does not materialize.
@@ -33,6 +32,8 @@ class RefreshTables:
     """How the public tables follow the event tables. A mixin of ``Projector``."""
 
     def _register_affected(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
+        import pyarrow as pa
+
         sessions: set[str] = set()
         hashes: set[str] = set()
         runs: set[str] = set()

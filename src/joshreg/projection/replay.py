@@ -7,20 +7,19 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from joshreg.log.events import event_types
 from joshreg.log.reader import Cursor, LogReader, ReadBatch
 from joshreg.log.store.base import SegmentInfo
 from joshreg.log.store.compacted import container_metadata, read_container
-from joshreg.projection.tables import (
-    event_insert_sql,
-    sql_literal,
-)
+from joshreg.projection.sqltext import sql_literal
+from joshreg.projection.tables import event_insert_sql
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _TAG = {cls: tag for tag, cls in event_types().items()}
 CHUNK_BYTES = 64 << 20
@@ -107,6 +106,8 @@ class ReplaySegments:
         order: exactly the case where ``read_new`` takes lines ``mark + 1 ..`` whole, so this
         gives the same rows, cursor and high-water mark.
         """
+        import pyarrow as pa
+
         assert seg.compacted is not None
         data = self.store.read_claim(seg.compacted)
         if data is None:
@@ -133,6 +134,9 @@ class ReplaySegments:
     def _insert_compacted(self, fast: list[pa.Table]) -> None:
         """One INSERT per event type for the rows gathered by ``_read_compacted``: few large
         inserts let DuckDB write whole row groups to the file."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         if not fast:
             return
         raw = pa.concat_tables(fast)
@@ -163,7 +167,7 @@ class ReplaySegments:
             self.con.unregister("_raw")
 
 
-_Ahead = tuple[ReadBatch, pa.Table | None] | BaseException | None
+_Ahead = "tuple[ReadBatch, pa.Table | None] | BaseException | None"
 
 
 def _read_ahead(
@@ -221,6 +225,8 @@ def _read_ahead(
 def _raw_lines(batch: ReadBatch) -> pa.Table:
     """A batch's lines as the Arrow table ``_insert_events`` gives DuckDB: type, text, segment
     and line number of each event."""
+    import pyarrow as pa
+
     types = list(map(_TAG.__getitem__, map(type, batch.events)))
     return pa.table(
         {
@@ -239,6 +245,8 @@ def _text_array(
     (``bodies``, see ``ReadBatch``) are used in place; the other lines are joined into one
     buffer. ``pa.array`` on a list of bytes objects costs about 4 µs a line, joining a few
     hundred ns, and a run used in place only its offsets."""
+    import pyarrow as pa
+
     pieces: list[pa.Array] = []
     at = 0
     for first, n, body in bodies:
@@ -255,6 +263,9 @@ def _strings(lines: list[bytes], buffer: bytes | memoryview | None = None) -> pa
     """``lines`` as Arrow strings over ``buffer``, which holds each line followed by a newline
     (joined here when not given); each string keeps its newline, which JSON parsing ignores.
     The cast checks that every line is UTF-8."""
+    import numpy as np
+    import pyarrow as pa
+
     n = len(lines)
     if buffer is None:
         buffer = b"\n".join([*lines, b""])

@@ -17,6 +17,7 @@ import msgspec
 
 from joshreg.errors import ColumnConflictError
 from joshreg.log.events import EventBase, event_types
+from joshreg.projection.sqltext import bind, quote_identifier
 
 __all__ = [
     "CELL_DATA_CORE_COLUMNS",
@@ -30,8 +31,6 @@ __all__ = [
     "drop_tables",
     "event_insert_sql",
     "infer_type",
-    "quote_identifier",
-    "sql_literal",
     "table_columns",
 ]
 
@@ -312,16 +311,6 @@ def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP SEQUENCE IF EXISTS cell_id_seq")
 
 
-def sql_literal(text: str) -> str:
-    """A string as an SQL literal (``it's`` → ``'it''s'``), for statements that bind nothing."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def quote_identifier(name: str) -> str:
-    """Double-quote a column name for SQL, doubling embedded quotes (``a"b`` → ``"a""b"``)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def infer_type(value: object) -> str:
     """Upstream's rule: numbers and numeric strings are DOUBLE, everything else VARCHAR."""
     if value is None or isinstance(value, bool):
@@ -340,9 +329,11 @@ def infer_type(value: object) -> str:
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Column name → normalised type (DOUBLE or the DuckDB type name), in table order."""
     rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
-        [table],
+        bind(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+            [table],
+        )
     ).fetchall()
     return {n: ("DOUBLE" if t in ("DOUBLE", "FLOAT", "REAL") else t) for n, t in rows}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import (
     NoDebugOutputError,
@@ -20,8 +20,12 @@ from joshreg.models import (
 )
 from joshreg.projection import queries as q
 from joshreg.provenance import sources
-from joshreg.provenance.bottle import BottleSpec, config_file_name, custom_tags, write_bottle
-from joshreg.provenance.debug import DebugMessageStore, load_debug_file, output_path
+
+if TYPE_CHECKING:
+    from joshreg.provenance.bottle import BottleSpec
+    from joshreg.provenance.debug import DebugMessageStore
+
+# Bottles and debug files are imported when used: a CLI listing need not load them.
 
 
 class SourceReads:
@@ -128,6 +132,8 @@ class SourceReads:
 
     def _bottle_spec(self, label_or_hash: str) -> BottleSpec:
         """What a bottle of one run holds, read from the tables and the log."""
+        from joshreg.provenance.bottle import BottleSpec, config_file_name, custom_tags
+
         run_hash = self.resolve_label_or_hash(label_or_hash)
         con = self._con()
         cfg = q.get_config(con, run_hash)
@@ -187,12 +193,16 @@ class SourceReads:
         ``cli`` (joshpy's JoshCLI, or anything with a ``jar_path``) adds the jar's version and
         SHA-256 to the manifest.
         """
+        from joshreg.provenance.bottle import write_bottle
+
         return write_bottle(self._bottle_spec(label_or_hash), output_dir, omit_jshd=omit_jshd, cli=cli)
 
     def _debug_paths(
         self, label_or_hash: str, run_id: str | None, entity_types: list[str] | None
     ) -> tuple[str, list[Path]]:
         """The execution chosen and the distinct paths of its registered debug outputs."""
+        from joshreg.provenance.debug import output_path
+
         if isinstance(entity_types, str):
             entity_types = [entity_types]  # one type, not its letters
         types = [t.removeprefix("debug.") for t in entity_types] if entity_types else None
@@ -243,6 +253,8 @@ class SourceReads:
                 f"No debug output files found for '{label_or_hash}'. Ensure debugFiles are "
                 f"configured and outputs were registered (execution {rid}{detail})"
             )
+        from joshreg.provenance.debug import load_debug_file
+
         store = load_debug_file(files[0])
         for path in files[1:]:
             store.merge(load_debug_file(path))

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from joshreg.log.events import event_types
+from joshreg.projection.sqltext import bind
 
 if TYPE_CHECKING:
     from joshreg.registry.reader import RegistryReader as RunRegistry
@@ -103,12 +104,14 @@ def run_rows(
 ) -> list[dict[str, Any]]:
     """Executions, oldest first, optionally of one session and/or one configuration."""
     rows = reg.query(
-        "SELECT run_id, r.run_hash, r.session_id, replicate, started_at, completed_at, exit_code, "
-        "error_message, output_path, c.run_hash IS NOT NULL AS registered "
-        "FROM job_runs r LEFT JOIN (SELECT run_hash FROM job_configs) c USING (run_hash) "
-        "WHERE (?::VARCHAR IS NULL OR r.session_id = ?) AND (?::VARCHAR IS NULL OR r.run_hash = ?) "
-        "ORDER BY started_at, run_id",
-        [session_id, session_id, run_hash, run_hash],
+        bind(
+            "SELECT run_id, r.run_hash, r.session_id, replicate, started_at, completed_at, exit_code, "
+            "error_message, output_path, c.run_hash IS NOT NULL AS registered "
+            "FROM job_runs r LEFT JOIN (SELECT run_hash FROM job_configs) c USING (run_hash) "
+            "WHERE (?::VARCHAR IS NULL OR r.session_id = ?) AND (?::VARCHAR IS NULL OR r.run_hash = ?) "
+            "ORDER BY started_at, run_id",
+            [session_id, session_id, run_hash, run_hash],
+        )
     )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
@@ -263,8 +266,10 @@ def run_info(reg: RunRegistry, label_or_hash: str) -> dict[str, Any]:
     sessions = [
         r[0]
         for r in reg.query(
-            "SELECT session_id FROM session_configs WHERE run_hash = ? ORDER BY created_at, session_id",
-            [run_hash],
+            bind(
+                "SELECT session_id FROM session_configs WHERE run_hash = ? ORDER BY created_at, session_id",
+                [run_hash],
+            )
         ).fetchall()
     ]
     resolve_josh = getattr(reg, "resolve_josh_source", None)

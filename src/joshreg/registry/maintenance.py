@@ -19,17 +19,18 @@ from joshreg.models import (
     RunInfo,
 )
 from joshreg.operations.compaction import ABANDONED_AFTER_S, MIN_BYTES, CompactionReport, compact_store
-from joshreg.operations.joshpy_import import ImportReport, ImportTarget, import_joshpy
-from joshreg.operations.joshpy_import import Progress as ImportProgress
-from joshreg.operations.merge import MergeReport, merge_stores
-from joshreg.operations.verify import VerifyProblem, VerifyProgress, VerifyReport, verify_store
 from joshreg.operations.watch import DEFAULT_INTERVAL, wait_until
 from joshreg.projection import queries as q
 from joshreg.projection.projector import CatchUp, Progress
 from joshreg.projection.snapshot import publish_snapshot, snapshot_path
 
 if TYPE_CHECKING:
-    pass
+    from joshreg.operations.joshpy_import import ImportReport
+    from joshreg.operations.joshpy_import import Progress as ImportProgress
+    from joshreg.operations.merge import MergeReport
+    from joshreg.operations.verify import VerifyProgress, VerifyReport
+
+# verify, import and merge are imported when called: a CLI listing need not load them.
 
 _T = TypeVar("_T")
 
@@ -49,6 +50,8 @@ class RegistryMaintenance:
         """Check the log for damage and, unless ``rebuild_check=False``, the tables against a
         private rebuild from the log (see ``joshreg.verify``). Damage goes into the report, not
         into warnings; nothing is changed."""
+        from joshreg.operations.verify import VerifyProblem, verify_store
+
         con = self._con()
         self._writer.publish()
         self._projector.catch_up()
@@ -110,6 +113,8 @@ class RegistryMaintenance:
         lists every difference from the source (see ``joshreg.joshpy_import``); ``dry_run``
         counts without writing.
         """
+        from joshreg.operations.joshpy_import import ImportTarget, import_joshpy
+
         self.sync()
         empty = not self._projector.cursors and not self._projector.labels_head
         writer = None
@@ -158,6 +163,8 @@ class RegistryMaintenance:
         gives the same tables. Labels given in several registries are ordered by their clocks;
         a conflict is resolved the same way everywhere and kept in ``label_history``.
         """
+        from joshreg.operations.merge import merge_stores
+
         self._con()
         if self._store.location == ":memory:":
             raise InvalidArgumentError("merge_from needs a registry whose event store is on disk")

@@ -16,7 +16,7 @@ from joshreg.closing import Closeable
 from joshreg.errors import InvalidArgumentError, RegistryClosedError
 from joshreg.log.store import LogStore
 from joshreg.projection.projector import CatchUp, Projector
-from joshreg.projection.tables import quote_identifier
+from joshreg.projection.sqltext import quote_identifier
 from joshreg.registry import listings
 
 if TYPE_CHECKING:

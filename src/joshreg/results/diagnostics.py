@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import InvalidArgumentError
 from joshreg.projection import queries as q
-from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, quote_identifier, table_columns
+from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, table_columns
 from joshreg.registry.reader import RegistryReader
 
 if TYPE_CHECKING:

@@ -14,12 +14,8 @@ import duckdb
 
 from joshreg import models
 from joshreg.models import ColumnStats, DataSummary, SparsityReport
-from joshreg.projection.tables import (
-    CELL_DATA_CORE_COLUMNS,
-    CONFIG_PARAMS_CORE_COLUMNS,
-    quote_identifier,
-    table_columns,
-)
+from joshreg.projection.sqltext import bind, quote_identifier
+from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, CONFIG_PARAMS_CORE_COLUMNS, table_columns
 
 __all__ = [
     "NO_FILTER",
@@ -43,8 +39,9 @@ _IN_SESSION = " AND cd.run_hash IN (SELECT run_hash FROM session_configs WHERE s
 
 
 def _row(con: Con, sql: str, params: list[object]) -> tuple[Any, ...]:
-    """The one row of an aggregate query (which always has exactly one)."""
-    row = con.execute(sql, params).fetchone()
+    """The one row of an aggregate query (which always has exactly one); values bound as
+    literals, so a CLI page that counts replicates loads no pandas (see ``sqltext``)."""
+    row = con.execute(bind(sql, params)).fetchone()
     if row is None:  # pragma: no cover - aggregates without GROUP BY always return a row
         raise RuntimeError(f"no row from {sql}")
     return row

@@ -21,14 +21,13 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass, field
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from joshreg.errors import ColumnConflictError, InvalidArgumentError
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["POSITION_COLUMNS", "JoshExport", "read_josh_csv", "to_parquet_bytes"]
 
@@ -63,6 +62,8 @@ class JoshExport:
 def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
     """Parse a Josh CSV export; raise ``FileNotFoundError`` or a ``ValueError`` naming the
     file, the line and the column when the file is not a valid export."""
+    import pyarrow as pa
+
     source = os.fspath(path)
     with open(source, "rb") as f:  # FileNotFoundError says which path
         data = f.read()
@@ -102,6 +103,9 @@ def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
     """The table as one zstd-compressed Parquet file, in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", compression_level=1)
     return sink.getvalue().to_pybytes()
@@ -128,6 +132,9 @@ def _header(data: bytes, source: str) -> list[str]:
 
 
 def _parse(data: bytes, header: list[str], source: str) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     try:
         return pacsv.read_csv(
             pa.py_buffer(data),
@@ -159,6 +166,9 @@ _NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|inf|infinity)$"
 
 def _variable(col: pa.ChunkedArray, name: str, source: str) -> tuple[pa.Array, str, str]:
     """A variable column typed by the rule above, and where its first value is (or "")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     values = col.combine_chunks()
     valid = pc.is_valid(values)
     if not pc.any(valid).as_py():
@@ -191,12 +201,17 @@ def _variable(col: pa.ChunkedArray, name: str, source: str) -> tuple[pa.Array, s
 
 
 def _first_bad(values: pa.Array, ok: pa.Array) -> tuple[int, str]:
+    import pyarrow.compute as pc
+
     bad = pc.and_(pc.invert(ok), pc.is_valid(values))
     index = pc.index(bad, True).as_py()
     return index, values[index].as_py()
 
 
 def _numbers(col: pa.ChunkedArray, name: str, source: str) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     values = col.combine_chunks()
     try:
         return pc.cast(values, pa.float64())
@@ -209,6 +224,9 @@ def _numbers(col: pa.ChunkedArray, name: str, source: str) -> pa.Array:
 
 
 def _integers(col: pa.ChunkedArray, name: str, source: str) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     values = col.combine_chunks()
     missing = pc.sum(pc.is_null(values)).as_py() or 0
     if missing:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import InvalidArgumentError
-from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, quote_identifier
+from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS
 from joshreg.registry.reader import RegistryReader
 
 if TYPE_CHECKING:

@@ -1,0 +1,79 @@
+"""SQL text: quoting identifiers, writing values as literals, and binding them into a statement.
+
+Why bind by hand: DuckDB's Python client imports pandas (about 0.4 s) the first time any
+statement is executed with parameters, to check whether a value is a DataFrame. Reads that
+run on every open and every CLI listing render their few values as typed literals instead,
+so ``joshreg sessions`` never pays for pandas. Values come from the caller and are quoted
+here, never pasted: a string's single quotes are doubled, which is DuckDB's only escape.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+
+__all__ = ["bind", "literal", "quote_identifier", "sql_literal"]
+
+
+def sql_literal(text: str) -> str:
+    """A string as an SQL literal (``it's`` → ``'it''s'``), for statements that bind nothing."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """Double-quote a column name for SQL, doubling embedded quotes (``a"b`` → ``"a""b"``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: object) -> str:
+    """A Python value as the SQL literal DuckDB would have bound it as.
+
+    Strings stay untyped literals so that, like a bound parameter, they take the type of the
+    column they meet; floats are typed DOUBLE so ``0.1`` is not read as a DECIMAL.
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return f"({value})" if value < 0 else str(value)  # -x::T casts x before negating
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return f"{value!r}::DOUBLE"
+        return f"'{value!r}'::DOUBLE"  # 'nan', 'inf', '-inf' parse as DOUBLE
+    if isinstance(value, str):
+        return sql_literal(value)
+    if isinstance(value, datetime):
+        return (
+            f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+            if value.tzinfo is None
+            else (f"TIMESTAMPTZ '{value.isoformat(sep=' ')}'")
+        )
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    raise TypeError(f"cannot write a {type(value).__name__} as an SQL literal")
+
+
+# A quoted string or identifier (kept whole, so a '?' inside is not a placeholder) or a '?'.
+_TOKENS = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?)")
+
+
+def bind(sql: str, params: Sequence[object]) -> str:
+    """``sql`` with each ``?`` placeholder replaced by its value's literal, in order."""
+    values = iter(params)
+    parts = _TOKENS.split(sql)
+    count = 0
+    for i in range(1, len(parts), 2):
+        if parts[i] == "?":
+            try:
+                parts[i] = literal(next(values))
+            except StopIteration:
+                raise ValueError(f"{len(params)} value(s) for more placeholders in: {sql}") from None
+            count += 1
+    if count != len(params):
+        raise ValueError(f"{len(params)} value(s) for {count} placeholder(s) in: {sql}")
+    return "".join(parts)
