@@ -32,7 +32,7 @@ from joshreg.projection.cells import ProjectResults
 from joshreg.projection.dbfile import check_connection
 from joshreg.projection.refresh import ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.replay import CHUNK_BYTES, Progress, ReplaySegments
-from joshreg.projection.sqltext import sql_literal
+from joshreg.projection.sqltext import INLINE_ROWS, literal, sql_literal
 from joshreg.projection.tables import (
     CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
@@ -94,7 +94,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
         self.labels_c = GENESIS
         self.param_columns: dict[str, str] = {}
         self.needs_rebuild = False
-        self._touched: dict[str, bool] = {}
+        self._affected: dict[str, str] = {}  # affected-key set name → its SQL set expression
         self._ranges: dict[str, tuple[str, str]] = {}
         # After a merge: every label stream's fold (kept between catch-ups) and the imported
         # streams' versions the tables hold.
@@ -398,6 +398,22 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
                 [(p.segment, p.line, p.kind, p.detail) for p in problems],
             )
 
+    def _upsert(self, table: str, rows: list[tuple[object, ...]]) -> None:
+        """Insert or replace rows of a checkpoint table: a few as SQL values (see ``INLINE_ROWS``),
+        many through Arrow."""
+        if len(rows) <= INLINE_ROWS:
+            values = ", ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in rows)
+            self.con.execute(f"INSERT OR REPLACE INTO {table} VALUES {values}")
+            return
+        import pyarrow as pa
+
+        columns = [pa.array(list(col)) for col in zip(*rows, strict=True)]
+        self.con.register("_upsert", pa.Table.from_arrays(columns, [f"c{i}" for i in range(len(columns))]))
+        try:
+            self.con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM _upsert")
+        finally:
+            self.con.unregister("_upsert")
+
     def _write_checkpoint(
         self,
         batch: ReadBatch,
@@ -406,30 +422,14 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
         previous: dict[str, int] | None = None,
     ) -> None:
         """Persist cursors and writer high-water marks that moved since ``previous``."""
-        import pyarrow as pa
-
         before = self.writer_seqs if previous is None else previous
-        con = self.con
         if batch.cursors:
-            cur = pa.table(
-                {
-                    "segment": list(batch.cursors),
-                    "byte_offset": [c.offset for c in batch.cursors.values()],
-                    "line": [c.line for c in batch.cursors.values()],
-                    "prev": [c.prev for c in batch.cursors.values()],
-                }
+            self._upsert(
+                "joshreg_segments", [(name, c.offset, c.line, c.prev) for name, c in batch.cursors.items()]
             )
-            changed = {w: s for w, s in batch.writer_seqs.items() if before.get(w) != s}
-            wr = pa.table({"writer": list(changed), "last_seq": pa.array(list(changed.values()), pa.int64())})
-            con.register("_cur", cur)
-            con.register("_wr", wr)
-            try:
-                con.execute("INSERT OR REPLACE INTO joshreg_segments SELECT * FROM _cur")
-                if changed:
-                    con.execute("INSERT OR REPLACE INTO joshreg_writers SELECT * FROM _wr")
-            finally:
-                con.unregister("_cur")
-                con.unregister("_wr")
+            changed = [(w, s) for w, s in batch.writer_seqs.items() if before.get(w) != s]
+            if changed:
+                self._upsert("joshreg_writers", changed)
         self._set_meta(
             {"labels_head": str(labels_head), "labels_c": labels_c, "store_id": self.store.store_id}
         )

@@ -4,8 +4,6 @@ a batch touched or for everything.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from joshreg.log.events import (
     EventBase,
     LabelAssigned,
@@ -17,11 +15,8 @@ from joshreg.log.events import (
     SessionCreated,
     SessionStatusChanged,
 )
-from joshreg.projection.sqltext import quote_identifier, sql_literal
+from joshreg.projection.sqltext import INLINE_ROWS, quote_identifier, sql_literal
 from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, table_columns
-
-if TYPE_CHECKING:
-    pass
 
 # The public tables a full refresh fills with one query over the event tables: views instead,
 # in a projector that does not materialize.
@@ -32,8 +27,7 @@ class RefreshTables:
     """How the public tables follow the event tables. A mixin of ``Projector``."""
 
     def _register_affected(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
-        import pyarrow as pa
-
+        """Note the keys whose public rows a batch changes, for ``_refresh`` to redo only them."""
         sessions: set[str] = set()
         hashes: set[str] = set()
         runs: set[str] = set()
@@ -55,6 +49,8 @@ class RefreshTables:
                 labelled.add(a.run_hash)
                 if isinstance(a, LabelAssigned) and a.previous_run_hash:
                     labelled.add(a.previous_run_hash)
+        self._affected = {}
+        self._ranges = {}
         for name, keys in (
             ("_aff_s", sessions),
             ("_aff_h", hashes),
@@ -62,27 +58,19 @@ class RefreshTables:
             ("_aff_r", runs),
             ("_aff_o", outputs),
         ):
-            self.con.register(name, pa.table({"k": pa.array(sorted(keys), pa.string())}))
-        # Key ranges let DuckDB skip row groups by their min/max statistics: run and output
-        # ids minted by joshreg are UUIDv7, so a batch's ids are close together in time.
-        self._ranges = {
-            name: (min(keys), max(keys))
-            for name, keys in (
-                ("_aff_s", sessions),
-                ("_aff_h", hashes),
-                ("_aff_l", labelled),
-                ("_aff_r", runs),
-                ("_aff_o", outputs),
-            )
-            if keys
-        }
-        self._touched = {
-            "_aff_s": bool(sessions),
-            "_aff_h": bool(hashes),
-            "_aff_l": bool(labelled),
-            "_aff_r": bool(runs),
-            "_aff_o": bool(outputs),
-        }
+            if not keys:
+                continue
+            ordered = sorted(keys)
+            # Key ranges let DuckDB skip row groups by their min/max statistics: run and output
+            # ids minted by joshreg are UUIDv7, so a batch's ids are close together in time.
+            self._ranges[name] = (ordered[0], ordered[-1])
+            if len(ordered) <= INLINE_ROWS:  # DuckDB scans a registered Arrow table in ~3 ms
+                self._affected[name] = "(" + ", ".join(sql_literal(k) for k in ordered) + ")"
+            else:
+                import pyarrow as pa
+
+                self.con.register(name, pa.table({"k": pa.array(ordered, pa.string())}))
+                self._affected[name] = f"(SELECT k FROM {name})"
 
     def _fill(self, table: str, select: str, *, full: bool) -> None:
         """Add ``select``'s rows to ``table``; in a full refresh without ``materialize``, make
@@ -102,16 +90,16 @@ class RefreshTables:
 
     def _refresh(self, *, full: bool, params_full: bool = True) -> None:
         con = self.con
-        touched = self._touched
+        affected = self._affected
 
         def skip(aff: str) -> bool:
-            return not full and not touched.get(aff, False)
+            return not full and aff not in affected
 
         def flt(col: str, aff: str) -> str:
             if full:
                 return ""
-            lo, hi = (sql_literal(k) for k in self._ranges.get(aff, ("", "")))
-            return f"AND {col} BETWEEN {lo} AND {hi} AND {col} IN (SELECT k FROM {aff})"
+            lo, hi = (sql_literal(k) for k in self._ranges[aff])
+            return f"AND {col} BETWEEN {lo} AND {hi} AND {col} IN {affected[aff]}"
 
         def delete(table: str, col: str, aff: str) -> None:
             if not full:
@@ -235,24 +223,22 @@ class RefreshTables:
         self.param_columns = usable
 
     def _fill_params(self, *, full: bool) -> None:
-        exprs, params = [], []
+        exprs = []
         for name, typ in self.param_columns.items():
-            pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+            pointer = sql_literal("/" + name.replace("~", "~0").replace("/", "~1"))
             if typ == "DOUBLE":
-                exprs.append("TRY_CAST(json_extract_string(p, ?) AS DOUBLE)")
+                exprs.append(f"TRY_CAST(json_extract_string(p, {pointer}) AS DOUBLE)")
             else:
-                exprs.append("json_extract_string(p, ?)")
-            params.append(pointer)
+                exprs.append(f"json_extract_string(p, {pointer})")
         select = ", ".join(["run_hash", *exprs])
-        flt = "" if full else "AND run_hash IN (SELECT k FROM _aff_h)"
+        flt = "" if full else f"AND run_hash IN {self._affected['_aff_h']}"
         first = _first_rows("events_run_registered", "run_hash", flt, split=full)
         self.con.execute(
             f"""
             INSERT INTO config_parameters
             SELECT {select}
             FROM (SELECT run_hash, parameters AS p FROM {first})
-            """,
-            params,
+            """
         )
 
 

@@ -15,7 +15,7 @@ from joshreg.log.events import event_types
 from joshreg.log.reader import Cursor, LogReader, ReadBatch
 from joshreg.log.store.base import SegmentInfo
 from joshreg.log.store.compacted import container_metadata, read_container
-from joshreg.projection.sqltext import sql_literal
+from joshreg.projection.sqltext import INLINE_BYTES, INLINE_ROWS, sql_literal
 from joshreg.projection.tables import event_insert_sql
 
 if TYPE_CHECKING:
@@ -156,6 +156,9 @@ class ReplaySegments:
         table (vectorised, instead of building columns here)."""
         if not batch.events:
             return
+        if raw is None and len(batch.lines) <= INLINE_ROWS and sum(map(len, batch.lines)) <= INLINE_BYTES:
+            self._insert_few_events(batch)
+            return
         if raw is None:
             raw = _raw_lines(batch)
         self.con.register("_raw", raw)
@@ -165,6 +168,18 @@ class ReplaySegments:
                 self.con.execute(event_insert_sql(tag, source))
         finally:
             self.con.unregister("_raw")
+
+    def _insert_few_events(self, batch: ReadBatch) -> None:
+        """``_insert_events`` for a small batch: its lines as SQL values, no Arrow."""
+        by_tag: dict[str, list[str]] = {}
+        for event, line, origin, lineno in zip(
+            batch.events, batch.lines, batch.origins, batch.linenos, strict=True
+        ):
+            row = f"({sql_literal(line.decode())}, {sql_literal(origin)}, {lineno})"
+            by_tag.setdefault(_TAG[type(event)], []).append(row)
+        for tag in sorted(by_tag):
+            source = f"(SELECT * FROM (VALUES {', '.join(by_tag[tag])}) AS _raw(body, segment, line))"
+            self.con.execute(event_insert_sql(tag, source))
 
 
 _Ahead = "tuple[ReadBatch, pa.Table | None] | BaseException | None"

@@ -14,7 +14,13 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
-__all__ = ["bind", "literal", "quote_identifier", "sql_literal"]
+__all__ = ["INLINE_BYTES", "INLINE_ROWS", "bind", "literal", "quote_identifier", "sql_literal"]
+
+# Up to this many rows (and bytes of text), a statement names its values in its SQL text rather
+# than scanning a registered Arrow table: DuckDB's scan of one costs about 3 ms however small,
+# a short VALUES list well under one. Small catch-ups (a worker's few events) are the common case.
+INLINE_ROWS = 512
+INLINE_BYTES = 1 << 20
 
 
 def sql_literal(text: str) -> str:
