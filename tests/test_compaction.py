@@ -296,6 +296,7 @@ def test_a_half_read_segment_is_finished_from_its_parquet(db: Path, tmp_path: Pa
         assert snapshot(reg.conn) == rebuilt(events(db))
 
 
+@pytest.mark.slow  # fault injection
 def test_a_damaged_segment_compacts_losslessly_and_still_reports_its_damage(db: Path) -> None:
     seg = next(p for p in (events(db) / "log").iterdir() if b'"cfg 3"' in p.read_bytes())
     seg.write_bytes(seg.read_bytes().replace(b'"cfg 3"', b'"cfg X"'))  # checksum no longer fits
@@ -308,6 +309,7 @@ def test_a_damaged_segment_compacts_losslessly_and_still_reports_its_damage(db: 
     assert rebuilt(events(db)) == before  # read line by line, with the same problems
 
 
+@pytest.mark.slow  # fault injection
 def test_an_abandoned_segment_keeps_its_torn_tail_and_its_verdict(db: Path) -> None:
     killed = next(p for p in (events(db) / "log").iterdir() if b"killed-0" in p.read_bytes())
     with killed.open("ab") as f:
@@ -328,6 +330,7 @@ def test_an_abandoned_segment_keeps_its_torn_tail_and_its_verdict(db: Path) -> N
 # --- verify knows compacted segments ------------------------------------------------------------
 
 
+@pytest.mark.slow  # fault injection
 def test_a_jsonl_left_beside_its_parquet_is_a_warning_and_a_differing_one_damage(db: Path) -> None:
     seg = jsonl(db)[0]
     saved = (events(db) / "log" / seg).read_bytes()
@@ -347,6 +350,7 @@ def test_a_jsonl_left_beside_its_parquet_is_a_warning_and_a_differing_one_damage
     assert (events(db) / "log" / seg).read_bytes() == changed
 
 
+@pytest.mark.slow  # fault injection
 def test_a_damaged_parquet_is_named_and_does_not_stop_the_rest(db: Path, tmp_path: Path) -> None:
     report = compact_store(LocalStore(events(db)), abandoned_after=0, min_bytes=0)
     victim = events(db) / report.compacted[0].claim
@@ -367,6 +371,7 @@ def test_a_damaged_parquet_is_named_and_does_not_stop_the_rest(db: Path, tmp_pat
         assert not check.ok and {p.kind for p in check.problems} & {"unreadable", "compacted-damaged"}
 
 
+@pytest.mark.slow  # fault injection
 def test_a_flipped_bit_in_a_parquet_page_is_caught_not_projected(db: Path) -> None:
     """A rebuild reads compacted segments only through checked pages: a bit flipped inside the
     lines' data (silently different rows for a reader that skips page checksums, as DuckDB's

@@ -15,6 +15,8 @@ from joshreg import LogDamageWarning, RunRegistry
 from joshreg.cli.app import main
 from joshreg.log.clock import new_writer_id
 
+pytestmark = pytest.mark.slow  # fault injection: every test damages a log on purpose
+
 
 class _Config:
     def to_dict(self) -> dict[str, int]:

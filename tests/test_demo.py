@@ -16,6 +16,7 @@ from joshreg import JobConfig, RunRegistry, compute_run_hash
 from joshreg.demo import GRID, JOSH_SOURCE, MARKER, MAX_GROWTH, REPLICATES, STEPS, SURVIVAL_RATE, main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+concurrent = pytest.mark.slow  # the demo's 4 worker processes race: left out by `just test-fast`
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,7 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
     return out_dir, printed.getvalue()
 
 
+@concurrent
 def test_demo_records_a_concurrent_sweep_and_a_label_history(demo):
     out_dir, printed = demo
     assert not (out_dir / "stale.txt").exists()
@@ -57,6 +59,7 @@ def test_demo_records_a_concurrent_sweep_and_a_label_history(demo):
         assert text in printed
 
 
+@concurrent
 def test_demo_workers_load_josh_exports_and_the_demo_plots_them(demo):
     out_dir, printed = demo
     replicates = REPLICATES
@@ -104,6 +107,7 @@ def test_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path, capsys
     assert precious.read_text() == "keep me"
 
 
+@concurrent
 def test_demo_sweep_comes_from_a_job_config_with_upstream_hashes(demo):
     out_dir, _ = demo
     with RunRegistry(out_dir / "sweep.duckdb") as reg:
@@ -123,6 +127,7 @@ def test_demo_sweep_comes_from_a_job_config_with_upstream_hashes(demo):
         assert zero == 0
 
 
+@concurrent
 def test_demo_bottles_the_baseline_and_diffs_two_configs(demo):
     out_dir, printed = demo
     (archive,) = (out_dir / "bottles").glob("bottle_baseline_*.tar.gz")

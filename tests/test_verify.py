@@ -25,6 +25,8 @@ from joshreg.cli.app import main
 from joshreg.log.clock import new_writer_id
 from joshreg.operations.verify import PUBLIC_TABLES, STALE_AFTER_S
 
+fault = pytest.mark.slow  # fault injection: damage made on purpose, left out by `just test-fast`
+
 BUILD = textwrap.dedent(
     """
     import sys
@@ -176,6 +178,7 @@ def test_missing_registry_is_a_usage_error(tmp_path: Path, capsys) -> None:
 # --- damaged segments -----------------------------------------------------------------------------
 
 
+@fault
 def test_an_edited_byte_fails_its_line_checksum(db: Path, capsys) -> None:
     seg = main_segment(db)
     ls = lines(db, seg)
@@ -187,6 +190,7 @@ def test_an_edited_byte_fails_its_line_checksum(db: Path, capsys) -> None:
     assert not any(p.kind == "sequence-gap" for p in report.problems), str(report)
 
 
+@fault
 def test_a_deleted_line_breaks_the_chain_and_the_sequence(db: Path, capsys) -> None:
     seg = main_segment(db)
     ls = lines(db, seg)
@@ -196,6 +200,7 @@ def test_a_deleted_line_breaks_the_chain_and_the_sequence(db: Path, capsys) -> N
     assert "sequence-gap" in kinds_at(report, seg, 3)
 
 
+@fault
 def test_swapped_lines_break_the_chain_and_the_order(db: Path, capsys) -> None:
     seg = main_segment(db)
     ls = lines(db, seg)
@@ -205,6 +210,7 @@ def test_swapped_lines_break_the_chain_and_the_order(db: Path, capsys) -> None:
     assert "chain-broken" in kinds_at(report, seg, 3)
 
 
+@fault
 def test_glued_lines_fail_the_checksum_and_lose_two_events(db: Path, capsys) -> None:
     seg = main_segment(db)
     ls = lines(db, seg)
@@ -215,6 +221,7 @@ def test_glued_lines_fail_the_checksum_and_lose_two_events(db: Path, capsys) -> 
     assert (gap.file, gap.line) == (seg, 4) and "events 3-4 are missing" in gap.message
 
 
+@fault
 def test_bytes_dropped_from_the_middle_of_a_segment(db: Path, capsys) -> None:
     seg = main_segment(db)
     data = (store(db) / seg).read_bytes()
@@ -226,6 +233,7 @@ def test_bytes_dropped_from_the_middle_of_a_segment(db: Path, capsys) -> None:
     assert "sequence-gap" in kinds_at(report, seg, 4)
 
 
+@fault
 def test_a_segment_cut_mid_line_at_its_end_is_a_torn_tail(db: Path, capsys) -> None:
     seg = main_segment(db)
     n = len(lines(db, seg))
@@ -235,6 +243,7 @@ def test_a_segment_cut_mid_line_at_its_end_is_a_torn_tail(db: Path, capsys) -> N
     assert "has exited" in next(p for p in report.problems if p.kind == "torn-tail").message
 
 
+@fault
 def test_whole_lines_cut_from_the_end_are_missed_by_checksums_but_not_by_the_checkpoint(
     db: Path, capsys
 ) -> None:
@@ -245,12 +254,14 @@ def test_whole_lines_cut_from_the_end_are_missed_by_checksums_but_not_by_the_che
     assert {p.kind for p in report.problems} <= {"segment-shrank", "projection-differs"}, str(report)
 
 
+@fault
 def test_a_deleted_segment_is_named(db: Path, capsys) -> None:
     seg = sorted((store(db) / "log").iterdir())[0]
     seg.unlink()
     assert_found(db, capsys, "missing-segment", f"log/{seg.name}")
 
 
+@fault
 def test_a_torn_tail_a_live_writer_may_finish_is_a_warning_until_it_is_stale(db: Path, capsys) -> None:
     seg = f"log/{new_writer_id()}.jsonl"  # named after this (live) process
     part = lines(db, main_segment(db))[0]
@@ -267,6 +278,7 @@ def test_a_torn_tail_a_live_writer_may_finish_is_a_warning_until_it_is_stale(db:
     assert "has not changed for" in report.problems[0].message
 
 
+@fault
 def test_a_copied_segment_is_named_as_a_copy(db: Path, capsys) -> None:
     seg = main_segment(db)
     copy = "log/" + Path(seg).stem + " copy.jsonl"  # sorts before the original
@@ -284,6 +296,7 @@ def blobs(db: Path) -> list[str]:
     return sorted(p.relative_to(store(db)).as_posix() for p in (store(db) / "blobs").rglob("*.parquet"))
 
 
+@fault
 def test_a_missing_result_file_is_named(db: Path, capsys) -> None:
     blob = blobs(db)[0]
     (store(db) / blob).unlink()
@@ -291,6 +304,7 @@ def test_a_missing_result_file_is_named(db: Path, capsys) -> None:
     assert "loaded by the event at log/" in report.problems[0].message
 
 
+@fault
 def test_a_changed_result_file_fails_its_hash(db: Path, capsys) -> None:
     blob = blobs(db)[1]
     path = store(db) / blob
@@ -307,6 +321,7 @@ def commit(db: Path, version: int) -> Path:
     return store(db) / "labels" / f"{version:020d}.json"
 
 
+@fault
 def test_a_label_commit_removed_from_the_middle_is_a_hole(db: Path, capsys) -> None:
     commit(db, 2).unlink()
     report = assert_found(db, capsys, "label-hole", "labels/00000000000000000002.json")
@@ -314,11 +329,13 @@ def test_a_label_commit_removed_from_the_middle_is_a_hole(db: Path, capsys) -> N
     assert any(p.kind == "projection-differs" and p.table == "label_history" for p in report.problems)
 
 
+@fault
 def test_the_newest_label_commit_deleted_is_missed_by_the_log_but_not_by_the_tables(db: Path, capsys) -> None:
     commit(db, 4).unlink()
     assert_found(db, capsys, "label-hole", "labels/00000000000000000004.json")
 
 
+@fault
 def test_an_edited_label_commit_is_named(db: Path, capsys) -> None:
     path = commit(db, 3)
     path.write_bytes(path.read_bytes().replace(b"candidate", b"candidatX", 1))
@@ -328,6 +345,7 @@ def test_an_edited_label_commit_is_named(db: Path, capsys) -> None:
 # --- the projection -------------------------------------------------------------------------------
 
 
+@fault
 def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path: Path) -> None:
     """Segments are read in chunks; a chunk boundary changes nothing that is found. The private
     rebuild lives in a temporary directory that is gone afterwards."""
@@ -419,6 +437,7 @@ def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
     assert all(a[0] < b[0] and b[0] <= b[1] for a, b in pairwise(seen)), seen  # no repeats
 
 
+@fault
 def test_a_table_changed_behind_the_logs_back_is_named_with_the_row(db: Path, capsys) -> None:
     con = duckdb.connect(str(db))
     con.execute("UPDATE job_runs SET exit_code = 99 WHERE exit_code = 3")
@@ -435,6 +454,7 @@ def test_a_table_changed_behind_the_logs_back_is_named_with_the_row(db: Path, ca
     assert code == 0 and verify(db).ok
 
 
+@fault
 def test_cell_ids_numbered_differently_are_only_a_warning(db: Path, capsys) -> None:
     con = duckdb.connect(str(db))
     con.execute("UPDATE cell_data SET cell_id = cell_id + 1000")
