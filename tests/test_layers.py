@@ -42,6 +42,7 @@ LADDER: dict[str, float] = {
     "log.writer": 3,
     "log.reader": 3,
     "log.labels": 3,
+    "log.labelplan": 3.2,
     "log.labelstreams": 3.5,
     "log.snapshot_store": 3.6,
     "registry.recorder": 4,

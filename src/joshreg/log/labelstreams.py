@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from joshreg.log.codec import Problem
 from joshreg.log.events import LabelAction, LabelArchived, LabelAssigned, LabelCommit, LabelReleased
+from joshreg.log.labelplan import plan_assignment
 from joshreg.log.labels import PREFIX, LabelLog, LabelState, commit_name
 from joshreg.log.store.base import LogStore
 
@@ -223,14 +224,6 @@ def _valid(state: LabelState, actions: list[LabelAction]) -> bool:
     return True
 
 
-def _free_name(base: str, state: LabelState) -> str:
-    name, n = base, 1
-    while name in state.holder:
-        n += 1
-        name = f"{base}_{n}"
-    return name
-
-
 def _replan(state: LabelState, recorded: list[LabelAction]) -> list[LabelAction]:
     """The actions of the commit's intent against ``state``: each assignment wins; the holder it
     displaces is archived (if the commit archived), released with ``force`` (if forced) or with
@@ -245,31 +238,29 @@ def _replan(state: LabelState, recorded: list[LabelAction]) -> list[LabelAction]
 
     for a in assigned:
         label, run = a.label, a.run_hash
-        holder = scratch.holder.get(label)
-        if holder is not None and holder != run:
-            archive = next((x for x in recorded if isinstance(x, LabelArchived) and x.label == label), None)
-            forced = any(
-                isinstance(x, LabelReleased) and x.label == label and x.reason == "force" for x in recorded
-            )
-            if archive is not None:
-                emit(
-                    LabelArchived(
-                        label=label, run_hash=holder, archived_as=_free_name(archive.archived_as, scratch)
-                    )
-                )
-            else:
-                emit(LabelReleased(label=label, run_hash=holder, reason="force" if forced else MERGE_REASON))
+        if scratch.holder.get(label) == run:  # assigned again: the history keeps the record
+            emit(LabelAssigned(label=label, run_hash=run, previous_run_hash=run))
+            continue
+        archive = next((x for x in recorded if isinstance(x, LabelArchived) and x.label == label), None)
+        forced = any(
+            isinstance(x, LabelReleased) and x.label == label and x.reason == "force" for x in recorded
+        )
         old = scratch.label_of.get(run)
-        if old is not None and old != label:
-            relabel = any(
-                isinstance(x, LabelReleased)
-                and x.label == old
-                and x.run_hash == run
-                and x.reason == "relabel"
-                for x in recorded
-            )
-            emit(LabelReleased(label=old, run_hash=run, reason="relabel" if relabel else MERGE_REASON))
-        emit(LabelAssigned(label=label, run_hash=run, previous_run_hash=holder))
+        relabel = any(
+            isinstance(x, LabelReleased) and x.label == old and x.run_hash == run and x.reason == "relabel"
+            for x in recorded
+        )
+        actions = plan_assignment(
+            scratch,
+            label,
+            run,
+            displace="archive" if archive is not None else "force" if forced else "merge",
+            archive_base=lambda _holder, archive=archive: archive.archived_as,  # type: ignore[union-attr]
+            relabel_reason="relabel" if relabel else MERGE_REASON,
+            merge_reason=MERGE_REASON,
+        )
+        for action in actions:
+            emit(action)
     labels = {a.label for a in assigned}
     runs = {a.run_hash for a in assigned}
     for x in recorded:

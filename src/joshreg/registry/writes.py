@@ -24,14 +24,12 @@ from joshreg.log.clock import uuid7
 from joshreg.log.events import (
     EventBase,
     LabelAction,
-    LabelArchived,
-    LabelAssigned,
-    LabelReleased,
     RunRegistered,
     SessionCreated,
     SessionStatusChanged,
     json_value,
 )
+from joshreg.log.labelplan import plan_assignment
 from joshreg.log.labels import LabelLog, LabelState
 from joshreg.log.labelstreams import LabelStreams
 from joshreg.log.names import session_claim_name
@@ -320,37 +318,19 @@ class RegistryWrites:
 
         def plan(state: LabelState) -> list[LabelAction]:
             holder = state.holder.get(label)
-            if holder == run_hash:
-                return []
-            actions: list[LabelAction] = []
-            if holder is not None:
-                if on_collision == "timestamp":
-                    actions.append(
-                        LabelArchived(label=label, run_hash=holder, archived_as=_archive_name(holder, state))
-                    )
-                elif force:
-                    actions.append(LabelReleased(label=label, run_hash=holder, reason="force"))
-                else:
-                    raise LabelConflictError(
-                        f"Label '{label}' is already assigned to run {holder} (label log version "
-                        f"{state.version}). Use force=True to move it to {run_hash}, or "
-                        "on_collision='timestamp' to archive the current holder's label"
-                    )
-            old = state.label_of.get(run_hash)
-            if old is not None:
-                actions.append(LabelReleased(label=old, run_hash=run_hash, reason="relabel"))
-            actions.append(LabelAssigned(label=label, run_hash=run_hash, previous_run_hash=holder))
-            return actions
+            if holder not in (None, run_hash) and not force and on_collision is None:
+                raise LabelConflictError(
+                    f"Label '{label}' is already assigned to run {holder} (label log version "
+                    f"{state.version}). Use force=True to move it to {run_hash}, or "
+                    "on_collision='timestamp' to archive the current holder's label"
+                )
+            return plan_assignment(
+                state, label, run_hash, displace="force" if force else "archive", archive_base=archive_base
+            )
 
-        def _archive_name(holder: str, state: LabelState) -> str:
+        def archive_base(holder: str) -> str:
             when = q.created_at(con, holder) or datetime.now(UTC).replace(tzinfo=None)
-            base = f"{label}_{when:%Y%m%d_%H%M%S}"
-            taken = state.holder
-            name, n = base, 1
-            while name in taken:
-                n += 1
-                name = f"{base}_{n}"
-            return name
+            return f"{label}_{when:%Y%m%d_%H%M%S}"
 
         log = self._label_log()
         if self._label_streams is None or self._label_streams.own is not log:
