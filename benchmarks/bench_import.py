@@ -37,6 +37,7 @@ from bench_core import Result, machine, print_table, profile_call, write_report
 
 from joshpy_shapes import seed_ddl
 from joshreg import RunRegistry
+from joshreg.projection.tables import UPSTREAM_TABLES
 
 GOAL = 1 / 3  # baseline / import: the import may take at most 3× DuckDB's copy
 
@@ -55,15 +56,7 @@ class Scale:
 
 QUICK = Scale(sessions=2, configs=500, runs_with_results=50, cells=20, steps=5, labels=10, repeats=1)
 
-TABLES = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "cell_data",
-)
+TABLES = UPSTREAM_TABLES
 
 
 def build_source(path: Path, sc: Scale) -> dict[str, int]:

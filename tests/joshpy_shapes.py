@@ -18,16 +18,6 @@ from typing import Any
 
 import duckdb
 
-SEED_TABLES = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "cell_data",
-)
-
 
 def seed_ddl(*, keys: bool = True) -> str:
     """The seed's schema; ``keys=False`` leaves out primary and foreign keys."""

@@ -25,22 +25,13 @@ from joshreg import (
 )
 from joshreg.cli.app import main
 from joshreg.log.clock import hlc_to_datetime
+from joshreg.projection.tables import PUBLIC_TABLES
 from joshreg.projection.timetravel import parse_when, to_position
 from joshreg.registry.listings import log_entries
 from joshreg.registry.reader import RegistryReader
 from joshreg.registry.view import WRITE_NAMES
 
-PUBLIC = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "label_history",
-    "cell_data",
-    "event_log",
-)
+PUBLIC = (*PUBLIC_TABLES, "event_log")
 
 EXPORT = (
     "position.x,position.y,position.longitude,position.latitude,avg.height,treeCount,step,replicate\n"

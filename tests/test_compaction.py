@@ -27,9 +27,8 @@ from joshreg.log.store import LocalStore
 from joshreg.log.store.compacted import container_metadata
 from joshreg.log.writer import EventWriter
 from joshreg.operations.compaction import compact_store
-from joshreg.operations.verify import PUBLIC_TABLES
 from joshreg.projection.projector import Projector
-from joshreg.projection.tables import EVENT_TABLES
+from joshreg.projection.tables import EVENT_TABLE_NAMES, EVENT_TABLES, PUBLIC_TABLES
 
 BUILD = textwrap.dedent(
     """
@@ -148,7 +147,7 @@ def parquet(db: Path) -> list[str]:
     return sorted(p.name for p in (events(db) / "compacted").glob("*.parquet"))
 
 
-TABLES = (*PUBLIC_TABLES, *sorted(t for t, _ in EVENT_TABLES.values()), "log_problems")
+TABLES = (*PUBLIC_TABLES, *EVENT_TABLE_NAMES, "log_problems")
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from joshreg import LabelConflictError, RunRegistry
+from joshreg.projection.tables import BOOKKEEPING_TABLES, UPSTREAM_TABLES
 
 try:
     from . import workers  # tests as a package
@@ -90,17 +91,10 @@ def _acks(path: Path) -> dict[int, str]:
 
 def _snapshot(reg: RunRegistry) -> dict[str, list[tuple[Any, ...]]]:
     tables = [
-        "sweep_sessions",
-        "job_configs",
-        "session_configs",
-        "config_parameters",
-        "job_runs",
-        "run_outputs",
+        *(t for t in UPSTREAM_TABLES if t != "cell_data"),
         "event_log",
         "label_history",
-        "log_problems",
-        "joshreg_segments",
-        "joshreg_writers",
+        *(t for t in BOOKKEEPING_TABLES if t != "joshreg_meta"),
     ]
     return {t: reg.query(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
 

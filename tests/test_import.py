@@ -17,16 +17,10 @@ from joshpy_shapes import JoshpyRegistry, small_sweep
 from joshreg import CellDataLoader, RunRegistry
 from joshreg.cli.app import main
 from joshreg.errors import ColumnConflictError, ForeignDatabaseError, InvalidArgumentError
+from joshreg.projection.tables import UPSTREAM_TABLES
 from joshreg.testing.registries import dump_tables
 
-UPSTREAM = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-)
+UPSTREAM = tuple(t for t in UPSTREAM_TABLES if t != "cell_data")
 # What an import changes on purpose (the README's list): totals filled in, cell_id renumbered.
 SKIPPED = {
     "sweep_sessions": frozenset({"total_jobs", "total_replicates"}),

@@ -25,7 +25,7 @@ from joshreg.log.labels import LabelLog, LabelState
 from joshreg.log.labelstreams import IMPORTED, LabelFold, LabelStreams
 from joshreg.log.store import LocalStore, MemoryStore
 from joshreg.operations.merge import merge_store
-from joshreg.projection.tables import EVENT_TABLES
+from joshreg.projection.tables import EVENT_TABLE_NAMES, PUBLIC_TABLES
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -135,25 +135,14 @@ def machines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"a": a, "b": b, "c": c}
 
 
-PUBLIC = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "cell_data",
-    "label_history",
-    "labels_current",
-    "log_problems",
-)
+PUBLIC = (*PUBLIC_TABLES, "log_problems")
 
 
 def tables(db: Path, *, cell_ids: bool = True) -> dict[str, list[tuple[str, ...]]]:
     """Every public and event table of the registry at ``db``, rows as sorted strings."""
     with RunRegistry(db, enable_spatial=False) as reg:
         out = {}
-        for t in (*PUBLIC, *sorted(name for name, _ in EVENT_TABLES.values())):
+        for t in (*PUBLIC, *EVENT_TABLE_NAMES):
             drop = "EXCLUDE (geom)" if t == "cell_data" else ""
             if t == "cell_data" and not cell_ids:
                 drop = "EXCLUDE (geom, cell_id)"

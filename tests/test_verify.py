@@ -23,7 +23,8 @@ import pytest
 from joshreg import LogDamageWarning, RunRegistry, VerifyProblem, VerifyReport
 from joshreg.cli.app import main
 from joshreg.log.clock import new_writer_id
-from joshreg.operations.verify import PUBLIC_TABLES, STALE_AFTER_S
+from joshreg.operations.verify import STALE_AFTER_S
+from joshreg.projection.tables import PUBLIC_TABLES
 
 fault = pytest.mark.slow  # fault injection: damage made on purpose, left out by `just test-fast`
 

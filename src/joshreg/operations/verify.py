@@ -33,7 +33,6 @@ from joshreg.operations.verify_claims import check_blobs, check_labels
 from joshreg.operations.verify_log import STALE_AFTER_S, Scan, check_segments, observer
 from joshreg.operations.verify_report import VerifyProblem, VerifyProgress, VerifyReport
 from joshreg.operations.verify_tables import (
-    PUBLIC_TABLES,
     Checkpoint,
     Rebuild,
     check_projection,
@@ -43,7 +42,6 @@ from joshreg.operations.verify_tables import (
 from joshreg.projection.orphans import find_orphans
 
 __all__ = [
-    "PUBLIC_TABLES",
     "STALE_AFTER_S",
     "VerifyProblem",
     "VerifyProgress",

@@ -21,7 +21,7 @@ from joshreg.operations.verify_log import Scan
 from joshreg.operations.verify_report import VerifyProblem, VerifyProgress, VerifyReport
 from joshreg.projection.projector import Projector
 from joshreg.projection.sqltext import quote_identifier
-from joshreg.projection.tables import EVENT_TABLES
+from joshreg.projection.tables import EVENT_TABLE_NAMES, PUBLIC_TABLES
 
 #: The buffer pool of the private rebuild (in memory, spilling to a temporary folder beyond this).
 REBUILD_MEMORY = "512MB"
@@ -30,25 +30,8 @@ REBUILD_MEMORY = "512MB"
 SAMPLES = 3
 
 
-#: What a user can query, compared with a fresh rebuild (plus every ``events_*`` table).
-PUBLIC_TABLES = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "cell_data",
-    "label_history",
-    "labels_current",
-)
-
-
-#: The event tables compared too, one per event type, and so every table compared.
-_EVENT_TABLE_NAMES = tuple(sorted(t for t, _ in EVENT_TABLES.values()))
-
-
-_COMPARED = (*PUBLIC_TABLES, *_EVENT_TABLE_NAMES)
+#: Every table compared with a fresh rebuild: what a user can query, and the event tables.
+_COMPARED = (*PUBLIC_TABLES, *EVENT_TABLE_NAMES)
 
 
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -236,7 +219,7 @@ def _compare_rebuild(
         diff = _compare_table(
             con, fresh, table, have.get(table, {}), want.get(table, {}), report, prints.get(table)
         )
-        if diff is not None and table in _EVENT_TABLE_NAMES:
+        if diff is not None and table in EVENT_TABLE_NAMES:
             event_diffs.append(f"{table}: {diff}" if not event_diffs else f"{table}: {diff.split(';')[0]}")
         elif diff is not None:
             report.add(

@@ -19,7 +19,7 @@ from joshreg.log.events import (
 from joshreg.log.reader import ReadBatch
 from joshreg.projection.spatial import load_spatial
 from joshreg.projection.sqltext import quote_identifier
-from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS
+from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, widen
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -186,7 +186,7 @@ class ProjectResults:
         """Whether ``_ensure_cell_columns(wanted)`` would add or widen a column."""
         for name, typ in wanted.items():
             have = self.cell_columns.get(name)
-            if have is None or (have != typ and "VARCHAR" in (have, typ) and have != "VARCHAR"):
+            if have is None or (have != "VARCHAR" and widen(have, typ) == "VARCHAR"):
                 return True
         return False
 
@@ -199,7 +199,7 @@ class ProjectResults:
                     continue  # refused at load time; ignored if a merged log has it
                 self.con.execute(f"ALTER TABLE cell_data ADD COLUMN {quote_identifier(name)} {typ}")
                 self.cell_columns[name] = typ
-            elif have != typ and "VARCHAR" in (have, typ) and have != "VARCHAR":
+            elif have != "VARCHAR" and widen(have, typ) == "VARCHAR":
                 self.con.execute(f"ALTER TABLE cell_data ALTER COLUMN {quote_identifier(name)} TYPE VARCHAR")
                 self.cell_columns[name] = "VARCHAR"
 

@@ -18,7 +18,7 @@ from typing import Literal
 import duckdb
 
 from joshreg.errors import ForeignDatabaseError, RegistryBusyError
-from joshreg.projection.tables import PROJECTOR_VERSION
+from joshreg.projection.tables import PROJECTOR_VERSION, UPSTREAM_TABLES
 
 __all__ = [
     "JOSHPY_TABLES",
@@ -33,15 +33,7 @@ __all__ = [
 
 MARKER_TABLE = "joshreg_meta"
 # The tables by which a joshpy registry is recognised (any two of them).
-JOSHPY_TABLES = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "cell_data",
-)
+JOSHPY_TABLES = UPSTREAM_TABLES
 _MAGIC = b"DUCK"
 
 Kind = Literal["new", "empty", "joshreg", "busy"]

@@ -16,7 +16,7 @@ from joshreg.log.events import (
     SessionStatusChanged,
 )
 from joshreg.projection.sqltext import INLINE_ROWS, quote_identifier, sql_literal
-from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, table_columns
+from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, table_columns, widen_into
 
 # The public tables a full refresh fills with one query over the event tables: views instead,
 # in a projector that does not materialize.
@@ -201,9 +201,7 @@ class RefreshTables:
     def _ensure_param_columns(self, wanted: dict[str, str]) -> bool:
         """Widen the column set for new names or types; True if the table was recreated."""
         merged = dict(self.param_columns)
-        for name, typ in wanted.items():
-            have = merged.get(name)
-            merged[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+        widen_into(merged, wanted)
         if merged == self.param_columns:
             return False
         self._rebuild_param_table(merged)
@@ -274,6 +272,4 @@ UPDATE job_configs SET label = (
 def collect_param_types(events: list[EventBase], into: dict[str, str]) -> None:
     for e in events:
         if type(e) is RunRegistered:
-            for name, typ in e.parameter_types.items():  # type: ignore[attr-defined]
-                have = into.get(name)
-                into[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+            widen_into(into, e.parameter_types)  # type: ignore[attr-defined]

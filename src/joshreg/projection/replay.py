@@ -16,7 +16,7 @@ from joshreg.log.reader import Cursor, LogReader, ReadBatch
 from joshreg.log.store.base import SegmentInfo
 from joshreg.log.store.compacted import container_metadata, read_container
 from joshreg.projection.sqltext import INLINE_BYTES, INLINE_ROWS, sql_literal
-from joshreg.projection.tables import event_insert_sql
+from joshreg.projection.tables import event_insert_sql, widen_into
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -94,9 +94,7 @@ class ReplaySegments:
         """Merge the parameter types every registration in the event table declares."""
         sql = "SELECT DISTINCT parameter_types FROM events_run_registered"
         for (text,) in self.con.execute(sql).fetchall():
-            for name, typ in msgspec.json.decode(text or "{}", type=dict[str, str]).items():
-                have = into.get(name)
-                into[name] = "VARCHAR" if "VARCHAR" in (have, typ) else "DOUBLE"
+            widen_into(into, msgspec.json.decode(text or "{}", type=dict[str, str]))
 
     def _read_compacted(self, seg: SegmentInfo, fast: list[pa.Table]) -> Cursor | None:
         """Add the rows of a clean compacted segment to ``fast``; its new cursor, or None when it

@@ -20,11 +20,15 @@ from joshreg.log.events import EventBase, event_types
 from joshreg.projection.sqltext import bind, quote_identifier
 
 __all__ = [
+    "BOOKKEEPING_TABLES",
     "CELL_DATA_CORE_COLUMNS",
     "CONFIG_PARAMS_CORE_COLUMNS",
     "DDL",
     "EVENT_TABLES",
+    "EVENT_TABLE_NAMES",
     "PROJECTOR_VERSION",
+    "PUBLIC_TABLES",
+    "UPSTREAM_TABLES",
     "EventColumn",
     "check_new_names",
     "create_tables",
@@ -32,6 +36,8 @@ __all__ = [
     "event_insert_sql",
     "infer_type",
     "table_columns",
+    "widen",
+    "widen_into",
 ]
 
 # Bump when the projection of an existing log changes; a stored projection with another
@@ -171,22 +177,6 @@ QUALIFY row_number() OVER (PARTITION BY label ORDER BY version DESC, idx DESC, s
     AND holder IS NOT NULL;
 """
 
-_TABLES = (
-    "cell_data",
-    *(f"events_{tag.replace('.', '_')}" for tag, cls in event_types().items() if cls.projected),
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "label_history",
-    "log_problems",
-    "joshreg_segments",
-    "joshreg_writers",
-    "joshreg_meta",
-)
-
 
 ENVELOPE_DDL = (
     "event_id UUID, writer VARCHAR, seq BIGINT, hlc BIGINT, actor VARCHAR, v INTEGER, "
@@ -248,6 +238,33 @@ def _event_tables() -> dict[str, tuple[str, tuple[EventColumn, ...]]]:
 
 EVENT_TABLES = _event_tables()
 
+# The table catalogue: every other list of tables is built from these.
+
+#: Upstream joshpy's tables, in its order; a joshpy registry is recognised by them.
+UPSTREAM_TABLES = (
+    "sweep_sessions",
+    "job_configs",
+    "session_configs",
+    "config_parameters",
+    "job_runs",
+    "run_outputs",
+    "cell_data",
+)
+#: What a user queries: upstream's tables, the label history and its current view.
+PUBLIC_TABLES = (*UPSTREAM_TABLES, "label_history", "labels_current")
+#: One table per projected event type, sorted.
+EVENT_TABLE_NAMES = tuple(sorted(table for table, _ in EVENT_TABLES.values()))
+#: The projection's own bookkeeping, rebuilt with it.
+BOOKKEEPING_TABLES = ("log_problems", "joshreg_segments", "joshreg_writers", "joshreg_meta")
+#: Every table the projector owns (views excluded), in the order they are dropped.
+_OWNED_TABLES = (
+    "cell_data",
+    *EVENT_TABLE_NAMES,
+    *(t for t in UPSTREAM_TABLES if t != "cell_data"),
+    "label_history",
+    *BOOKKEEPING_TABLES,
+)
+
 _ENVELOPE_SPEC = {
     "event_id": "VARCHAR",
     "writer": "VARCHAR",
@@ -306,7 +323,7 @@ def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every projected table (the log keeps the truth)."""
     con.execute("DROP VIEW IF EXISTS labels_current")
     con.execute("DROP VIEW IF EXISTS event_log")
-    for t in _TABLES:
+    for t in _OWNED_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP SEQUENCE IF EXISTS cell_id_seq")
 
@@ -324,6 +341,17 @@ def infer_type(value: object) -> str:
             return "VARCHAR"
         return "DOUBLE"
     return "VARCHAR"
+
+
+def widen(have: str | None, new: str) -> str:
+    """The one widening rule: a column that has ever held text stays VARCHAR, else DOUBLE."""
+    return "VARCHAR" if "VARCHAR" in (have, new) else "DOUBLE"
+
+
+def widen_into(into: dict[str, str], types: dict[str, str]) -> None:
+    """Widen each of ``into``'s columns (adding new ones) by ``types``, in place."""
+    for name, typ in types.items():
+        into[name] = widen(into.get(name), typ)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:

@@ -14,21 +14,10 @@ from typing import Any
 
 import duckdb
 
+from joshreg.projection.tables import PUBLIC_TABLES
 from joshreg.registry.reader import RegistryReader
 
 __all__ = ["PUBLIC_TABLES", "FakeJobConfig", "dump_table", "dump_tables", "table_differences"]
-
-#: The tables upstream's users query, in the order a reader expects them.
-PUBLIC_TABLES = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
-    "cell_data",
-    "label_history",
-)
 
 
 @dataclass
