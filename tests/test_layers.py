@@ -286,3 +286,33 @@ def test_cli_listings_load_no_arrow_pandas_or_plotting(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.split("\n")[-5:] == ["sessions []", "runs []", "labels []", "info []", ""], done.stderr
+
+
+# msgspec Structs are the log's records; anything else a call hands back is a dataclass.
+STRUCTS_OUTSIDE_THE_LOG = {
+    "joshreg.provenance.debug.DebugMessage": "millions are parsed per debug file",
+}
+
+
+def test_results_are_dataclasses_and_structs_are_log_records() -> None:
+    import importlib
+    import typing
+
+    import msgspec
+
+    wrong = []
+    for path in MODULES:
+        name = "joshreg" if _module_name(path) == "__init__" else "joshreg." + _module_name(path)
+        if name.endswith("__main__"):
+            continue
+        module = importlib.import_module(name)
+        for attr, obj in vars(module).items():
+            if not isinstance(obj, type) or obj.__module__ != module.__name__:
+                continue
+            where = f"{obj.__module__}.{attr}"
+            if typing.is_typeddict(obj) or (issubclass(obj, tuple) and hasattr(obj, "_fields")):
+                wrong.append(f"{where} is a TypedDict or NamedTuple; make it a dataclass")
+            outside = not obj.__module__.startswith("joshreg.log.") and not attr.startswith("_")
+            if issubclass(obj, msgspec.Struct) and outside and where not in STRUCTS_OUTSIDE_THE_LOG:
+                wrong.append(f"{where} is a msgspec Struct outside the log; make it a dataclass")
+    assert not wrong, "\n".join(wrong)

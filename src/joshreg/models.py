@@ -1,7 +1,10 @@
 """What the read API returns: upstream joshpy's dataclasses, field for field, plus LabelChange.
 
 Plain dataclasses so that code written against upstream (attribute access, ``asdict``, equality)
-keeps working.
+keeps working. The same convention holds across joshreg: what a call hands back (reports,
+summaries, infos) is a dataclass; msgspec Structs are the log's records (events, label commits,
+cursors), encoded and decoded by the million, and the debug parser's lines for the same reason.
+``tests/test_layers.py`` keeps it so.
 """
 
 from __future__ import annotations

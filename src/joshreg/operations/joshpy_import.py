@@ -19,11 +19,10 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
-import msgspec
 
 from joshreg.errors import InvalidArgumentError
 from joshreg.log.events import (
@@ -70,18 +69,19 @@ __all__ = ["ImportReport", "ImportTarget", "import_joshpy", "local_timezone"]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-class ImportReport(msgspec.Struct, kw_only=True):
+@dataclass(kw_only=True)
+class ImportReport:
     """What an import added, what the target already held, and everything that differs."""
 
     source: str
     source_kind: str
     source_timezone: str
     dry_run: bool = False
-    added: dict[str, int] = {}
-    already_present: dict[str, int] = {}
-    conflicts: list[str] = []
-    differences: list[str] = []
-    not_imported: list[str] = []
+    added: dict[str, int] = field(default_factory=dict)
+    already_present: dict[str, int] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+    not_imported: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -100,7 +100,7 @@ class ImportReport(msgspec.Struct, kw_only=True):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        return asdict(self)
 
 
 @dataclass

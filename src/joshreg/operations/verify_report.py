@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import msgspec
-
 #: ``progress(phase, done, total)``, always called from the calling thread; phases are reported
 #: in the order ``"segments"``, ``"result files"``, ``"tables"``. ``"segments"`` counts bytes
 #: (first those the private rebuild reads, then the rest), the others count items.
@@ -22,7 +20,8 @@ RESTORE = (
 )
 
 
-class VerifyProblem(msgspec.Struct, frozen=True, omit_defaults=True):
+@dataclass(frozen=True)
+class VerifyProblem:
     """One finding: its ``kind``, where (``file`` relative to the store and 1-based ``line``, or
     the projection's ``table``), and a ``message`` saying what happened and what to do."""
 
@@ -43,6 +42,16 @@ class VerifyProblem(msgspec.Struct, frozen=True, omit_defaults=True):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.kind}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem as JSON-ready builtins; unset places and the default severity left out."""
+        out: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        for name in ("file", "line", "table"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.severity != "error":
+            out["severity"] = self.severity
+        return out
 
 
 @dataclass
@@ -96,8 +105,8 @@ class VerifyReport:
         return {
             "ok": self.ok,
             "location": self.location,
-            "problems": msgspec.to_builtins(self.problems),
-            "warnings": msgspec.to_builtins(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+            "warnings": [p.to_dict() for p in self.warnings],
             "segments": self.segments,
             "events": self.events,
             "writers": self.writers,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -48,12 +49,13 @@ if TYPE_CHECKING:
 __all__ = ["CatchUp", "Projector"]
 
 
-class CatchUp(msgspec.Struct):
+@dataclass
+class CatchUp:
     """What one catch-up or rebuild applied."""
 
     events: int = 0
     label_commits: int = 0
-    problems: list[Problem] = []
+    problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     # Clock (ns) of the newest event or label commit applied, 0 for none: a follower's lag.
     newest_hlc: int = 0

@@ -9,6 +9,7 @@ guarantees one row per key, and maintaining the indexes made a rebuild several t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
@@ -184,7 +185,8 @@ ENVELOPE_DDL = (
 )
 
 
-class EventColumn(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class EventColumn:
     """One payload field of an event type and how it is stored: VARCHAR, BIGINT or JSON."""
 
     name: str
