@@ -288,13 +288,23 @@ def test_cli_listings_load_no_arrow_pandas_or_plotting(tmp_path: Path) -> None:
     assert done.stderr.split("\n")[-5:] == ["sessions []", "runs []", "labels []", "info []", ""], done.stderr
 
 
-# msgspec Structs are the log's records; anything else a call hands back is a dataclass.
+# msgspec Structs are the log's records; anything else a call hands back is a dataclass. Every
+# error and warning a caller can meet lives in joshreg.errors, under JoshregError/JoshregWarning.
 STRUCTS_OUTSIDE_THE_LOG = {
     "joshreg.provenance.debug.DebugMessage": "millions are parsed per debug file",
 }
 
 
 def test_results_are_dataclasses_and_structs_are_log_records() -> None:
+    from joshreg import errors
+
+    for obj in vars(errors).values():
+        if isinstance(obj, type) and obj.__module__ == "joshreg.errors" and obj is not errors.JoshregWarning:
+            if issubclass(obj, Warning):
+                assert issubclass(obj, errors.JoshregWarning), obj
+            elif issubclass(obj, Exception):
+                assert issubclass(obj, errors.JoshregError), obj
+
     import importlib
     import typing
 
@@ -310,6 +320,10 @@ def test_results_are_dataclasses_and_structs_are_log_records() -> None:
             if not isinstance(obj, type) or obj.__module__ != module.__name__:
                 continue
             where = f"{obj.__module__}.{attr}"
+            # (a private exception is control flow, never seen by a caller)
+            public = not attr.startswith("_")
+            if issubclass(obj, (Exception, Warning)) and module.__name__ != "joshreg.errors" and public:
+                wrong.append(f"{where} is an error or warning outside joshreg.errors")
             if typing.is_typeddict(obj) or (issubclass(obj, tuple) and hasattr(obj, "_fields")):
                 wrong.append(f"{where} is a TypedDict or NamedTuple; make it a dataclass")
             outside = not obj.__module__.startswith("joshreg.log.") and not attr.startswith("_")
