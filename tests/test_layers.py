@@ -330,3 +330,18 @@ def test_results_are_dataclasses_and_structs_are_log_records() -> None:
             if issubclass(obj, msgspec.Struct) and outside and where not in STRUCTS_OUTSIDE_THE_LOG:
                 wrong.append(f"{where} is a msgspec Struct outside the log; make it a dataclass")
     assert not wrong, "\n".join(wrong)
+
+
+def test_registry_writes_become_events_only_through_the_recorder() -> None:
+    """DESIGN's one path: a validated call becomes one event through ``RunRecorder.record``.
+    (The importer appends through its own writer in bulk; it is an operation, not a call.)"""
+    callers = []
+    for path in MODULES:
+        name = _module_name(path)
+        if name.startswith(("registry.", "results.", "provenance.")) and name != "registry.recorder":
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Attribute) and node.attr in ("append", "append_many"):
+                    owner = ast.unparse(node.value)
+                    if owner.endswith(("writer", "_writer")):
+                        callers.append(f"{name}: {owner}.{node.attr}")
+    assert not callers, f"events appended outside RunRecorder.record: {callers}"

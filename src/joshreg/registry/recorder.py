@@ -103,8 +103,10 @@ class RunRecorder(Closeable):
     def store(self) -> LogStore:
         return self.writer.store
 
-    def _append(self, event: EventBase) -> None:
-        # Published at once: a worker killed after a call returns loses nothing of that call.
+    def record(self, event: EventBase) -> None:
+        """Append one validated event and publish it: the one path by which a call of this
+        recorder or of a ``RunRegistry`` becomes an event. Published at once, so a worker
+        killed after a call returns loses nothing of that call."""
         self.writer.append(event)
         self.writer.publish()
 
@@ -125,7 +127,7 @@ class RunRecorder(Closeable):
                 "start_run needs a session_id (pass it here or to RunRecorder(session_id=...))"
             )
         rid = run_id or uuid7()
-        self._append(
+        self.record(
             RunStarted(
                 run_id=rid,
                 run_hash=run_hash,
@@ -139,7 +141,7 @@ class RunRecorder(Closeable):
 
     def complete_run(self, run_id: str, exit_code: int, error_message: str | None = None) -> None:
         """Record that execution ``run_id`` finished; a later completion replaces an earlier one."""
-        self._append(RunCompleted(run_id=run_id, exit_code=int(exit_code), error_message=error_message))
+        self.record(RunCompleted(run_id=run_id, exit_code=int(exit_code), error_message=error_message))
 
     def register_output(
         self,
@@ -151,7 +153,7 @@ class RunRecorder(Closeable):
     ) -> str:
         """Record a file the execution produced; return the output id."""
         oid = uuid7()
-        self._append(
+        self.record(
             OutputRegistered(
                 output_id=oid,
                 run_id=run_id,
@@ -177,7 +179,7 @@ class RunRecorder(Closeable):
         that column to VARCHAR instead of failing; ``CellDataLoader`` refuses such loads.
         """
         export = read_josh_csv(csv_path)
-        self._append(
+        self.record(
             results_event(self.store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type)
         )
         return export.rows

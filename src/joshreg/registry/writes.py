@@ -1,5 +1,5 @@
 """Every write of the registry: validated against the projection, then one event (or one
-label commit) through the registry's writer.
+label commit) through the registry's recorder (``RunRecorder.record``), as a worker's calls are.
 
 A mixin of ``RunRegistry``, not of the read-only ``RegistryView``.
 """
@@ -50,8 +50,7 @@ class RegistryWrites:
     """Sessions, configurations, executions, outputs, results and labels, recorded."""
 
     def _append(self, event: EventBase) -> None:
-        self._writer.append(event)
-        self._writer.publish()
+        self._recorder.record(event)
 
     def _known(self, kind: str, key: str) -> bool:
         """Whether a session id / run hash / run id exists, from memory, else after a sync."""
