@@ -215,9 +215,9 @@ def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
     """Decode newline-separated lines at once (fast path); raises if any line does not decode.
 
     The garbage collector is paused meanwhile: the allocations of a big buffer's events set off
-    collections that scan the whole heap and find nothing (decoding 10⁶ events took 3.1 s with
-    it running, 1.8 s paused). It is left alone when already paused, and a collection missed
-    here happens at the next allocations after it.
+    collections that scan the whole heap and find nothing (figures in benchmarks/findings.md).
+    It is left alone when already paused, and a collection missed here happens at the next
+    allocations after it.
     """
     if gc.isenabled():
         gc.disable()
@@ -227,7 +227,7 @@ def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
             gc.enable()
     else:
         events = _event_decoder.decode_lines(buffer)
-    if any(map((1).__ne__, map(_VERSION, events))):  # C-level: a Python loop cost 0.1 s per 10⁶
+    if any(map((1).__ne__, map(_VERSION, events))):  # C-level: a Python loop is slower
         ev = next(e for e in events if e.v != 1)
         raise msgspec.ValidationError(f"event {ev.event_id} has schema version {ev.v}")
     return events

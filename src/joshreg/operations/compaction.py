@@ -18,12 +18,10 @@ chained, decoded, one writer, seqs 1..n). A rebuild hands a clean segment's line
 ``from_json`` without decoding them in Python.
 
 Rebuilds read a compacted segment with pyarrow, which checks every page's CRC. DuckDB's own
-``read_parquet`` would be faster (10⁶ events: about 1 s less for these lines, about 2.5 s less
-with typed columns stored beside them), but it does not check page checksums: of 40 single-bit
-flips in one compacted file, 23 gave different rows without any error. Typed columns (one struct
-column per event type) read through pyarrow made rebuilds slower, not faster (10⁶ events:
-8.4-8.7 s against 7-8 s; reading the nested columns alone took 2.6-2.9 s), for files 1.8× larger
-and a slower compaction, so the raw lines it is.
+``read_parquet`` would be faster, but it does not check page checksums: most single-bit flips
+in a compacted file gave different rows without any error. Typed columns (one struct column
+per event type) read through pyarrow made rebuilds slower, not faster, for larger files and a
+slower compaction, so the raw lines it is (figures in benchmarks/findings.md).
 
 **Steps for one segment**, each safe to crash after:
 

@@ -132,7 +132,7 @@ class Rebuild:
         if self.error is not None:
             raise self.error
         # The reader is done: the comparison's scans, which also run the views' queries, get
-        # every core (10⁶ events, before the views: 0.3-0.4 s instead of 0.5-0.6 s on one).
+        # every core.
         self.fresh.execute("RESET threads")
         return self.fresh
 
@@ -187,8 +187,7 @@ def _rebuild_config(tmp: str) -> dict[str, str]:
     """The private rebuild's DuckDB settings: a bounded buffer pool that spills to ``tmp``, so
     that verifying a big registry does not hold a second copy of its tables in memory; and one
     DuckDB thread, as the rebuild's reader (reading, checking, decoding) keeps another core
-    busy: two took more CPU for the same wall time or longer (10⁶ events, 3 runs each: user
-    CPU 11.9-12.8 s with two, 9.5-10.9 s with one; 11.2-12.0 s against 10.0-11.7 s)."""
+    busy: two took more CPU for the same wall time or longer (benchmarks/findings.md)."""
     return {"memory_limit": REBUILD_MEMORY, "temp_directory": os.path.join(tmp, "spill"), "threads": "1"}
 
 

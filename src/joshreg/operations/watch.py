@@ -51,7 +51,7 @@ DEFAULT_INTERVAL = 1.0
 DEFAULT_SNAPSHOT_INTERVAL = 0.2
 SNAPSHOT_DUTY = 10  # at most one tenth of the time goes to copying snapshots
 # watchfiles groups changes for at most DEBOUNCE_MS, yielding after STEP_MS without one: a
-# write is noticed in about 10-20 ms (its defaults, 1600/50, cost about 100 ms).
+# write is noticed within a few steps (its defaults, 1600/50, are several times slower).
 DEBOUNCE_MS = 50
 STEP_MS = 10
 TICK_MS = 100  # the watch thread's own timeout, so it can report that it is running

@@ -161,8 +161,8 @@ class ProjectResults:
         geom = "NULL"
         if self.spatial:
             # A point where both coordinates are finite. DuckDB reads WKT into GEOMETRY by itself;
-            # the spatial extension's ST_Point is faster per row but costs about 0.2 s to load
-            # on each connection, so it is used only for many rows (both give the same points).
+            # the spatial extension's ST_Point is faster per row but slow to load on each
+            # connection, so it is used only for many rows (both give the same points).
             if self._spatial_loaded or n >= SPATIAL_FROM_ROWS:
                 if not self._spatial_loaded:
                     load_spatial(self.con)

@@ -64,7 +64,7 @@ class RefreshTables:
             # Key ranges let DuckDB skip row groups by their min/max statistics: run and output
             # ids minted by joshreg are UUIDv7, so a batch's ids are close together in time.
             self._ranges[name] = (ordered[0], ordered[-1])
-            if len(ordered) <= INLINE_ROWS:  # DuckDB scans a registered Arrow table in ~3 ms
+            if len(ordered) <= INLINE_ROWS:  # cheaper than an Arrow scan
                 self._affected[name] = "(" + ", ".join(sql_literal(k) for k in ordered) + ")"
             else:
                 import pyarrow as pa

@@ -256,8 +256,8 @@ def _text_array(
 ) -> pa.ChunkedArray:
     """The lines as Arrow strings. Runs of them still in the buffer they were read from
     (``bodies``, see ``ReadBatch``) are used in place; the other lines are joined into one
-    buffer. ``pa.array`` on a list of bytes objects costs about 4 µs a line, joining a few
-    hundred ns, and a run used in place only its offsets."""
+    buffer: ``pa.array`` on a list of bytes objects costs far more a line than joining them,
+    and a run used in place costs only its offsets."""
     import pyarrow as pa
 
     pieces: list[pa.Array] = []

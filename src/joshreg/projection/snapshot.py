@@ -76,9 +76,9 @@ def publish_snapshot(
     """Write the database of ``con`` to ``target`` atomically; return the seconds it took.
 
     With ``source_file`` (the file ``con`` holds), the file is checkpointed and copied as bytes
-    by a child process, the fast way (about 25 ms for a 12 MB registry). Without it (an
-    in-memory projection), or when a checkpoint is impossible (another transaction of this
-    process is open), the tables are copied with ``COPY FROM DATABASE``, about 20 times slower.
+    by a child process, the fast way. Without it (an in-memory projection), or when a
+    checkpoint is impossible (another transaction of this process is open), the tables are
+    copied with ``COPY FROM DATABASE``, an order of magnitude slower.
     """
     t0 = time.perf_counter()
     final = Path(target)

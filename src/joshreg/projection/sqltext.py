@@ -1,6 +1,6 @@
 """SQL text: quoting identifiers, writing values as literals, and binding them into a statement.
 
-Why bind by hand: DuckDB's Python client imports pandas (about 0.4 s) the first time any
+Why bind by hand: DuckDB's Python client imports pandas (slow to import) the first time any
 statement is executed with parameters, to check whether a value is a DataFrame. Reads that
 run on every open and every CLI listing render their few values as typed literals instead,
 so ``joshreg sessions`` never pays for pandas. Values come from the caller and are quoted
@@ -17,8 +17,9 @@ from datetime import date, datetime
 __all__ = ["INLINE_BYTES", "INLINE_ROWS", "bind", "literal", "quote_identifier", "sql_literal"]
 
 # Up to this many rows (and bytes of text), a statement names its values in its SQL text rather
-# than scanning a registered Arrow table: DuckDB's scan of one costs about 3 ms however small,
-# a short VALUES list well under one. Small catch-ups (a worker's few events) are the common case.
+# than scanning a registered Arrow table: DuckDB's scan of one has a fixed cost however small
+# the table, a short VALUES list a fraction of it. Small catch-ups (a worker's few events) are
+# the common case (figures in benchmarks/findings.md).
 INLINE_ROWS = 512
 INLINE_BYTES = 1 << 20
 
