@@ -30,6 +30,7 @@ from joshreg.projection.timetravel import parse_when, to_position
 from joshreg.registry.listings import log_entries
 from joshreg.registry.reader import RegistryReader
 from joshreg.registry.view import WRITE_NAMES
+from joshreg.testing.registries import FakeJobConfig
 
 PUBLIC = (*PUBLIC_TABLES, "event_log")
 
@@ -40,14 +41,6 @@ EXPORT = (
     "0,1,-116.0,34.2,2.5,14,1,1\n"
 )
 EXPORT_2 = EXPORT + "1,1,-116.2,34.3,3.5,16,2,1\n"
-
-
-class Config:
-    simulation = "Main"
-    replicates = 2
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"replicates": self.replicates}
 
 
 def snapshot(reg: RunRegistry) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
@@ -93,7 +86,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             cells = reg.query("SELECT count(*) FROM cell_data").fetchone()[0]
             steps.append(Step(name, pos, snapshot(reg), labels, cells))
 
-        sid = reg.create_session(Config(), experiment_name="first")
+        sid = reg.create_session(FakeJobConfig(replicates=2), experiment_name="first")
         step("session", log_entries(reg)[-1].hlc)
         reg.register_run(sid, "aaaaaaaaaaaa", "m.josh", "cfg a", None, {"maxGrowth": 1.0})
         reg.register_run(sid, "bbbbbbbbbbbb", "m.josh", "cfg b", None, {"maxGrowth": 2.0})
@@ -116,7 +109,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         step("forced", reg.label_history()[-1].position)
         reg.label_run("aaaaaaaaaaaa", "baseline", on_collision="timestamp")
         step("archived", reg.label_history()[-1].position)
-        s2 = reg.create_session(Config(), experiment_name="second")
+        s2 = reg.create_session(FakeJobConfig(replicates=2), experiment_name="second")
         reg.register_run(s2, "cccccccccccc", "m.josh", "cfg c", None, {"maxGrowth": 3.0, "scenario": "dry"})
         reg.update_session_status(sid, "completed")
         step("second session")
@@ -227,7 +220,7 @@ def test_exports_from_a_view_write_the_old_table(history, live, tmp_path: Path):
 
 
 WRITES = {
-    "create_session": (Config(),),
+    "create_session": (FakeJobConfig(replicates=2),),
     "update_session_status": ("x", "done"),
     "register_run": ("x", "dddddddddddd", None, "c", None, {}),
     "start_run": ("aaaaaaaaaaaa",),
@@ -420,7 +413,7 @@ def test_random_histories_replay_to_each_recorded_position(history_ops: list[tup
         for op in history_ops:
             try:
                 if op[0] == "session":
-                    sessions.append(reg.create_session(Config(), experiment_name=op[1]))
+                    sessions.append(reg.create_session(FakeJobConfig(replicates=2), experiment_name=op[1]))
                 elif op[0] == "register" and sessions:
                     param = "a" if isinstance(op[2], float) else ("b" if isinstance(op[2], str) else "c")
                     reg.register_run(sessions[-1], op[1], None, f"cfg {op[1]}", None, {param: op[2]})

@@ -14,14 +14,7 @@ import pytest
 from joshreg import RunRegistry
 from joshreg.cli.app import build_parser, main
 from joshreg.cli.output import format_duration, format_table
-
-
-class Config:
-    simulation = "Main"
-    replicates = 2
-
-    def to_dict(self) -> dict:
-        return {"replicates": self.replicates}
+from joshreg.testing.registries import FakeJobConfig
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +22,7 @@ def built_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A closed file registry: 3 configs, runs ok / failed / still running, labels that moved."""
     db = tmp_path_factory.mktemp("built") / "sweep.duckdb"
     with RunRegistry(db) as reg:
-        sid = reg.create_session(Config(), experiment_name="cli_exp")
+        sid = reg.create_session(FakeJobConfig(replicates=2), experiment_name="cli_exp")
         hashes = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
         for i, h in enumerate(hashes):
             reg.register_run(sid, h, "m.josh", f"cfg {i}", None, {"maxGrowth": 10.0 * (i + 1)})

@@ -36,16 +36,10 @@ BUILD = textwrap.dedent(
     import sys
     from pathlib import Path
     from joshreg import CellDataLoader, RunRecorder, RunRegistry
+    from joshreg.testing.registries import FakeJobConfig
     from joshreg.log.events import RunCompleted, RunStarted
     from joshreg.log.store import LocalStore
     from joshreg.log.writer import EventWriter
-
-    class Config:
-        simulation = "Main"
-        replicates = 2
-
-        def to_dict(self):
-            return {"replicates": 2}
 
     EXPORT = (
         "position.x,position.y,position.longitude,position.latitude,avg.height,status,step,replicate\\n"
@@ -56,7 +50,7 @@ BUILD = textwrap.dedent(
     db = root / "sweep.duckdb"
     hashes = [f"{i:012x}" for i in range(6)]
     with RunRegistry(db, enable_spatial=False) as reg:  # writer 1: sealed by close()
-        sid = reg.create_session(Config(), experiment_name="compaction")
+        sid = reg.create_session(FakeJobConfig(replicates=2), experiment_name="compaction")
         for i, h in enumerate(hashes):
             reg.register_run(sid, h, "m.josh", f"cfg {i}", None, {"maxGrowth": 1.5 * i, "mode": f"m{i % 2}"})
         runs = [reg.start_run(h, session_id=sid, replicate=r) for h in hashes for r in range(2)]

@@ -22,6 +22,7 @@ import pytest
 
 from joshreg import LabelConflictError, RunRegistry
 from joshreg.projection.tables import BOOKKEEPING_TABLES, UPSTREAM_TABLES
+from joshreg.testing.registries import FakeJobConfig
 
 try:
     from . import workers  # tests as a package
@@ -36,16 +37,9 @@ SESSION = "sweep-1"
 DEADLINE = 120.0  # seconds any one test may wait for its processes (a bound, not a speed check)
 
 
-class _Config:
-    simulation = "Sim"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"simulation": self.simulation}
-
-
 def _make_registry(db: Path, hashes: list[str]) -> None:
     with RunRegistry(db, enable_spatial=False) as reg:
-        reg.create_session(_Config(), experiment_name="conc", session_id=SESSION)
+        reg.create_session(FakeJobConfig(simulation="Sim"), experiment_name="conc", session_id=SESSION)
         for i, h in enumerate(hashes):
             reg.register_run(SESSION, h, f"{h}.josh", f"config {i}", None, {"alpha": float(i)})
 

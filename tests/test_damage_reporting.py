@@ -14,20 +14,16 @@ import pytest
 from joshreg import LogDamageWarning, RunRegistry
 from joshreg.cli.app import main
 from joshreg.log.clock import new_writer_id
+from joshreg.testing.registries import FakeJobConfig
 
 pytestmark = pytest.mark.slow  # fault injection: every test damages a log on purpose
-
-
-class _Config:
-    def to_dict(self) -> dict[str, int]:
-        return {}
 
 
 @pytest.fixture
 def registry_path(tmp_path: Path) -> Path:
     path = tmp_path / "sweep.duckdb"
     with RunRegistry(path) as reg:
-        sid = reg.create_session(_Config(), experiment_name="damaged")
+        sid = reg.create_session(FakeJobConfig(), experiment_name="damaged")
         reg.register_run(sid, "aaaaaaaaaaaa", "m.josh", "x = 1", None, {"x": 1})
     return path
 

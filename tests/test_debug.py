@@ -25,6 +25,7 @@ from joshreg import (
 from joshreg.cli.app import main
 from joshreg.projection import queries as q
 from joshreg.provenance.debug import format_message, output_path, parse_debug_line
+from joshreg.testing.registries import FakeJobConfig
 
 # --- parsing ------------------------------------------------------------------------------------
 
@@ -292,19 +293,11 @@ def test_print_trace(store, capsys):
 # --- the registry -------------------------------------------------------------------------------
 
 
-class Config:
-    simulation = "Main"
-    template_path = None
-
-    def to_dict(self) -> dict:
-        return {}
-
-
 @pytest.fixture
 def debug_reg(tmp_path):
     """Run "h1" (labelled baseline) executed twice with debug outputs, "h2" never executed."""
     reg = RunRegistry(tmp_path / "sweep.duckdb")
-    sid = reg.create_session(Config(), experiment_name="dbg")
+    sid = reg.create_session(FakeJobConfig(template_path=None), experiment_name="dbg")
     for h in ("h1", "h2", "h3"):
         reg.register_run(sid, h, "m.josh", f"cfg {h}", None, {})
     reg.label_run("h1", "baseline")

@@ -21,6 +21,7 @@ from pandas.testing import assert_frame_equal
 
 from joshreg import CellDataLoader, DiagnosticQueries, RunRegistry
 from joshreg.results.diagnostics import DiagnosticQueries as FromModule
+from joshreg.testing.registries import FakeJobConfig
 
 H = "avg.height"
 A, B, C = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"
@@ -40,17 +41,12 @@ def height(run_hash: str, replicate: int, step: int, cell: int) -> float:
     return BASE[run_hash] + 10 * step + cell * (replicate + 1)
 
 
-class _Config:
-    def to_dict(self) -> dict[str, Any]:
-        return {"template_path": "sweep.jshc.j2"}
-
-
 def build(folder: Path, keep: Keep = lambda step, cell: True) -> RunRegistry:
     """A registry holding the sweep's exports, restricted to the rows ``keep`` accepts."""
     folder.mkdir(parents=True, exist_ok=True)
     reg = RunRegistry(":memory:")
-    s1 = reg.create_session(_Config(), session_id="s1")
-    s2 = reg.create_session(_Config(), session_id="s2")
+    s1 = reg.create_session(FakeJobConfig(), session_id="s1")
+    s2 = reg.create_session(FakeJobConfig(), session_id="s2")
     loader = CellDataLoader(reg)
     for run_hash, sid in ((A, s1), (B, s1), (C, s2)):
         reg.register_run(sid, run_hash, "m.josh", f"cfg {run_hash}", None, {"maxGrowth": GROWTH[run_hash]})

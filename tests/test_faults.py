@@ -33,6 +33,7 @@ import pytest
 
 from joshreg import RunRegistry
 from joshreg.errors import LogDamageWarning
+from joshreg.testing.registries import FakeJobConfig
 
 try:
     from . import test_concurrency as conc
@@ -534,7 +535,7 @@ def test_label_race_has_one_order_and_losers_are_absent(tmp_path: Path) -> None:
     per = LABEL_ATTEMPTS // len(LABELS)
     hashes = {w: [f"{w:06d}{r:06d}" for r in range(per)] for w in range(LABEL_PROCS)}
     with RunRegistry(db, enable_spatial=False) as reg:
-        reg.create_session(conc._Config(), experiment_name="race", session_id=conc.SESSION)
+        reg.create_session(FakeJobConfig(simulation="Sim"), experiment_name="race", session_id=conc.SESSION)
         for w in hashes:
             for h in hashes[w]:
                 reg.register_run(conc.SESSION, h, f"{h}.josh", "cfg", None, {"alpha": 1.0})

@@ -23,6 +23,7 @@ from joshreg.errors import (
     RegistryBusyError,
     StoreMismatchError,
 )
+from joshreg.testing.registries import FakeJobConfig
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -288,16 +289,11 @@ def test_a_worker_does_not_make_a_store_beside_a_joshpy_file(tmp_path: Path) -> 
 # --- a projection and the store it was built from ------------------------------------------------
 
 
-class _Config:
-    def to_dict(self) -> dict[str, int]:
-        return {}
-
-
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
     path = tmp_path / "sweep.duckdb"
     with RunRegistry(path) as reg:
-        reg.create_session(_Config(), experiment_name="mine")
+        reg.create_session(FakeJobConfig(), experiment_name="mine")
     return path
 
 
@@ -317,7 +313,7 @@ def test_a_missing_store_is_refused_instead_of_emptying_the_registry(
 def test_another_store_is_refused_naming_both(built: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.duckdb"
     with RunRegistry(other) as reg:
-        reg.create_session(_Config(), experiment_name="theirs")
+        reg.create_session(FakeJobConfig(), experiment_name="theirs")
         theirs = reg.store.store_id
     with RunRegistry(built) as reg:
         mine = reg.store.store_id
@@ -335,7 +331,7 @@ def test_rebuild_points_a_registry_at_another_store(
 ) -> None:
     other = tmp_path / "other.duckdb"
     with RunRegistry(other) as reg:
-        reg.create_session(_Config(), experiment_name="theirs")
+        reg.create_session(FakeJobConfig(), experiment_name="theirs")
     code, out, err = run_cli(capsys, "rebuild", built, "--events-path", tmp_path / "other.events")
     assert code == 0, err
     assert out.startswith("rebuilt 1 events")  # the other store's session

@@ -18,7 +18,7 @@ from joshreg import CellDataLoader, RunRegistry
 from joshreg.cli.app import main
 from joshreg.errors import ColumnConflictError, ForeignDatabaseError, InvalidArgumentError
 from joshreg.projection.tables import UPSTREAM_TABLES
-from joshreg.testing.registries import dump_tables
+from joshreg.testing.registries import FakeJobConfig, dump_tables
 
 UPSTREAM = tuple(t for t in UPSTREAM_TABLES if t != "cell_data")
 # What an import changes on purpose (the README's list): totals filled in, cell_id renumbered.
@@ -219,12 +219,10 @@ def test_a_hash_or_session_held_with_other_content_is_a_conflict_and_kept(tmp_pa
         jp.start_run("bbbbbbbbbbbb", other)
         jp.label_run("bbbbbbbbbbbb", "best")
 
-    class Config:
-        def to_dict(self) -> dict[str, Any]:
-            return {"mine": True}
-
     with RunRegistry(tmp_path / "new.duckdb") as reg:
-        mine = reg.create_session(Config(), experiment_name="mine", session_id="shared-session")
+        mine = reg.create_session(
+            FakeJobConfig(extra={"mine": True}), experiment_name="mine", session_id="shared-session"
+        )
         reg.register_run(mine, "bbbbbbbbbbbb", "m.josh", "mine", None, {"x": 2})
         report = reg.import_joshpy(old)
         assert any(
@@ -302,12 +300,8 @@ def test_a_parquet_export_imports_like_the_file(tmp_path: Path) -> None:
 def test_new_parameter_or_variable_types_that_clash_are_refused_before_writing(tmp_path: Path) -> None:
     old = small_sweep(tmp_path / "old.duckdb")  # maxGrowth is DOUBLE there
 
-    class Config:
-        def to_dict(self) -> dict[str, Any]:
-            return {}
-
     with RunRegistry(tmp_path / "new.duckdb") as reg:
-        sid = reg.create_session(Config())
+        sid = reg.create_session(FakeJobConfig())
         reg.register_run(sid, "dddddddddddd", "m.josh", "x", None, {"maxGrowth": "fast"})
         with pytest.raises(ColumnConflictError, match="maxGrowth' exists as VARCHAR but new data has DOUBLE"):
             reg.import_joshpy(old)

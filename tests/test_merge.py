@@ -32,21 +32,13 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 # A registry process: apply the operations given as JSON to the registry at argv[1].
 BUILDER = """
 import json, sys
-from dataclasses import dataclass
 from joshreg import CellDataLoader, RunRegistry
-
-@dataclass
-class Config:
-    simulation: str = "Main"
-    template_path: str = "sweep.jshc.j2"
-    replicates: int = 1
-    def to_dict(self):
-        return {"template_path": self.template_path}
+from joshreg.testing.registries import FakeJobConfig
 
 reg = RunRegistry(sys.argv[1], enable_spatial=False)
 for op, *args in json.loads(sys.argv[2]):
     if op == "session":
-        reg.create_session(Config(), experiment_name=args[1], session_id=args[0])
+        reg.create_session(FakeJobConfig(), experiment_name=args[1], session_id=args[0])
     elif op == "register":
         sid, h, params = args
         reg.register_run(sid, h, "model.josh", f"config of {h}", None, params)

@@ -17,11 +17,7 @@ from joshreg import CellDataLoader, RunRecorder, RunRegistry
 from joshreg.cli.app import main
 from joshreg.cli.output import ProgressLines
 from joshreg.errors import RunNotFoundError
-
-
-class _Config:
-    def to_dict(self) -> dict[str, Any]:
-        return {}
+from joshreg.testing.registries import FakeJobConfig
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -34,7 +30,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str
 def sweep(tmp_path: Path) -> dict[str, Any]:
     db = tmp_path / "sweep.duckdb"
     with RunRegistry(db) as reg:
-        sid = reg.create_session(_Config(), experiment_name="new user")
+        sid = reg.create_session(FakeJobConfig(), experiment_name="new user")
         reg.register_run(sid, "aaaaaaaaaaaa", "m.josh", "x = 1", None, {"x": 1})
         reg.register_run(sid, "bbbbbbbbbbbb", "m.josh", "x = 2", None, {"x": 2})
         run = reg.start_run("aaaaaaaaaaaa", session_id=sid)

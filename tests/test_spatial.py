@@ -7,6 +7,7 @@ import pytest
 
 from joshreg import SpatialUnavailableError
 from joshreg.projection import spatial
+from joshreg.testing.registries import FakeJobConfig
 
 
 def test_spatial_loads_from_the_wheel_without_network() -> None:
@@ -41,12 +42,8 @@ def test_geom_is_the_same_point_whichever_way_it_is_made(
         "0,0,-116.123456789012,34.1,1\n0,1,1e-300,-0.0,2\n0,2,,34,3\n0,3,NaN,34,4\n0,4,Infinity,1,5\n"
     )
 
-    class Config:
-        def to_dict(self) -> dict:
-            return {}
-
     with RunRegistry(":memory:") as reg:
-        sid = reg.create_session(Config())
+        sid = reg.create_session(FakeJobConfig())
         reg.register_run(sid, "aaaaaaaaaaaa", None, "x", None, {})
         CellDataLoader(reg).load_csv(csv, reg.start_run("aaaaaaaaaaaa", session_id=sid), "aaaaaaaaaaaa")
         con = reg.conn

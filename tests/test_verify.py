@@ -25,6 +25,7 @@ from joshreg.cli.app import main
 from joshreg.log.clock import new_writer_id
 from joshreg.operations.verify import STALE_AFTER_S
 from joshreg.projection.tables import PUBLIC_TABLES
+from joshreg.testing.registries import FakeJobConfig
 
 fault = pytest.mark.slow  # fault injection: damage made on purpose, left out by `just test-fast`
 
@@ -33,13 +34,7 @@ BUILD = textwrap.dedent(
     import sys
     from pathlib import Path
     from joshreg import CellDataLoader, RunRegistry
-
-    class Config:
-        simulation = "Main"
-        replicates = 2
-
-        def to_dict(self):
-            return {"replicates": 2}
+    from joshreg.testing.registries import FakeJobConfig
 
     EXPORT = (
         "position.x,position.y,position.longitude,position.latitude,avg.height,treeCount,status,"
@@ -52,7 +47,7 @@ BUILD = textwrap.dedent(
     db = root / "sweep.duckdb"
     hashes = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
     with RunRegistry(db) as reg:  # the first writer: 12 events
-        sid = reg.create_session(Config(), experiment_name="verify")
+        sid = reg.create_session(FakeJobConfig(replicates=2), experiment_name="verify")
         for i, h in enumerate(hashes):
             reg.register_run(sid, h, "m.josh", f"cfg {i}", None, {"maxGrowth": 10.0 * (i + 1)})
         runs = []
@@ -389,14 +384,6 @@ def test_reading_in_small_chunks_finds_the_same(db: Path, monkeypatch, tmp_path:
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-class _Config:
-    simulation = "Main"
-    replicates = 1
-
-    def to_dict(self) -> dict[str, int]:
-        return {"replicates": 1}
-
-
 def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
     """The private rebuild reads the log only as far as the tables have; what a writer added
     since is scanned on its own, with the right line numbers, and is not a difference."""
@@ -406,7 +393,7 @@ def test_lines_written_after_the_checkpoint_are_scanned_too(db: Path) -> None:
     behind = db.read_bytes()
     before = set((store(db) / "log").iterdir())
     with RunRegistry(db) as reg:  # a third writer, whose events the old tables never read
-        sid = reg.create_session(_Config(), experiment_name="later")
+        sid = reg.create_session(FakeJobConfig(), experiment_name="later")
         reg.register_run(sid, "dddddddddddd", "m.josh", "cfg later", None, {"maxGrowth": 1.0})
         reg.complete_run(reg.start_run("dddddddddddd", session_id=sid), 0)
     (new,) = set((store(db) / "log").iterdir()) - before

@@ -32,6 +32,7 @@ import pytest
 from joshreg import JoshregError, RunRegistry
 from joshreg.errors import WaitTimeoutError
 from joshreg.projection.snapshot import snapshot_path
+from joshreg.testing.registries import FakeJobConfig
 
 pytestmark = pytest.mark.slow
 
@@ -88,16 +89,9 @@ while time.monotonic() < deadline:
 """
 
 
-class _Config:
-    simulation = "Sim"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"simulation": self.simulation}
-
-
 def _make_registry(db: Path) -> None:
     with RunRegistry(db, enable_spatial=False) as reg:
-        reg.create_session(_Config(), experiment_name="watch", session_id=SESSION)
+        reg.create_session(FakeJobConfig(simulation="Sim"), experiment_name="watch", session_id=SESSION)
         for i, h in enumerate(HASHES):
             reg.register_run(SESSION, h, f"{h}.josh", f"config {i}", None, {"alpha": float(i)})
 

@@ -19,6 +19,7 @@ from joshreg import RunRecorder, RunRegistry
 from joshreg.errors import LabelConflictError
 from joshreg.log.codec import encode_event, frame
 from joshreg.log.events import RunCompleted, RunStarted
+from joshreg.testing.registries import FakeJobConfig
 
 
 def run_id(worker: int, n: int) -> str:
@@ -88,7 +89,7 @@ def hold_registry(db_path: str, session_id: str, run_hash: str, go: Any, results
     """
     reg = RunRegistry(db_path, enable_spatial=False)
     try:
-        reg.create_session(_Config(), experiment_name="held", session_id=session_id)
+        reg.create_session(FakeJobConfig(simulation="Sim"), experiment_name="held", session_id=session_id)
         reg.register_run(session_id, run_hash, "a.josh", "cfg a", None, {"alpha": 1.0})
         first = reg.start_run(run_hash, session_id=session_id)
         results.put(("ready", reg.private_projection, first))
@@ -119,15 +120,6 @@ def label_best(db_path: str, run_hash: str, barrier: Any, results: Any) -> None:
         results.put((run_hash, "error", f"{type(e).__name__}: {e}"))
     finally:
         reg.close()
-
-
-class _Config:
-    """The least a session needs: something with ``to_dict()``."""
-
-    simulation = "Sim"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"simulation": self.simulation}
 
 
 # --- fault injection (tests/test_faults.py) -----------------------------------------------------
