@@ -22,7 +22,7 @@ import pytest
 
 from joshreg import LabelConflictError, RunRegistry
 from joshreg.projection.tables import BOOKKEEPING_TABLES, UPSTREAM_TABLES
-from joshreg.testing.registries import FakeJobConfig
+from joshreg.testing.registries import FakeJobConfig, dump_tables
 
 try:
     from . import workers  # tests as a package
@@ -83,14 +83,14 @@ def _acks(path: Path) -> dict[int, str]:
     return out
 
 
-def _snapshot(reg: RunRegistry) -> dict[str, list[tuple[Any, ...]]]:
-    tables = [
+def _snapshot(reg: RunRegistry) -> dict[str, list[dict[str, Any]]]:
+    tables = (
         *(t for t in UPSTREAM_TABLES if t != "cell_data"),
         "event_log",
         "label_history",
         *(t for t in BOOKKEEPING_TABLES if t != "joshreg_meta"),
-    ]
-    return {t: reg.query(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    )
+    return dump_tables(reg, tables)
 
 
 # --- many writers, some killed ------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_killed_writers_lose_only_unacknowledged_events(tmp_path: Path) -> None:
     }
     reg = RunRegistry(db, enable_spatial=False)
     configs = ["sweep_sessions", "job_configs", "session_configs", "config_parameters"]
-    before = {t: reg.query(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in configs}
+    before = dump_tables(reg, tuple(configs))
     try:
         for p in procs.values():
             p.start()

@@ -26,6 +26,7 @@ from joshreg.log.labelstreams import IMPORTED, LabelFold, LabelStreams
 from joshreg.log.store import LocalStore, MemoryStore
 from joshreg.operations.merge import merge_store
 from joshreg.projection.tables import EVENT_TABLE_NAMES, PUBLIC_TABLES
+from joshreg.testing.registries import dump_tables
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -130,17 +131,11 @@ def machines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 PUBLIC = (*PUBLIC_TABLES, "log_problems")
 
 
-def tables(db: Path, *, cell_ids: bool = True) -> dict[str, list[tuple[str, ...]]]:
-    """Every public and event table of the registry at ``db``, rows as sorted strings."""
+def tables(db: Path, *, cell_ids: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Every public and event table of the registry at ``db``, as ``dump_tables`` gives them."""
+    skip = {"cell_data": frozenset({"geom"} if cell_ids else {"geom", "cell_id"})}
     with RunRegistry(db, enable_spatial=False) as reg:
-        out = {}
-        for t in (*PUBLIC, *EVENT_TABLE_NAMES):
-            drop = "EXCLUDE (geom)" if t == "cell_data" else ""
-            if t == "cell_data" and not cell_ids:
-                drop = "EXCLUDE (geom, cell_id)"
-            rows = reg.query(f"SELECT * {drop} FROM {t}").fetchall()
-            out[t] = sorted(tuple(str(v) for v in r) for r in rows)
-        return out
+        return dump_tables(reg, (*PUBLIC, *EVENT_TABLE_NAMES), skip=skip)
 
 
 def fresh(db: Path, tmp: Path, name: str) -> Path:
@@ -450,7 +445,7 @@ def test_merge_works_through_the_store_interface_between_backends(tmp_path: Path
     on disk and back, and the two registries then show the same tables."""
     from joshreg.log.store import LocalStore
     from joshreg.operations.merge import merge_into
-    from joshreg.testing.registries import FakeJobConfig, dump_tables, table_differences
+    from joshreg.testing.registries import FakeJobConfig, table_differences
 
     with RunRegistry(":memory:") as mem:
         sid = mem.create_session(FakeJobConfig(), experiment_name="in memory", session_id="mem-s1")
