@@ -191,7 +191,9 @@ def test_repr_shows_path_and_spatial_flag(db_path):
 UPSTREAM_COLUMNS = {
     "sweep_sessions": "session_id experiment_name created_at template_path template_hash simulation "
     "total_jobs total_replicates status metadata",
-    "job_configs": "run_hash session_id josh_path josh_content config_content file_mappings label created_at",
+    # upstream's HEAD added the four status columns at the end (a probe-and-ALTER migration)
+    "job_configs": "run_hash session_id josh_path josh_content config_content file_mappings label created_at "
+    "status superseded_by status_reason status_updated_at",
     "session_configs": "session_id run_hash created_at",
     "job_runs": "run_id run_hash session_id replicate started_at completed_at exit_code output_path "
     "error_message metadata",

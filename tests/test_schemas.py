@@ -18,6 +18,7 @@ from joshreg.log.events import (
     RunCompleted,
     RunRegistered,
     RunStarted,
+    RunStatusChanged,
     SessionCreated,
     SessionStatusChanged,
     event_types,
@@ -96,6 +97,8 @@ def written_lines() -> list[dict[str, Any]]:
                 counts={"sessions": 2},
                 not_imported=["table run_tags"],
             ),
+            RunStatusChanged(run_hash="abc", status="superseded", superseded_by="def", reason="newer"),
+            RunStatusChanged(run_hash="def"),
         ]
     )
     w.close()  # seals the segment: a segment.sealed line

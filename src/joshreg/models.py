@@ -17,6 +17,7 @@ from typing import Any
 from joshreg.provenance.jobs import JobConfig
 
 __all__ = [
+    "RUN_STATUSES",
     "SPARSITY_WARN_COLUMN_NULL_PERCENT",
     "SPARSITY_WARN_MIN_ROWS",
     "SPARSITY_WARN_MIN_SPARSE_COLUMNS",
@@ -25,10 +26,13 @@ __all__ = [
     "ConfigSourceInfo",
     "DataSummary",
     "LabelChange",
+    "RunDetail",
     "RunInfo",
+    "RunStatus",
     "SessionInfo",
     "SessionSummary",
     "SparsityReport",
+    "StatusChange",
 ]
 
 # Upstream's sparsity thresholds. Module globals that users may change (set them on
@@ -76,6 +80,65 @@ class ConfigInfo:
     parameters: dict[str, Any]
     label: str | None
     created_at: datetime
+    status: str | None = None
+    superseded_by: str | None = None
+    status_reason: str | None = None
+    status_updated_at: datetime | None = None
+
+    @property
+    def effective_status(self) -> str:
+        """The status, with an unmarked run (``status`` None) read as ``active``."""
+        return self.status or "active"
+
+    @property
+    def is_current(self) -> bool:
+        """Whether the run counts: neither superseded nor marked bad."""
+        return self.effective_status == "active"
+
+
+#: The statuses a run may be marked with (``mark_run``); unmarked reads as ``active``.
+RUN_STATUSES = ("active", "superseded", "bad")
+
+
+@dataclass
+class RunStatus:
+    """A run configuration's status (``get_run_status``); ``status`` None means never marked."""
+
+    run_hash: str
+    status: str | None = None
+    superseded_by: str | None = None
+    reason: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def effective_status(self) -> str:
+        return self.status or "active"
+
+    @property
+    def is_current(self) -> bool:
+        return self.effective_status == "active"
+
+
+@dataclass
+class StatusChange:
+    """One status change of a run, as kept forever in the log (``status_history``).
+
+    ``status`` None is a reset (``reset_run``). A change made by a label commit
+    (``supersede``, ``label_run(on_collision="supersede")``) has the commit's ``version``; one
+    made by an event has its ``segment`` and ``line``. ``position`` is its clock value:
+    ``registry.as_of(position)`` shows the registry just after it.
+    """
+
+    at: datetime
+    actor: str
+    run_hash: str
+    status: str | None
+    superseded_by: str | None
+    reason: str | None
+    position: int
+    version: int | None = None
+    segment: str | None = None
+    line: int | None = None
 
 
 @dataclass
@@ -107,6 +170,44 @@ class RunInfo:
 
 
 @dataclass
+class RunDetail:
+    """One run configuration whole (``get_run_info``): its config, its executions, and the
+    replicate indices whose results are loaded."""
+
+    config: ConfigInfo
+    runs: list[RunInfo]
+    replicate_count: int
+    replicates: set[int]
+
+    @property
+    def run_hash(self) -> str:
+        return self.config.run_hash
+
+    @property
+    def label(self) -> str | None:
+        return self.config.label
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.config.parameters
+
+    @property
+    def succeeded(self) -> int:
+        """Executions that completed with exit code 0."""
+        return sum(1 for r in self.runs if r.exit_code == 0)
+
+    @property
+    def failed(self) -> int:
+        """Executions that completed with another exit code."""
+        return sum(1 for r in self.runs if r.exit_code is not None and r.exit_code != 0)
+
+    @property
+    def pending(self) -> int:
+        """Executions started but not completed."""
+        return sum(1 for r in self.runs if r.exit_code is None)
+
+
+@dataclass
 class SessionSummary:
     """Counts for one session.
 
@@ -134,7 +235,9 @@ class LabelChange:
     ``action`` is ``assigned``, ``released`` (taken away by ``force=True``, because the run
     was given another label, or by a conflicting label of a merged registry: ``reason`` says
     ``force``, ``relabel`` or ``merge``) or ``archived`` (renamed to ``archived_as`` by
-    ``on_collision="timestamp"``). ``previous_run_hash`` is the run that held ``label`` just
+    ``on_collision="timestamp"``) or ``superseded`` (taken away by ``supersede`` or
+    ``on_collision="supersede"``, which marked ``run_hash`` superseded by ``superseded_by``;
+    ``label`` is None when it held none). ``previous_run_hash`` is the run that held ``label`` just
     before an assignment. ``version`` is the number of the change's commit in the label log
     (after a merge, in the order of every merged label log, see ``joshreg.labelstreams``);
     ``position`` is its log position (its clock value): ``registry.as_of(position)`` shows the
@@ -151,6 +254,7 @@ class LabelChange:
     archived_as: str | None = None
     reason: str | None = None
     position: int = 0
+    superseded_by: str | None = None
 
 
 @dataclass

@@ -28,12 +28,14 @@ __all__ = [
     "LabelAssigned",
     "LabelCommit",
     "LabelReleased",
+    "LabelSuperseded",
     "OutputRegistered",
     "RegistryImported",
     "ResultsLoaded",
     "RunCompleted",
     "RunRegistered",
     "RunStarted",
+    "RunStatusChanged",
     "SegmentSealed",
     "SessionCreated",
     "SessionStatusChanged",
@@ -187,6 +189,21 @@ class RegistryImported(EventBase, tag="registry.imported"):
     not_imported: list[str] = []
 
 
+class RunStatusChanged(EventBase, tag="run.status_changed"):
+    """A run configuration was marked ``active``, ``superseded`` (by ``superseded_by``) or
+    ``bad``; ``status`` None clears the mark (``reset_run``), which reads as active.
+
+    Among all status changes of a run, in segments and label commits alike, the latest by
+    (clock, writer, sequence) is its status; every one stays in ``status_history``.
+    """
+
+    run_hash: str
+    status: str | None = None
+    superseded_by: str | None = None
+    reason: str | None = None
+    keys: ClassVar[tuple[str, ...]] = ("run_hash",)
+
+
 class SegmentSealed(EventBase, tag="segment.sealed"):
     """The writer closed its segment: no line will ever follow this one.
 
@@ -206,6 +223,7 @@ Event = (
     | OutputRegistered
     | ResultsLoaded
     | RegistryImported
+    | RunStatusChanged
     | SegmentSealed
 )
 
@@ -250,7 +268,24 @@ class LabelArchived(msgspec.Struct, tag_field="type", tag="label.archived", froz
     v: int = 1
 
 
-LabelAction = LabelAssigned | LabelReleased | LabelArchived
+class LabelSuperseded(
+    msgspec.Struct, tag_field="type", tag="label.superseded", frozen=True, kw_only=True, omit_defaults=True
+):
+    """``run_hash`` was superseded by ``superseded_by`` and gave up ``label``, in one commit with
+    whatever else the call did (``supersede``, or ``label_run(on_collision="supersede")``).
+
+    ``label`` is None when the run held no label: the status change still goes through the
+    label log, so that it and a concurrent label move are ordered together.
+    """
+
+    label: str | None
+    run_hash: str
+    superseded_by: str
+    reason: str | None = None
+    v: int = 1
+
+
+LabelAction = LabelAssigned | LabelReleased | LabelArchived | LabelSuperseded
 
 
 class LabelCommit(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from joshreg.log.events import LabelAction, LabelArchived, LabelAssigned, LabelReleased
+from joshreg.log.events import LabelAction, LabelArchived, LabelAssigned, LabelReleased, LabelSuperseded
 from joshreg.log.labels import LabelState
 
 __all__ = ["Displace", "free_name", "plan_assignment"]
 
 #: What happens to a run that holds the label being given away: its label is renamed
-#: (``archive``), or released as ``force`` or with the merge's reason (``merge``).
-Displace = Literal["archive", "force", "merge"]
+#: (``archive``), it is superseded by the new holder (``supersede``: label and status change in
+#: one commit), or its label is released as ``force`` or with the merge's reason (``merge``).
+Displace = Literal["archive", "supersede", "force", "merge"]
 
 
 def free_name(base: str, state: LabelState) -> str:
@@ -40,12 +41,14 @@ def plan_assignment(
     archive_base: Callable[[str], str] | None = None,
     relabel_reason: str = "relabel",
     merge_reason: str = "merge",
+    reason: str | None = None,
 ) -> list[LabelAction]:
     """The actions that give ``run_hash`` the label ``label`` against ``state``; none when it
     holds it already.
 
     A run holding ``label`` is displaced as ``displace`` says; with ``archive`` its label becomes
-    the first free name from ``archive_base(holder)``. The label ``run_hash`` held before is
+    the first free name from ``archive_base(holder)``; with ``supersede`` it is marked superseded
+    by ``run_hash`` for ``reason``. The label ``run_hash`` held before is
     released with ``relabel_reason``. A caller that must refuse a held label checks the holder
     before it plans.
     """
@@ -59,9 +62,13 @@ def plan_assignment(
                 raise TypeError("displace='archive' needs archive_base")
             archived_as = free_name(archive_base(holder), state)
             actions.append(LabelArchived(label=label, run_hash=holder, archived_as=archived_as))
+        elif displace == "supersede":
+            actions.append(
+                LabelSuperseded(label=label, run_hash=holder, superseded_by=run_hash, reason=reason)
+            )
         else:
-            reason = "force" if displace == "force" else merge_reason
-            actions.append(LabelReleased(label=label, run_hash=holder, reason=reason))
+            why = "force" if displace == "force" else merge_reason
+            actions.append(LabelReleased(label=label, run_hash=holder, reason=why))
     old = state.label_of.get(run_hash)
     if old is not None and old != label:
         actions.append(LabelReleased(label=old, run_hash=run_hash, reason=relabel_reason))

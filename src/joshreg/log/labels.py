@@ -20,7 +20,14 @@ import msgspec
 from joshreg.errors import JoshregError
 from joshreg.log.clock import HybridClock, actor, uuid7
 from joshreg.log.codec import GENESIS, LineCheck, Problem, check_line, decode_commit, encode_commit, frame
-from joshreg.log.events import LabelAction, LabelArchived, LabelAssigned, LabelCommit, LabelReleased
+from joshreg.log.events import (
+    LabelAction,
+    LabelArchived,
+    LabelAssigned,
+    LabelCommit,
+    LabelReleased,
+    LabelSuperseded,
+)
 from joshreg.log.store.base import LogStore
 
 __all__ = ["LabelLog", "LabelState", "commit_name", "parse_commit"]
@@ -54,7 +61,9 @@ class LabelState:
                     self.label_of.pop(prev, None)
                 self.holder[a.label] = a.run_hash
                 self.label_of[a.run_hash] = a.label
-            elif isinstance(a, LabelReleased):
+            elif isinstance(a, (LabelReleased, LabelSuperseded)):
+                if a.label is None:  # a supersede of a run that held no label
+                    continue
                 if self.holder.get(a.label) == a.run_hash:
                     del self.holder[a.label]
                 if self.label_of.get(a.run_hash) == a.label:

@@ -30,8 +30,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import msgspec
+
 from joshreg.log.codec import Problem
-from joshreg.log.events import LabelAction, LabelArchived, LabelAssigned, LabelCommit, LabelReleased
+from joshreg.log.events import (
+    LabelAction,
+    LabelArchived,
+    LabelAssigned,
+    LabelCommit,
+    LabelReleased,
+    LabelSuperseded,
+)
 from joshreg.log.labelplan import plan_assignment
 from joshreg.log.labels import PREFIX, LabelLog, LabelState, commit_name
 from joshreg.log.store.base import LogStore
@@ -175,7 +184,8 @@ def _touched(actions: list[LabelAction]) -> tuple[set[str], set[str]]:
     labels: set[str] = set()
     runs: set[str] = set()
     for a in actions:
-        labels.add(a.label)
+        if a.label is not None:
+            labels.add(a.label)
         runs.add(a.run_hash)
         if isinstance(a, LabelArchived):
             labels.add(a.archived_as)
@@ -213,7 +223,9 @@ def _valid(state: LabelState, actions: list[LabelAction]) -> bool:
             if held(a.label) not in (_GONE, a.run_hash) or of(a.run_hash) not in (_GONE, a.label):
                 return False
             holder[a.label], label_of[a.run_hash] = a.run_hash, a.label
-        elif isinstance(a, LabelReleased):
+        elif isinstance(a, (LabelReleased, LabelSuperseded)):
+            if a.label is None:  # a supersede of a run holding no label: a status change only
+                continue
             if held(a.label) != a.run_hash:
                 return False
             holder[a.label], label_of[a.run_hash] = _GONE, _GONE
@@ -226,8 +238,10 @@ def _valid(state: LabelState, actions: list[LabelAction]) -> bool:
 
 def _replan(state: LabelState, recorded: list[LabelAction]) -> list[LabelAction]:
     """The actions of the commit's intent against ``state``: each assignment wins; the holder it
-    displaces is archived (if the commit archived), released with ``force`` (if forced) or with
-    ``merge``; recorded releases and archives that nothing explains apply where still true."""
+    displaces is archived (if the commit archived), superseded (if it superseded), released with
+    ``force`` (if forced) or with ``merge``; recorded releases and archives that nothing explains
+    apply where still true; every recorded supersession keeps its status change, giving up its
+    label only where the run still holds it."""
     scratch = LabelState(holder=dict(state.holder), label_of=dict(state.label_of))
     out: list[LabelAction] = []
     assigned = [a for a in recorded if isinstance(a, LabelAssigned)]
@@ -242,6 +256,7 @@ def _replan(state: LabelState, recorded: list[LabelAction]) -> list[LabelAction]
             emit(LabelAssigned(label=label, run_hash=run, previous_run_hash=run))
             continue
         archive = next((x for x in recorded if isinstance(x, LabelArchived) and x.label == label), None)
+        superseding = next((x for x in recorded if isinstance(x, LabelSuperseded) and x.label == label), None)
         forced = any(
             isinstance(x, LabelReleased) and x.label == label and x.reason == "force" for x in recorded
         )
@@ -254,16 +269,28 @@ def _replan(state: LabelState, recorded: list[LabelAction]) -> list[LabelAction]
             scratch,
             label,
             run,
-            displace="archive" if archive is not None else "force" if forced else "merge",
+            displace="archive"
+            if archive is not None
+            else "supersede"
+            if superseding is not None
+            else "force"
+            if forced
+            else "merge",
             archive_base=lambda _holder, archive=archive: archive.archived_as,  # type: ignore[union-attr]
             relabel_reason="relabel" if relabel else MERGE_REASON,
             merge_reason=MERGE_REASON,
+            reason=superseding.reason if superseding is not None else None,
         )
         for action in actions:
             emit(action)
+    superseded = {x.run_hash for x in out if isinstance(x, LabelSuperseded)}
     labels = {a.label for a in assigned}
     runs = {a.run_hash for a in assigned}
     for x in recorded:
+        if isinstance(x, LabelSuperseded) and x.run_hash not in superseded:
+            held = x.label is not None and scratch.holder.get(x.label) == x.run_hash
+            emit(msgspec.structs.replace(x, label=x.label if held else None))
+            continue
         if isinstance(x, LabelAssigned) or x.label in labels or x.run_hash in runs:
             continue
         if scratch.holder.get(x.label) != x.run_hash:

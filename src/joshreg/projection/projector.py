@@ -382,6 +382,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
                 getattr(a, "previous_run_hash", None),
                 getattr(a, "archived_as", None),
                 getattr(a, "reason", None),
+                getattr(a, "superseded_by", None),
             )
             for c in commits
             for i, a in enumerate(c.actions)
@@ -389,7 +390,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
         if rows:
             self.con.executemany(
                 "INSERT INTO label_history VALUES "
-                "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 

@@ -47,7 +47,8 @@ _SESSION_COLS = (
 )
 _CONFIG_COLS = (
     "jc.run_hash, jc.session_id, jc.josh_path, jc.josh_content, jc.config_content, "
-    "jc.file_mappings, jc.label, jc.created_at"
+    "jc.file_mappings, jc.label, jc.created_at, jc.status, jc.superseded_by, jc.status_reason, "
+    "jc.status_updated_at"
 )
 RESULT_COLUMNS = (
     "run_id",
@@ -168,8 +169,12 @@ def _configs(con: Con, rows: list[tuple[Any, ...]]) -> list[ConfigInfo]:
             parameters=params[h],
             label=label,
             created_at=created,
+            status=status,
+            superseded_by=by,
+            status_reason=reason,
+            status_updated_at=updated,
         )
-        for h, sid, jp, jcontent, cc, fm, label, created in rows
+        for h, sid, jp, jcontent, cc, fm, label, created, status, by, reason, updated in rows
     ]
 
 
@@ -306,13 +311,13 @@ def label_history(con: Con, label: str | None = None, run_hash: str | None = Non
         where.append("(label = ? OR archived_as = ?)")
         params += [label, label]
     if run_hash is not None:
-        where.append("(run_hash = ? OR previous_run_hash = ?)")
-        params += [run_hash, run_hash]
+        where.append("(run_hash = ? OR previous_run_hash = ? OR superseded_by = ?)")
+        params += [run_hash, run_hash, run_hash]
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     rows = _execute(
         con,
         "SELECT version, changed_at, actor, action, label, run_hash, previous_run_hash, archived_as, "
-        f"reason, hlc FROM label_history {clause} ORDER BY version, idx",
+        f"reason, hlc, superseded_by FROM label_history {clause} ORDER BY version, idx",
         params,
     ).fetchall()
     return [LabelChange(*r) for r in rows]

@@ -8,10 +8,12 @@ from joshreg.log.events import (
     EventBase,
     LabelAssigned,
     LabelCommit,
+    LabelSuperseded,
     OutputRegistered,
     RunCompleted,
     RunRegistered,
     RunStarted,
+    RunStatusChanged,
     SessionCreated,
     SessionStatusChanged,
 )
@@ -32,6 +34,7 @@ class RefreshTables:
         hashes: set[str] = set()
         runs: set[str] = set()
         outputs: set[str] = set()
+        marked: set[str] = set()
         for e in events:
             t = type(e)
             if t is RunStarted or t is RunCompleted:
@@ -43,12 +46,17 @@ class RefreshTables:
                 sessions.add(e.session_id)  # type: ignore[attr-defined]
             elif t is SessionCreated or t is SessionStatusChanged:
                 sessions.add(e.session_id)  # type: ignore[attr-defined]
-        labelled: set[str] = set(hashes)
+            elif t is RunStatusChanged:
+                marked.add(e.run_hash)  # type: ignore[attr-defined]
+        # Configurations whose label or status may have changed.
+        labelled: set[str] = hashes | marked
         for c in commits:
             for a in c.actions:
                 labelled.add(a.run_hash)
                 if isinstance(a, LabelAssigned) and a.previous_run_hash:
                     labelled.add(a.previous_run_hash)
+                elif isinstance(a, LabelSuperseded):
+                    labelled.add(a.superseded_by)
         self._affected = {}
         self._ranges = {}
         for name, keys in (
@@ -111,15 +119,18 @@ class RefreshTables:
         # A full refresh starts from empty tables: it gives each configuration its label as it
         # inserts it, instead of updating every row just written (which rewrites them at commit).
         label = "(SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash)"
+        status = "s.status, s.superseded_by, s.reason, s.changed_at"
         if not skip("_aff_h"):
             delete("job_configs", "run_hash", "_aff_h")
             self._fill(
                 "job_configs",
                 f"""
-                SELECT run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
+                SELECT r.run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
                        {label if full else "NULL"},
-                       make_timestamp(coalesce(config_created_us, created_us, hlc // 1000))
+                       make_timestamp(coalesce(config_created_us, created_us, hlc // 1000)),
+                       {status if full else "NULL, NULL, NULL, NULL"}
                 FROM {first("events_run_registered", "run_hash", flt("run_hash", "_aff_h"))} r
+                {"LEFT JOIN run_status s ON s.run_hash = r.run_hash" if full else ""}
                 """,
                 full=full,
             )
@@ -127,8 +138,17 @@ class RefreshTables:
             con.execute(
                 f"""
                 UPDATE job_configs SET label = (
-                    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+                    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash),
+                    status = NULL, superseded_by = NULL, status_reason = NULL, status_updated_at = NULL
                 WHERE true {flt("run_hash", "_aff_l")}
+                """
+            )
+            con.execute(
+                f"""
+                UPDATE job_configs SET status = s.status, superseded_by = s.superseded_by,
+                    status_reason = s.reason, status_updated_at = s.changed_at
+                FROM (SELECT * FROM run_status WHERE true {flt("run_hash", "_aff_l")}) s
+                WHERE job_configs.run_hash = s.run_hash
                 """
             )
         if not skip("_aff_h"):
@@ -262,10 +282,14 @@ def _first_rows(table: str, key: str, where: str, *, last: bool = False, split: 
         SELECT * FROM (SELECT * FROM {table} _t WHERE true {where} AND EXISTS ({dup}) {rank}))"""
 
 
-# Every configuration's label again, after the label rows were replaced (a merged fold).
+# Every configuration's label and status again, after the label rows were replaced (a merged fold).
 ALL_LABELS = """
 UPDATE job_configs SET label = (
-    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash)
+    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash),
+    status = NULL, superseded_by = NULL, status_reason = NULL, status_updated_at = NULL;
+UPDATE job_configs SET status = s.status, superseded_by = s.superseded_by,
+    status_reason = s.reason, status_updated_at = s.changed_at
+FROM run_status s WHERE job_configs.run_hash = s.run_hash;
 """
 
 

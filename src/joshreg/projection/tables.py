@@ -43,7 +43,7 @@ __all__ = [
 
 # Bump when the projection of an existing log changes; a stored projection with another
 # version is rebuilt from the log on open.
-PROJECTOR_VERSION = 3
+PROJECTOR_VERSION = 4
 
 CONFIG_PARAMS_CORE_COLUMNS = frozenset({"run_hash"})
 CELL_DATA_CORE_COLUMNS = frozenset(
@@ -83,7 +83,11 @@ CREATE TABLE IF NOT EXISTS job_configs (
     config_content TEXT,
     file_mappings JSON,
     label VARCHAR,
-    created_at TIMESTAMP
+    created_at TIMESTAMP,
+    status VARCHAR,
+    superseded_by VARCHAR(12),
+    status_reason TEXT,
+    status_updated_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS session_configs (
     session_id VARCHAR,
@@ -141,7 +145,8 @@ CREATE TABLE IF NOT EXISTS label_history (
     run_hash VARCHAR,
     previous_run_hash VARCHAR,
     archived_as VARCHAR,
-    reason VARCHAR
+    reason VARCHAR,
+    superseded_by VARCHAR
 );
 CREATE TABLE IF NOT EXISTS log_problems (
     segment VARCHAR,
@@ -316,13 +321,34 @@ def _event_ddl() -> str:
     return "\n".join(parts)
 
 
+# Every status change of a run, from segment events and label commits alike, and each run's
+# latest by (clock, writer, sequence): the one place clocks order changes (DESIGN.md).
+STATUS_DDL = """
+CREATE OR REPLACE VIEW status_history AS
+SELECT hlc, writer, seq, actor, make_timestamp(hlc // 1000) AS changed_at, run_hash, status,
+       superseded_by, reason, segment, line, NULL::BIGINT AS version
+FROM events_run_status_changed
+UNION ALL
+SELECT hlc, writer, idx AS seq, actor, changed_at, run_hash, 'superseded', superseded_by, reason,
+       NULL, NULL, version
+FROM label_history WHERE action = 'superseded';
+CREATE OR REPLACE VIEW run_status AS
+SELECT run_hash, status, superseded_by, reason, changed_at
+FROM status_history
+QUALIFY row_number() OVER (PARTITION BY run_hash ORDER BY hlc DESC, writer DESC, seq DESC) = 1;
+"""
+
+
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
     con.execute(_event_ddl())
+    con.execute(STATUS_DDL)
 
 
 def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every projected table (the log keeps the truth)."""
+    con.execute("DROP VIEW IF EXISTS run_status")
+    con.execute("DROP VIEW IF EXISTS status_history")
     con.execute("DROP VIEW IF EXISTS labels_current")
     con.execute("DROP VIEW IF EXISTS event_log")
     for t in _OWNED_TABLES:

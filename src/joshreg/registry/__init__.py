@@ -17,17 +17,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from joshreg.errors import RegistryClosedError
+    from joshreg.errors import RegistryBusyError, RegistryClosedError
     from joshreg.models import (
         ColumnStats,
         ConfigInfo,
         ConfigSourceInfo,
         DataSummary,
         LabelChange,
+        RunDetail,
         RunInfo,
+        RunStatus,
         SessionInfo,
         SessionSummary,
         SparsityReport,
+        StatusChange,
     )
     from joshreg.registry.reader import RegistryReader
     from joshreg.registry.recorder import RunRecorder
@@ -36,11 +39,16 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "RegistryClosedError": "joshreg.errors",
+    "RegistryBusyError": "joshreg.errors",
     "ColumnStats": "joshreg.models",
     "ConfigInfo": "joshreg.models",
     "ConfigSourceInfo": "joshreg.models",
     "DataSummary": "joshreg.models",
     "LabelChange": "joshreg.models",
+    "RunDetail": "joshreg.models",
+    "RunStatus": "joshreg.models",
+    "StatusChange": "joshreg.models",
+    "RUN_STATUSES": "joshreg.models",
     "RunInfo": "joshreg.models",
     "SessionInfo": "joshreg.models",
     "SessionSummary": "joshreg.models",
@@ -52,20 +60,25 @@ _LAZY = {
 }
 
 __all__ = [
+    "RUN_STATUSES",
     "ColumnStats",
     "ConfigInfo",
     "ConfigSourceInfo",
     "DataSummary",
     "LabelChange",
+    "RegistryBusyError",
     "RegistryClosedError",
     "RegistryReader",
     "RegistryView",
+    "RunDetail",
     "RunInfo",
     "RunRecorder",
     "RunRegistry",
+    "RunStatus",
     "SessionInfo",
     "SessionSummary",
     "SparsityReport",
+    "StatusChange",
 ]
 
 

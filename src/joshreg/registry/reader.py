@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 from joshreg.registry.discovering import ResultReads
 from joshreg.registry.inspecting import SourceReads
 from joshreg.registry.reads import ConfigReads
+from joshreg.registry.status import StatusReads
 
 
-class RegistryReader(ConfigReads, SourceReads, ResultReads, Closeable):
+class RegistryReader(ConfigReads, StatusReads, SourceReads, ResultReads, Closeable):
     """A registry's read API over one DuckDB projection (live, or as of a past moment).
 
     A subclass opens the projection (setting the attributes below) and says what ``sync``

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import UTC, datetime
 from typing import Any
 
 from joshreg.errors import (
     DuplicateLoadWarning,
     DuplicateSessionError,
     InvalidArgumentError,
-    LabelConflictError,
     RunNotFoundError,
     SessionNotFoundError,
     SparsityWarning,
@@ -23,17 +21,12 @@ from joshreg.errors import (
 from joshreg.log.clock import uuid7
 from joshreg.log.events import (
     EventBase,
-    LabelAction,
     RunRegistered,
     SessionCreated,
     SessionStatusChanged,
     json_value,
 )
-from joshreg.log.labelplan import plan_assignment
-from joshreg.log.labels import LabelLog, LabelState
-from joshreg.log.labelstreams import LabelStreams
 from joshreg.log.names import session_claim_name
-from joshreg.projection import queries as q
 from joshreg.projection.tables import (
     CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
@@ -283,60 +276,6 @@ class RegistryWrites:
         """Record a file produced by execution ``run_id``; return the output id."""
         self._require_run(run_id)
         return self._recorder.register_output(run_id, output_type, file_path, file_size, row_count)
-
-    def _label_log(self) -> LabelLog:
-        if self._labels is None:
-            self._labels = LabelLog(self._store, clock=self._writer.clock, writer=self._writer.writer_id)
-        return self._labels
-
-    def label_run(
-        self,
-        run_hash: str,
-        label: str,
-        force: bool = False,
-        on_collision: str | None = None,
-    ) -> None:
-        """Give ``run_hash`` the label ``label``.
-
-        A label names one run and a run holds one label. If another run holds ``label``:
-        ``force=True`` takes it away; ``on_collision="timestamp"`` renames the holder's label
-        to ``<label>_<YYYYmmdd_HHMMSS>`` (its registration time; ``_2``, ``_3`` if taken);
-        otherwise ``LabelConflictError`` (a ``ValueError``) says who holds it. Every change is
-        kept in ``label_history``. Concurrent callers are ordered by the label log.
-        """
-        if force and on_collision is not None:
-            raise InvalidArgumentError("force and on_collision are mutually exclusive; pass one")
-        if on_collision is not None and on_collision != "timestamp":
-            raise InvalidArgumentError(
-                f"Invalid on_collision {on_collision!r}; the only choice is 'timestamp'"
-            )
-        if not isinstance(label, str) or not label:
-            raise InvalidArgumentError(f"a label must be a non-empty string, got {label!r}")
-        self._require_hash(run_hash)
-        con = self._con()
-
-        def plan(state: LabelState) -> list[LabelAction]:
-            holder = state.holder.get(label)
-            if holder not in (None, run_hash) and not force and on_collision is None:
-                raise LabelConflictError(
-                    f"Label '{label}' is already assigned to run {holder} (label log version "
-                    f"{state.version}). Use force=True to move it to {run_hash}, or "
-                    "on_collision='timestamp' to archive the current holder's label"
-                )
-            return plan_assignment(
-                state, label, run_hash, displace="force" if force else "archive", archive_base=archive_base
-            )
-
-        def archive_base(holder: str) -> str:
-            when = q.created_at(con, holder) or datetime.now(UTC).replace(tzinfo=None)
-            return f"{label}_{when:%Y%m%d_%H%M%S}"
-
-        log = self._label_log()
-        if self._label_streams is None or self._label_streams.own is not log:
-            self._label_streams = LabelStreams(self._store, own=log)
-        streams = self._label_streams
-        # After a merge, plan against every label stream's fold, not this store's alone.
-        log.commit(lambda own: plan(streams.view(own)))
 
     def recorder(self, session_id: str | None = None) -> RunRecorder:
         """A worker-style recorder writing to this registry's log from this process."""
