@@ -22,6 +22,8 @@ from joshreg.log.codec import (
     verify_lines,
 )
 from joshreg.log.events import (
+    DesignDeleted,
+    DesignRegistered,
     EventBase,
     LabelArchived,
     LabelAssigned,
@@ -38,6 +40,7 @@ from joshreg.log.events import (
     SegmentSealed,
     SessionCreated,
     SessionStatusChanged,
+    TagsSet,
     event_types,
 )
 
@@ -119,6 +122,11 @@ SAMPLES: list[EventBase] = [
         reason="recalibrated",
         **ENVELOPE,
     ),
+    TagsSet(scope="run_hash", key="abc123def456", tags={"site": "mojave", "n": 2, "ok": True}, **ENVELOPE),
+    DesignRegistered(
+        name="sites", requirements=[{"attributes": {"site": "mojave"}, "min_active": 2}], **ENVELOPE
+    ),
+    DesignDeleted(name="sites", **ENVELOPE),
     SegmentSealed(**ENVELOPE),
 ]
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from joshreg.log.events import (
+    DesignDeleted,
+    DesignRegistered,
     LabelArchived,
     LabelAssigned,
     LabelReleased,
@@ -21,6 +23,7 @@ from joshreg.log.events import (
     RunStatusChanged,
     SessionCreated,
     SessionStatusChanged,
+    TagsSet,
     event_types,
 )
 from joshreg.log.labels import LabelLog, LabelState
@@ -99,6 +102,9 @@ def written_lines() -> list[dict[str, Any]]:
             ),
             RunStatusChanged(run_hash="abc", status="superseded", superseded_by="def", reason="newer"),
             RunStatusChanged(run_hash="def"),
+            TagsSet(scope="site", key="mojave", tags={"elevation": 900, "dry": True, "note": None}),
+            DesignRegistered(name="d", requirements=[{"attributes": {"site": "a"}, "min_active": 1}]),
+            DesignDeleted(name="d"),
         ]
     )
     w.close()  # seals the segment: a segment.sealed line

@@ -47,11 +47,14 @@ from joshreg.errors import (
 
 if TYPE_CHECKING:
     from joshreg.models import (
+        AttributeMatch,
         ColumnStats,
         ConfigInfo,
         ConfigSourceInfo,
         DataSummary,
         LabelChange,
+        Requirement,
+        RequirementCoverage,
         RunDetail,
         RunInfo,
         RunStatus,
@@ -59,6 +62,8 @@ if TYPE_CHECKING:
         SessionSummary,
         SparsityReport,
         StatusChange,
+        TargetCoverageReport,
+        TargetDesign,
     )
     from joshreg.operations.compaction import (
         CompactionReport,
@@ -118,6 +123,11 @@ _LAZY: dict[str, str] = {
     "ConfigSourceInfo": "joshreg.models",
     "DataSummary": "joshreg.models",
     "LabelChange": "joshreg.models",
+    "Requirement": "joshreg.models",
+    "RequirementCoverage": "joshreg.models",
+    "TargetCoverageReport": "joshreg.models",
+    "TargetDesign": "joshreg.models",
+    "AttributeMatch": "joshreg.models",
     "RunDetail": "joshreg.models",
     "RunStatus": "joshreg.models",
     "StatusChange": "joshreg.models",
@@ -158,6 +168,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "RUN_STATUSES",
+    "AttributeMatch",
     "BottleError",
     "BottleSpec",
     "CellDataLoader",
@@ -200,6 +211,8 @@ __all__ = [
     "RegistryClosedError",
     "RegistryReader",
     "RegistryView",
+    "Requirement",
+    "RequirementCoverage",
     "RunDetail",
     "RunInfo",
     "RunNotFoundError",
@@ -218,6 +231,8 @@ __all__ = [
     "StoreError",
     "StoreMismatchError",
     "SweepConfig",
+    "TargetCoverageReport",
+    "TargetDesign",
     "UnsafeBottleError",
     "VerifyProblem",
     "VerifyReport",

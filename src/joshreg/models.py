@@ -21,11 +21,14 @@ __all__ = [
     "SPARSITY_WARN_COLUMN_NULL_PERCENT",
     "SPARSITY_WARN_MIN_ROWS",
     "SPARSITY_WARN_MIN_SPARSE_COLUMNS",
+    "AttributeMatch",
     "ColumnStats",
     "ConfigInfo",
     "ConfigSourceInfo",
     "DataSummary",
     "LabelChange",
+    "Requirement",
+    "RequirementCoverage",
     "RunDetail",
     "RunInfo",
     "RunStatus",
@@ -33,6 +36,8 @@ __all__ = [
     "SessionSummary",
     "SparsityReport",
     "StatusChange",
+    "TargetCoverageReport",
+    "TargetDesign",
 ]
 
 # Upstream's sparsity thresholds. Module globals that users may change (set them on
@@ -205,6 +210,68 @@ class RunDetail:
     def pending(self) -> int:
         """Executions started but not completed."""
         return sum(1 for r in self.runs if r.exit_code is None)
+
+
+@dataclass
+class AttributeMatch:
+    """A run whose attribute matched (``find_current_by_attribute``), with its label and all of
+    its attributes."""
+
+    run_hash: str
+    label: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass
+class Requirement:
+    """A standing expectation: at least ``min_active`` active runs whose attributes include
+    ``attributes`` (every key, with a matching value)."""
+
+    attributes: dict[str, Any]
+    min_active: int = 1
+
+
+@dataclass
+class TargetDesign:
+    """A named set of requirements: what a complete experiment holds (``check_design``)."""
+
+    name: str
+    requirements: list[Requirement]
+
+
+@dataclass
+class RequirementCoverage:
+    """How far one requirement is met: the active runs that match it, and the runs that match
+    but do not count (``(run_hash, status)``, bad or superseded)."""
+
+    attributes: dict[str, Any]
+    min_active: int
+    active_run_hashes: list[str]
+    non_active_matches: list[tuple[str, str]]
+
+    @property
+    def found(self) -> int:
+        return len(self.active_run_hashes)
+
+    @property
+    def satisfied(self) -> bool:
+        return self.found >= self.min_active
+
+
+@dataclass
+class TargetCoverageReport:
+    """Every requirement of a design with its coverage (``check_design``)."""
+
+    design_name: str
+    requirements: list[RequirementCoverage]
+
+    @property
+    def complete(self) -> bool:
+        return all(r.satisfied for r in self.requirements)
+
+    @property
+    def unmet(self) -> list[RequirementCoverage]:
+        return [r for r in self.requirements if not r.satisfied]
 
 
 @dataclass

@@ -21,6 +21,8 @@ from joshreg.errors import InvalidArgumentError
 __all__ = [
     "CURRENT_VERSIONS",
     "UPCASTERS",
+    "DesignDeleted",
+    "DesignRegistered",
     "Event",
     "EventBase",
     "LabelAction",
@@ -39,6 +41,7 @@ __all__ = [
     "SegmentSealed",
     "SessionCreated",
     "SessionStatusChanged",
+    "TagsSet",
     "event_types",
     "json_value",
 ]
@@ -204,6 +207,33 @@ class RunStatusChanged(EventBase, tag="run.status_changed"):
     keys: ClassVar[tuple[str, ...]] = ("run_hash",)
 
 
+class TagsSet(EventBase, tag="tags.set"):
+    """Tags were merged into the tags of ``key`` in ``scope`` (like ``dict.update``).
+
+    Scopes ``run_hash`` (a run's attributes), ``session_id`` and ``run_id`` tag what the registry
+    holds; any other scope (``site``, ...) is the caller's own. Per tag, the latest change by
+    (clock, writer, sequence) holds.
+    """
+
+    scope: str
+    key: str
+    tags: dict[str, Any]
+
+
+class DesignRegistered(EventBase, tag="design.registered"):
+    """A target design was registered, or replaced wholesale: ``requirements`` are
+    ``{"attributes": {...}, "min_active": n}`` with the attributes' keys sorted."""
+
+    name: str
+    requirements: list[dict[str, Any]]
+
+
+class DesignDeleted(EventBase, tag="design.deleted"):
+    """A target design was deleted; a later registration of the name starts it again."""
+
+    name: str
+
+
 class SegmentSealed(EventBase, tag="segment.sealed"):
     """The writer closed its segment: no line will ever follow this one.
 
@@ -224,6 +254,9 @@ Event = (
     | ResultsLoaded
     | RegistryImported
     | RunStatusChanged
+    | TagsSet
+    | DesignRegistered
+    | DesignDeleted
     | SegmentSealed
 )
 

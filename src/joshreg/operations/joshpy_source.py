@@ -19,6 +19,7 @@ from joshreg.log.events import (
 )
 from joshreg.projection.dbfile import MARKER_TABLE, read_only_connection
 from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.tables import LATER_UPSTREAM_TABLES
 
 # The columns joshpy's tables have (seed and HEAD); others are named in the report.
 SESSION_COLUMNS = (
@@ -58,7 +59,7 @@ KNOWN = {
 LATER_COLUMNS = {"job_configs": ("status", "superseded_by", "status_reason", "status_updated_at")}
 
 
-LATER_TABLES = ("run_tags", "target_designs", "target_requirements")
+LATER_TABLES = LATER_UPSTREAM_TABLES  # not imported yet either
 
 
 _NAMESPACE = uuid.UUID("5b0b7d6e-3c1f-4f53-9a55-7a1d6c0e2f41")

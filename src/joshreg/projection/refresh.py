@@ -5,6 +5,8 @@ a batch touched or for everything.
 from __future__ import annotations
 
 from joshreg.log.events import (
+    DesignDeleted,
+    DesignRegistered,
     EventBase,
     LabelAssigned,
     LabelCommit,
@@ -16,13 +18,25 @@ from joshreg.log.events import (
     RunStatusChanged,
     SessionCreated,
     SessionStatusChanged,
+    TagsSet,
 )
 from joshreg.projection.sqltext import INLINE_ROWS, quote_identifier, sql_literal
 from joshreg.projection.tables import CONFIG_PARAMS_CORE_COLUMNS, table_columns, widen_into
 
 # The public tables a full refresh fills with one query over the event tables: views instead,
 # in a projector that does not materialize.
-VIEWED = frozenset({"job_configs", "session_configs", "sweep_sessions", "job_runs", "run_outputs"})
+VIEWED = frozenset(
+    {
+        "job_configs",
+        "session_configs",
+        "sweep_sessions",
+        "job_runs",
+        "run_outputs",
+        "run_tags",
+        "target_designs",
+        "target_requirements",
+    }
+)
 
 
 class RefreshTables:
@@ -35,6 +49,8 @@ class RefreshTables:
         runs: set[str] = set()
         outputs: set[str] = set()
         marked: set[str] = set()
+        tagged: set[str] = set()
+        designs: set[str] = set()
         for e in events:
             t = type(e)
             if t is RunStarted or t is RunCompleted:
@@ -48,6 +64,10 @@ class RefreshTables:
                 sessions.add(e.session_id)  # type: ignore[attr-defined]
             elif t is RunStatusChanged:
                 marked.add(e.run_hash)  # type: ignore[attr-defined]
+            elif t is TagsSet:
+                tagged.add(e.scope + TAG_KEY_SEP + e.key)  # type: ignore[attr-defined]
+            elif t is DesignRegistered or t is DesignDeleted:
+                designs.add(e.name)  # type: ignore[attr-defined]
         # Configurations whose label or status may have changed.
         labelled: set[str] = hashes | marked
         for c in commits:
@@ -65,6 +85,8 @@ class RefreshTables:
             ("_aff_l", labelled),
             ("_aff_r", runs),
             ("_aff_o", outputs),
+            ("_aff_g", tagged),
+            ("_aff_d", designs),
         ):
             if not keys:
                 continue
@@ -218,6 +240,24 @@ class RefreshTables:
                 full=full,
             )
 
+        if not skip("_aff_g"):
+            scoped = f"scope || '{TAG_KEY_SEP}' || key"
+            delete("run_tags", scoped, "_aff_g")
+            self._fill("run_tags", _tags_select(flt(scoped, "_aff_g")), full=full)
+        if not skip("_aff_d"):
+            delete("target_designs", "name", "_aff_d")
+            delete("target_requirements", "design_name", "_aff_d")
+            live = _live_designs(flt("name", "_aff_d"))
+            self._fill("target_designs", f"SELECT name, make_timestamp(hlc // 1000) FROM {live}", full=full)
+            self._fill(
+                "target_requirements",
+                f"""
+                SELECT name, r -> 'attributes', (r ->> 'min_active')::INTEGER
+                FROM (SELECT name, unnest(from_json(requirements, '["JSON"]')) AS r FROM {live})
+                """,
+                full=full,
+            )
+
     def _ensure_param_columns(self, wanted: dict[str, str]) -> bool:
         """Widen the column set for new names or types; True if the table was recreated."""
         merged = dict(self.param_columns)
@@ -258,6 +298,43 @@ class RefreshTables:
             FROM (SELECT run_hash, parameters AS p FROM {first})
             """
         )
+
+
+# Joins a tag scope and key into one affected key (a control character no caller uses).
+TAG_KEY_SEP = "\x1f"
+
+
+def _tags_select(where: str) -> str:
+    """``run_tags`` rows: per (scope, key), every tag's latest value by (clock, writer,
+    sequence), as one JSON object with sorted keys. Tag names are read as a MAP's keys, never
+    put into a JSON path or the SQL text."""
+    return f"""
+        SELECT scope, key,
+               to_json(map_from_entries(list({{'key': tag, 'value': value}} ORDER BY tag))),
+               make_timestamp(max(hlc) // 1000)
+        FROM (
+            SELECT scope, key, e.key AS tag, arg_max(e.value, (hlc, writer, seq)) AS value, max(hlc) AS hlc
+            FROM (
+                SELECT scope, key, hlc, writer, seq,
+                       unnest(map_entries(from_json(tags, '"MAP(VARCHAR, JSON)"'))) AS e
+                FROM events_tags_set WHERE true {where}
+            )
+            GROUP BY scope, key, e.key
+        )
+        GROUP BY scope, key
+    """
+
+
+def _live_designs(where: str) -> str:
+    """The designs whose latest event (by clock, writer, sequence) registered them."""
+    return f"""(
+        SELECT name, requirements, hlc FROM (
+            SELECT name, requirements, hlc, writer, seq FROM events_design_registered WHERE true {where}
+            UNION ALL
+            SELECT name, NULL, hlc, writer, seq FROM events_design_deleted WHERE true {where}
+        )
+        QUALIFY row_number() OVER (PARTITION BY name ORDER BY hlc DESC, writer DESC, seq DESC) = 1
+            AND requirements IS NOT NULL)"""
 
 
 def _first_rows(table: str, key: str, where: str, *, last: bool = False, split: bool = False) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "DDL",
     "EVENT_TABLES",
     "EVENT_TABLE_NAMES",
+    "LATER_UPSTREAM_TABLES",
     "PROJECTOR_VERSION",
     "PUBLIC_TABLES",
     "UPSTREAM_TABLES",
@@ -148,6 +149,21 @@ CREATE TABLE IF NOT EXISTS label_history (
     reason VARCHAR,
     superseded_by VARCHAR
 );
+CREATE TABLE IF NOT EXISTS run_tags (
+    scope VARCHAR,
+    key VARCHAR,
+    tags JSON,
+    updated_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS target_designs (
+    name VARCHAR,
+    created_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS target_requirements (
+    design_name VARCHAR,
+    attributes JSON,
+    min_active INTEGER
+);
 CREATE TABLE IF NOT EXISTS log_problems (
     segment VARCHAR,
     line BIGINT,
@@ -257,8 +273,10 @@ UPSTREAM_TABLES = (
     "run_outputs",
     "cell_data",
 )
+#: The tables upstream's registry added after the seed's version (tags and target designs).
+LATER_UPSTREAM_TABLES = ("run_tags", "target_designs", "target_requirements")
 #: What a user queries: upstream's tables, the label history and its current view.
-PUBLIC_TABLES = (*UPSTREAM_TABLES, "label_history", "labels_current")
+PUBLIC_TABLES = (*UPSTREAM_TABLES, *LATER_UPSTREAM_TABLES, "label_history", "labels_current")
 #: One table per projected event type, sorted.
 EVENT_TABLE_NAMES = tuple(sorted(table for table, _ in EVENT_TABLES.values()))
 #: The projection's own bookkeeping, rebuilt with it.
@@ -268,6 +286,7 @@ _OWNED_TABLES = (
     "cell_data",
     *EVENT_TABLE_NAMES,
     *(t for t in UPSTREAM_TABLES if t != "cell_data"),
+    *LATER_UPSTREAM_TABLES,
     "label_history",
     *BOOKKEEPING_TABLES,
 )

@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from joshreg.errors import RegistryBusyError, RegistryClosedError
     from joshreg.models import (
+        AttributeMatch,
         ColumnStats,
         ConfigInfo,
         ConfigSourceInfo,
         DataSummary,
         LabelChange,
+        Requirement,
+        RequirementCoverage,
         RunDetail,
         RunInfo,
         RunStatus,
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
         SessionSummary,
         SparsityReport,
         StatusChange,
+        TargetCoverageReport,
+        TargetDesign,
     )
     from joshreg.registry.reader import RegistryReader
     from joshreg.registry.recorder import RunRecorder
@@ -45,6 +50,11 @@ _LAZY = {
     "ConfigSourceInfo": "joshreg.models",
     "DataSummary": "joshreg.models",
     "LabelChange": "joshreg.models",
+    "Requirement": "joshreg.models",
+    "RequirementCoverage": "joshreg.models",
+    "TargetCoverageReport": "joshreg.models",
+    "TargetDesign": "joshreg.models",
+    "AttributeMatch": "joshreg.models",
     "RunDetail": "joshreg.models",
     "RunStatus": "joshreg.models",
     "StatusChange": "joshreg.models",
@@ -61,6 +71,7 @@ _LAZY = {
 
 __all__ = [
     "RUN_STATUSES",
+    "AttributeMatch",
     "ColumnStats",
     "ConfigInfo",
     "ConfigSourceInfo",
@@ -70,6 +81,8 @@ __all__ = [
     "RegistryClosedError",
     "RegistryReader",
     "RegistryView",
+    "Requirement",
+    "RequirementCoverage",
     "RunDetail",
     "RunInfo",
     "RunRecorder",
@@ -79,6 +92,8 @@ __all__ = [
     "SessionSummary",
     "SparsityReport",
     "StatusChange",
+    "TargetCoverageReport",
+    "TargetDesign",
 ]
 
 

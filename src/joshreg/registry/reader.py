@@ -22,13 +22,15 @@ from joshreg.registry import listings
 if TYPE_CHECKING:
     from joshreg.projection.timetravel import Moment
     from joshreg.registry.view import RegistryView
+from joshreg.registry.designs import DesignReads
 from joshreg.registry.discovering import ResultReads
 from joshreg.registry.inspecting import SourceReads
 from joshreg.registry.reads import ConfigReads
 from joshreg.registry.status import StatusReads
+from joshreg.registry.tags import TagReads
 
 
-class RegistryReader(ConfigReads, StatusReads, SourceReads, ResultReads, Closeable):
+class RegistryReader(ConfigReads, StatusReads, TagReads, DesignReads, SourceReads, ResultReads, Closeable):
     """A registry's read API over one DuckDB projection (live, or as of a past moment).
 
     A subclass opens the projection (setting the attributes below) and says what ``sync``

@@ -32,17 +32,21 @@ from joshreg.log.writer import Durability, EventWriter
 from joshreg.projection.dbfile import RegistryFile, inspect_registry_file
 from joshreg.projection.projector import CatchUp, Progress, Projector
 from joshreg.projection.timetravel import Moment
+from joshreg.registry.designs import DesignWrites
 from joshreg.registry.labelling import RegistryLabelling
 from joshreg.registry.maintenance import RegistryMaintenance
 from joshreg.registry.reader import RegistryReader
 from joshreg.registry.recorder import RunRecorder
+from joshreg.registry.tags import TagWrites
 from joshreg.registry.view import RegistryView
 from joshreg.registry.writes import RegistryWrites
 
 __all__ = ["RegistryClosedError", "RunRegistry"]
 
 
-class RunRegistry(RegistryWrites, RegistryLabelling, RegistryMaintenance, RegistryReader):
+class RunRegistry(
+    RegistryWrites, RegistryLabelling, TagWrites, DesignWrites, RegistryMaintenance, RegistryReader
+):
     """A registry of sweep sessions, run configurations, executions, outputs and labels.
 
     ``RunRegistry("sweep.duckdb")`` keeps its event log in ``sweep.events/`` beside the file
