@@ -152,3 +152,13 @@ def test_merged_copies_take_each_tag_from_its_latest_change(tmp_path: Path) -> N
     for path in paths:
         with RunRegistry(path) as reg:
             assert reg.get_attributes(A) == {"site": "x", "n": 2, "left": True, "right": True}, path
+
+
+def test_register_run_carries_declared_attributes_in_one_event(reg: RunRegistry, session: str) -> None:
+    before = reg.query("SELECT count(*) FROM event_log").fetchone()[0]
+    reg.register_run(session, "eeeeeeeeeee5", None, "e", None, {}, attributes={"site": "mojave", "tier": 1})
+    assert reg.query("SELECT count(*) FROM event_log").fetchone()[0] == before + 1
+    assert reg.get_attributes("eeeeeeeeeee5") == {"site": "mojave", "tier": 1}
+    reg.set_attributes("eeeeeeeeeee5", tier=2)
+    assert reg.get_attributes("eeeeeeeeeee5") == {"site": "mojave", "tier": 2}
+    assert reg.find_by_attribute("site", "mojave") == ["eeeeeeeeeee5"]

@@ -342,7 +342,7 @@ def test_legacy_parameters_key_reads_as_config_parameters():
 
 
 def test_from_dict_ignores_unknown_keys_and_nones():
-    config = JobConfig.from_dict({"simulation": "S", "template_path": None, "attributes": {"site": "A"}})
+    config = JobConfig.from_dict({"simulation": "S", "template_path": None, "later_field": {"site": "A"}})
     assert config == JobConfig(simulation="S")
 
 
@@ -563,3 +563,50 @@ def test_a_stored_config_expands_to_the_same_jobs_again(registry, inputs, tmp_pa
     before = [j.run_hash for j in JobExpander().expand(config, tmp_path / "a")]
     after = [j.run_hash for j in JobExpander().expand(registry.get_session(sid).job_config, tmp_path / "b")]
     assert before == after and len(before) == 2
+
+
+# --- upstream HEAD: declared attributes and imported Josh files --------------------------------------
+
+
+def test_attributes_round_trip_and_each_job_gets_its_own_copy(tmp_path: Path) -> None:
+    config = JobConfig(template_string="x = {{ x }}", attributes={"site": "mojave", "tier": 2})
+    data = config.to_dict()
+    assert data["attributes"] == {"site": "mojave", "tier": 2}
+    assert "attributes" not in JobConfig(template_string="x = 1").to_dict()
+    assert JobConfig.from_dict(data).attributes == {"site": "mojave", "tier": 2}
+    config.sweep = SweepConfig(config_parameters=[ConfigSweepParameter("x", [1, 2])])
+    jobs = JobExpander().expand(config, output_dir=tmp_path).jobs
+    assert [j.attributes for j in jobs] == [{"site": "mojave", "tier": 2}] * 2
+    jobs[0].attributes["tier"] = 3
+    assert jobs[1].attributes["tier"] == 2 and config.attributes["tier"] == 2
+
+
+def _model(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "main.josh": "start simulation Main\nend simulation\n",
+        "imp.josh": 'import "lib/util.josh"\n',
+        "lib/util.josh": "start unit x\nend unit\n",
+        "data.jshd": "abc\n",
+    }
+    out = {}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        out[name] = path
+    return out
+
+
+def test_run_hash_of_models_that_import_files_matches_upstream(tmp_path: Path) -> None:
+    f = _model(tmp_path)
+    config = "maxGrowth = 5\n"
+    assert compute_run_hash(f["main.josh"], config) == "a24570a55bfc"
+    assert compute_run_hash(f["main.josh"], config, {"climate": f["data.jshd"]}) == "26d6a4350fe2"
+    assert compute_run_hash(f["main.josh"], config, {"climate": f["data.jshd"]}, seed=42) == "8a9a09a11aed"
+    imports = [("lib/util.josh", f["lib/util.josh"])]
+    assert compute_run_hash(f["imp.josh"], config, import_files=imports) == "3e83169557fc"
+    assert compute_run_hash(f["imp.josh"], config, import_files=[]) == "f36ead37ff24"
+    assert compute_run_hash(f["imp.josh"], config) == "f36ead37ff24"
+    (tmp_path / "lib/util.josh").unlink()
+    with pytest.raises(FileNotFoundError, match=r"imported as 'lib/util\.josh'"):
+        compute_run_hash(f["imp.josh"], config, import_files=imports)

@@ -120,6 +120,9 @@ class RunRegistered(EventBase, tag="run.registered"):
     # brought the configuration itself) when the configuration was first registered.
     created_us: int | None = None
     config_created_us: int | None = None
+    # Declared run attributes (``JobConfig.attributes``), merged into the run's attributes as a
+    # ``tags.set`` of scope ``run_hash`` would be: one call, one event.
+    attributes: dict[str, Any] | None = None
     keys: ClassVar[tuple[str, ...]] = ("session_id", "run_hash")
 
 

@@ -59,6 +59,8 @@ class RefreshTables:
                 outputs.add(e.output_id)  # type: ignore[attr-defined]
             elif t is RunRegistered:
                 hashes.add(e.run_hash)  # type: ignore[attr-defined]
+                if e.attributes:  # type: ignore[attr-defined]
+                    tagged.add("run_hash" + TAG_KEY_SEP + e.run_hash)  # type: ignore[attr-defined]
                 sessions.add(e.session_id)  # type: ignore[attr-defined]
             elif t is SessionCreated or t is SessionStatusChanged:
                 sessions.add(e.session_id)  # type: ignore[attr-defined]
@@ -317,7 +319,13 @@ def _tags_select(where: str) -> str:
             FROM (
                 SELECT scope, key, hlc, writer, seq,
                        unnest(map_entries(from_json(tags, '"MAP(VARCHAR, JSON)"'))) AS e
-                FROM events_tags_set WHERE true {where}
+                FROM (
+                    SELECT scope, key, tags, hlc, writer, seq FROM events_tags_set
+                    UNION ALL
+                    SELECT 'run_hash', run_hash, attributes, hlc, writer, seq FROM events_run_registered
+                    WHERE attributes IS NOT NULL
+                )
+                WHERE true {where}
             )
             GROUP BY scope, key, e.key
         )

@@ -19,7 +19,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +76,16 @@ def compute_run_hash(
     config_content: str,
     file_mappings: Mapping[str, PathLike] | None = None,
     seed: int | None = None,
+    import_files: Sequence[tuple[str, PathLike]] | None = None,
 ) -> str:
     """The 12-hex-character run hash upstream joshpy gives a simulation specification.
 
     One MD5 is fed, in order: the Josh source's text (when ``josh_path`` is given), the rendered
     config text, then for each data file in name order its name and the MD5 hex of its bytes,
-    and last, only when ``seed`` is not None, ``seed=`` and the seed. Everything is UTF-8. The
-    seed goes last and only when set so unseeded runs keep the hashes they always had.
+    then, only when ``seed`` is not None, ``seed=`` and the seed; last, only when
+    ``import_files`` (``(relative path, path)`` pairs of the Josh files the source imports) is
+    not empty, each relative path in order and the MD5 hex of that file's bytes. Everything is
+    UTF-8. What is optional comes last and only when set, so older runs keep their hashes.
 
     Paths themselves are not hashed, only contents and mapping names: moving a data file keeps
     the hash, editing it changes it. A missing source or data file raises FileNotFoundError.
@@ -107,6 +110,12 @@ def compute_run_hash(
     if seed is not None:
         digest.update(b"seed=")
         digest.update(str(seed).encode("utf-8"))
+    for relative, path in sorted(import_files or (), key=lambda pair: pair[0]):
+        imported = Path(path)
+        if not imported.exists():
+            raise FileNotFoundError(f"imported Josh file not found: {imported} (imported as '{relative}')")
+        digest.update(relative.encode("utf-8"))
+        digest.update(hash_file(imported).encode("utf-8"))
     return digest.hexdigest()[:12]
 
 
@@ -147,6 +156,7 @@ class JobConfig:
     seed: int | None = None
     crs: str | None = None
     use_float64: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sources = [
@@ -204,6 +214,8 @@ class JobConfig:
             out["crs"] = self.crs
         if self.use_float64:
             out["use_float64"] = True
+        if self.attributes:
+            out["attributes"] = dict(self.attributes)
         return out
 
     @classmethod
@@ -226,6 +238,8 @@ class JobConfig:
             kwargs["sweep"] = SweepConfig.from_dict(data["sweep"])
         if data.get("file_mappings") is not None:
             kwargs["file_mappings"] = {k: Path(v) for k, v in data["file_mappings"].items()}
+        if data.get("attributes") is not None:
+            kwargs["attributes"] = dict(data["attributes"])
         return cls(**kwargs)
 
 
@@ -256,6 +270,7 @@ class ExpandedJob:
     seed: int | None = None
     crs: str | None = None
     use_float64: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -437,6 +452,7 @@ class JobExpander:
                     seed=config.seed,
                     crs=config.crs,
                     use_float64=config.use_float64,
+                    attributes=dict(config.attributes),  # each job its own copy
                 )
             )
         return jobs

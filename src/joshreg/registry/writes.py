@@ -202,6 +202,7 @@ class RegistryWrites:
         file_mappings: dict[str, dict[str, str]] | None,
         parameters: dict[str, Any] | None,
         josh_content: str | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> None:
         """Register a run configuration with ``session_id``.
 
@@ -209,7 +210,8 @@ class RegistryWrites:
         session); registering it from another session links it there too (pooling). Parameter
         columns are typed DOUBLE or VARCHAR by upstream's rules; a name that clashes with a
         core column, another name by case, or an existing column's type raises
-        ``ColumnConflictError`` (a ``ValueError``) and records nothing.
+        ``ColumnConflictError`` (a ``ValueError``) and records nothing. ``attributes`` (an
+        ``ExpandedJob``'s) are merged into the run's attributes by the same event.
         """
         self._require_session(session_id)
         params = {str(k): json_value(v) for k, v in (parameters or {}).items()}
@@ -234,6 +236,7 @@ class RegistryWrites:
                 file_mappings=file_mappings or None,
                 parameters=params,
                 parameter_types=types,
+                attributes={str(k): json_value(v) for k, v in attributes.items()} if attributes else None,
             )
         )
         self._remember("hash", str(run_hash))
