@@ -98,17 +98,18 @@ def test_replicate_count_is_zero_without_data(sweep: Sweep) -> None:
     assert sweep.reg.get_replicate_count("no-such-hash") == 0
 
 
-def test_replicate_count_counts_distinct_run_and_replicate_pairs(sweep: Sweep) -> None:
+def test_replicate_count_counts_distinct_replicate_indices(sweep: Sweep) -> None:
     reg = sweep.reg
     sweep.load("a2", "h2", ["step", "replicate", "v"], [[0, 0, 1], [1, 0, 2], [0, 1, 3]])
     assert reg.get_replicate_count("h2") == 2
-    # Another execution of the same configuration restarting at replicate 0 adds a pair.
+    # Another execution restarting at replicate 0 adds no index (upstream HEAD: the index is the
+    # identity; upstream's seed counted (run id, replicate) pairs and said 3 here).
     sweep.load("b2", "h2", ["step", "replicate", "v"], [[0, 0, 5], [1, 0, 6]])
-    assert reg.get_replicate_count("h2") == 3
-    # More rows for a pair already counted (other content, same run and replicate) add none.
-    sweep.load("b2", "h2", ["step", "replicate", "v"], [[2, 0, 7]])
+    assert reg.get_replicate_count("h2") == 2
+    sweep.load("b2", "h2", ["step", "replicate", "v"], [[2, 2, 7]])
     assert reg.get_replicate_count("h2") == 3
     assert reg.get_replicate_count("h1") == 0
+    assert reg.loaded_replicates("h2") == {0, 1, 2}
 
 
 def test_reloading_the_same_file_does_not_inflate_the_count(sweep: Sweep) -> None:
@@ -120,10 +121,10 @@ def test_reloading_the_same_file_does_not_inflate_the_count(sweep: Sweep) -> Non
     assert sweep.reg.get_replicate_count("h1") == 2
 
 
-def test_rows_without_run_id_count_as_their_own_group(sweep: Sweep) -> None:
+def test_rows_without_run_id_count_by_their_index_too(sweep: Sweep) -> None:
     sweep.load(None, "h1", ["step", "replicate", "v"], [[0, r, r] for r in range(5)])
     assert sweep.reg.get_replicate_count("h1") == 5
-    sweep.load("a1", "h1", ["step", "replicate", "v"], [[0, 0, 1]])
+    sweep.load("a1", "h1", ["step", "replicate", "v"], [[0, 0, 1], [0, 5, 1]])
     assert sweep.reg.get_replicate_count("h1") == 6
 
 

@@ -368,7 +368,7 @@ def test_imported_results_behave_like_loaded_ones(tmp_path: Path) -> None:
     with RunRegistry(tmp_path / "new.duckdb") as reg:
         reg.import_joshpy(old)
         assert reg.list_variable_columns() == ["avg.height", "note", "treeCount"]
-        assert reg.get_replicate_count("aaaaaaaaaaaa") == 4  # two executions × two replicates
+        assert reg.get_replicate_count("aaaaaaaaaaaa") == 2  # two executions of replicates 0 and 1
         csv = tmp_path / "more.csv"
         csv.write_text("step,replicate,avg.height,treeCount\n9,0,2.5,3\n")
         run = reg.get_runs_for_hash("cccccccccccc")[0].run_id

@@ -24,6 +24,7 @@ __all__ = [
     "BOOKKEEPING_TABLES",
     "CELL_DATA_CORE_COLUMNS",
     "CONFIG_PARAMS_CORE_COLUMNS",
+    "CURRENT_RUN_HASHES",
     "DDL",
     "EVENT_TABLES",
     "EVENT_TABLE_NAMES",
@@ -340,9 +341,13 @@ def _event_ddl() -> str:
     return "\n".join(parts)
 
 
+#: The run hashes whose results count: neither bad nor superseded (``cell_data_current``).
+CURRENT_RUN_HASHES = "SELECT run_hash FROM job_configs WHERE coalesce(status, 'active') = 'active'"
+
 # Every status change of a run, from segment events and label commits alike, and each run's
-# latest by (clock, writer, sequence): the one place clocks order changes (DESIGN.md).
-STATUS_DDL = """
+# latest by (clock, writer, sequence): the one place clocks order changes (DESIGN.md); and
+# the results of the runs that count.
+STATUS_DDL = f"""
 CREATE OR REPLACE VIEW status_history AS
 SELECT hlc, writer, seq, actor, make_timestamp(hlc // 1000) AS changed_at, run_hash, status,
        superseded_by, reason, segment, line, NULL::BIGINT AS version
@@ -351,6 +356,8 @@ UNION ALL
 SELECT hlc, writer, idx AS seq, actor, changed_at, run_hash, 'superseded', superseded_by, reason,
        NULL, NULL, version
 FROM label_history WHERE action = 'superseded';
+CREATE OR REPLACE VIEW cell_data_current AS
+SELECT * FROM cell_data WHERE run_hash IN ({CURRENT_RUN_HASHES});
 CREATE OR REPLACE VIEW run_status AS
 SELECT run_hash, status, superseded_by, reason, changed_at
 FROM status_history
@@ -366,6 +373,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every projected table (the log keeps the truth)."""
+    con.execute("DROP VIEW IF EXISTS cell_data_current")
     con.execute("DROP VIEW IF EXISTS run_status")
     con.execute("DROP VIEW IF EXISTS status_history")
     con.execute("DROP VIEW IF EXISTS labels_current")

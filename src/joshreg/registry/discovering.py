@@ -20,6 +20,7 @@ from joshreg.models import (
 )
 from joshreg.projection import queries as q
 from joshreg.projection.spatial import load_spatial
+from joshreg.projection.tables import CURRENT_RUN_HASHES
 from joshreg.results import discovery
 
 
@@ -84,6 +85,28 @@ class ResultReads:
         params = [p for _, ps in self._filters for p in ps]
         return sql, params
 
+    # Nesting depth of ``all_runs``: results queries leave bad and superseded runs out unless > 0.
+    _all_runs = 0
+
+    @contextmanager
+    def all_runs(self) -> Iterator[Self]:
+        """Include bad and superseded runs in every results query (diagnostics, plots,
+        discovery) while inside; outside, they are left out, as ``cell_data_current`` does."""
+        self._all_runs += 1
+        try:
+            yield self
+        finally:
+            self._all_runs -= 1
+
+    def results_clause(self, alias: str = "") -> tuple[str, list[Any]]:
+        """What every results query adds to its ``WHERE``: only active runs (unless inside
+        ``all_runs``), then the active spatial and time filters (``filter_clause``)."""
+        sql, params = self.filter_clause(alias)
+        if not self._all_runs:
+            prefix = f"{alias}." if alias else ""
+            sql = f" AND ({prefix}run_hash IN ({CURRENT_RUN_HASHES}))" + sql
+        return sql, params
+
     def _ensure_spatial(self) -> None:
         if not self.enable_spatial:
             raise InvalidArgumentError(
@@ -113,7 +136,8 @@ class ResultReads:
         return self.list_config_parameters(session_id)
 
     def get_replicate_count(self, run_hash: str) -> int:
-        """Distinct ``(run_id, replicate)`` pairs with data for ``run_hash``; 0 with none."""
+        """Distinct replicate indices with data for ``run_hash`` (one index under two run ids
+        counts once, as in upstream HEAD); the spatial and time filters apply; 0 with none."""
         self.sync()
         return discovery.replicate_count(self._con(), run_hash, self.filter_clause("cd"))
 
@@ -125,7 +149,7 @@ class ResultReads:
     def list_export_variables(self, session_id: str | None = None) -> list[str]:
         """Variables; with a session, only those with a value in its data (pooled hashes included)."""
         self.sync()
-        return discovery.export_variables(self._con(), session_id, self.filter_clause("cd"))
+        return discovery.export_variables(self._con(), session_id, self.results_clause("cd"))
 
     def list_variables(self, session_id: str | None = None) -> list[str]:
         """Deprecated: use ``list_export_variables``."""
@@ -139,17 +163,17 @@ class ResultReads:
     def list_entity_types(self, session_id: str | None = None) -> list[str]:
         """Sorted entity types with data (in the session's data, if given)."""
         self.sync()
-        return discovery.entity_types(self._con(), session_id, self.filter_clause("cd"))
+        return discovery.entity_types(self._con(), session_id, self.results_clause("cd"))
 
     def check_sparsity(self) -> SparsityReport:
         """NULL counts per variable column: many sparse columns mean mixed simulations."""
         self.sync()
-        return discovery.check_sparsity(self._con(), self.filter_clause("cd"))
+        return discovery.check_sparsity(self._con(), self.results_clause("cd"))
 
     def get_data_summary(self, session_id: str | None = None) -> DataSummary:
         """Counts, variables, parameters and ranges of the registry or of one session."""
         self.sync()
-        return discovery.data_summary(self._con(), session_id, self.filter_clause("cd"))
+        return discovery.data_summary(self._con(), session_id, self.results_clause("cd"))
 
     def export_results_df(self, session_id: str) -> Any:
         """The session's executions with their parameters, as a pandas DataFrame."""

@@ -393,7 +393,7 @@ class DiagnosticQueries:
                 col = self._parameter(name, known)
                 parts.append(f"cd.run_hash IN (SELECT run_hash FROM config_parameters WHERE {col} = ?)")
                 values.append(value)
-        filt, filt_values = self.registry.filter_clause("cd")
+        filt, filt_values = self.registry.results_clause("cd")
         return "".join(f" AND {p}" for p in parts) + filt, values + filt_values
 
     def _df(self, sql: str, params: list[Any], show_sql: bool) -> pd.DataFrame:

@@ -69,16 +69,12 @@ def variable_columns(con: Con) -> list[str]:
 
 
 def replicate_count(con: Con, run_hash: str, where: Where = NO_FILTER) -> int:
-    """Distinct ``(run_id, replicate)`` pairs with data for ``run_hash``; NULL run_id is one group.
-
-    Counting pairs, not replicate numbers, keeps two executions that both wrote replicate 0
-    apart (pooled re-runs restart at 0), while loading a CSV again does not add a replicate.
-    """
+    """Distinct replicate indices with data for ``run_hash`` (upstream HEAD's rule: the index
+    is the replicate's identity, so one index loaded under two run ids counts once)."""
     sql, params = where
     return _count(
         con,
-        "SELECT count(*) FROM (SELECT DISTINCT cd.run_id, cd.replicate FROM cell_data cd "
-        f"WHERE cd.run_hash = ?{sql})",
+        f"SELECT count(DISTINCT cd.replicate) FROM cell_data cd WHERE cd.run_hash = ?{sql}",
         [run_hash, *params],
     )
 

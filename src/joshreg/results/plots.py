@@ -288,8 +288,8 @@ def _aggregation(aggregate: str) -> str:
 
 
 def _where(registry: RegistryReader) -> tuple[str, list[Any]]:
-    """``TRUE AND <active filters>`` over ``cell_data cd``, with its parameters."""
-    clause, params = registry.filter_clause("cd")
+    """``TRUE AND <active runs> AND <active filters>`` over ``cell_data cd``, with its parameters."""
+    clause, params = registry.results_clause("cd")
     return "TRUE" + clause, list(params)
 
 
