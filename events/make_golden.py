@@ -37,6 +37,9 @@ TABLES = (
     "labels_current",
     "log_problems",
 )
+# Tables of upstream's later features, in a snapshot only when they hold rows (older golden logs
+# have none, and their expected files predate the tables).
+LATER_TABLES = ("run_tags", "target_designs", "target_requirements")
 
 
 def snapshot(con: duckdb.DuckDBPyConnection, exact: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -49,7 +52,8 @@ def snapshot(con: duckdb.DuckDBPyConnection, exact: tuple[str, ...] = ()) -> dic
     does not matter. With ``exact``, the result rows per run are compared too.
     """
     out: dict[str, Any] = {}
-    for table in TABLES:
+    later = [t for t in LATER_TABLES if con.execute(f"SELECT count(*) FROM {t}").fetchone() != (0,)]
+    for table in (*TABLES, *later):
         types = dict(
             con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
@@ -229,11 +233,64 @@ def write_imported_history(store_dir: Path, db: Path, tmp: Path) -> dict[str, An
     return result
 
 
+def write_curated_history(store_dir: Path, db: Path) -> dict[str, Any]:
+    """Statuses, supersessions, attributes, tags and target designs (upstream HEAD's registry),
+    from a registry and a worker; return the snapshot."""
+    from joshreg import Requirement, TargetDesign
+
+    reg = RunRegistry(db, events_path=store_dir, durability="event")
+    cfg = SweepConfig("Main", "templates/fire.josh.j2", 2, {"ignition": [0.1, 0.2, 0.3]})
+    sid = reg.create_session(cfg, experiment_name="fire_sweep", session_id="golden-s3")
+    hashes = [f"f1e2d3c4b5a{i}" for i in range(4)]
+    for i, h in enumerate(hashes[:3]):
+        reg.register_run(
+            sid,
+            h,
+            "sims/fire.josh",
+            f"ignition = {0.1 * (i + 1):.1f}\n",
+            None,
+            {"ignition": 0.1 * (i + 1)},
+            attributes={"site": "mojave", "tier": i},
+        )
+    reg.register_run(sid, hashes[3], "sims/fire.josh", "ignition = 0.4\n", None, {"ignition": 0.4})
+    worker = RunRecorder(events_path=store_dir, session_id=sid, durability="event")
+    for i, h in enumerate(hashes):
+        rid = f"golden-fire-{i}"
+        worker.start_run(h, run_id=rid)
+        worker.complete_run(rid, 0 if i != 2 else 1, None if i != 2 else "diverged")
+    worker.close()
+    reg.label_run(hashes[0], "best")
+    reg.label_run(hashes[1], "best", on_collision="supersede", reason="recalibrated ignition")
+    reg.mark_run(hashes[2], "bad", reason="diverged at step 40")
+    reg.supersede(hashes[3], hashes[2], reason="replaces the diverged run")
+    reg.mark_run(hashes[2], "active")
+    reg.mark_run(hashes[2], "bad", reason="still diverges")
+    reg.set_attributes(hashes[1], tier=10, note='quoted "name"', **{"a.b": True})
+    reg.set_attributes(hashes[3], site="sonoran", tier=1.0)
+    reg.tag_by_session_id(sid, owner="ana", batch=3)
+    reg.tag_by_run_id("golden-fire-0", node="n07")
+    reg.tag_custom("mojave", scope="site", elevation=900, dry=True)
+    reg.register_design(
+        TargetDesign("coverage", [Requirement({"site": "mojave"}, 2), Requirement({"tier": 1})])
+    )
+    reg.register_design(TargetDesign("dropped", [Requirement({"site": "chihuahuan"})]))
+    reg.delete_design("dropped")
+    reg.register_design(TargetDesign("coverage", [Requirement({"site": "mojave"}, 3)]))
+    reg.sync()
+    assert reg._conn is not None
+    result = snapshot(reg._conn)
+    reg.close()
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", default="golden-v1")
     parser.add_argument(
         "--imported", action="store_true", help="write the history of an imported joshpy registry"
+    )
+    parser.add_argument(
+        "--curated", action="store_true", help="write statuses, attributes, tags and target designs"
     )
     args = parser.parse_args(argv)
     store_dir = HERE / args.name
@@ -242,6 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.imported:
             expected = write_imported_history(store_dir, Path(tmp) / "golden.duckdb", Path(tmp))
+        elif args.curated:
+            expected = write_curated_history(store_dir, Path(tmp) / "golden.duckdb")
         else:
             expected = write_history(store_dir, Path(tmp) / "golden.duckdb")
     expected_path = HERE / f"{args.name}.expected.json"

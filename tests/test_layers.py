@@ -90,6 +90,7 @@ LADDER: dict[str, float] = {
     "cli.output": 5.5,
     "cli.commands": 5.5,
     "cli.inspect": 6,
+    "cli.curating": 6,
     "cli.sources": 6,
     "cli.upkeep": 6,
     "cli.watching": 6,

@@ -14,14 +14,14 @@ import textwrap
 import warnings
 from collections.abc import Sequence
 
-from joshreg.cli import inspect, sources, upkeep, watching
+from joshreg.cli import curating, inspect, sources, upkeep, watching
 from joshreg.cli.commands import COMMANDS, EXIT_ERROR, Arg, when
 from joshreg.errors import JoshregError, LogDamageWarning
 
 __all__ = ["build_parser", "main"]
 
 # Importing the command modules registers their commands.
-_MODULES = (inspect, sources, upkeep, watching)
+_MODULES = (inspect, curating, sources, upkeep, watching)
 
 
 def _add(parser: argparse.ArgumentParser, a: Arg) -> None:

@@ -112,6 +112,7 @@ def info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise JoshregError(_not_yet(args, reg)) from None
     if args.json:
         page["label_history"] = [c.__dict__ for c in page["label_history"]]
+        page["status_history"] = [c.__dict__ for c in page["status_history"]]
         for key in ("josh_source", "config_source"):
             src = page[key]
             page[key] = (

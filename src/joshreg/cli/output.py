@@ -109,6 +109,8 @@ def _history_detail(c: LabelChange) -> str | None:
         return c.archived_as
     if c.action == "released":
         return f"({c.reason})" if c.reason else None
+    if c.action == "superseded":
+        return f"superseded by {c.superseded_by}" + (f" ({c.reason})" if c.reason else "")
     if c.reason:  # an assignment with a reason: brought in by `joshreg import`
         return f"{c.previous_run_hash or '-'} ({c.reason})"
     return c.previous_run_hash
@@ -161,8 +163,12 @@ def format_run_info(info: dict[str, Any]) -> str:
     if info["config_path"]:
         lines.append(f"Config:      {info['config_path']}{_source_state(info['config_source'])}")
     lines.append(f"Registered:  {format_time(info['created_at'])}")
+    lines.append(f"Status:      {status_text(info)}")
     lines.append("Parameters:" + ("" if info["parameters"] else " (none)"))
     lines += [f"  {k} = {json.dumps(v) if isinstance(v, str) else v}" for k, v in info["parameters"].items()]
+    if info["attributes"]:
+        lines.append("Attributes:")
+        lines += [f"  {k} = {json.dumps(v)}" for k, v in info["attributes"].items()]
     lines.append("Data files:" + ("" if info["file_mappings"] else " (none)"))
     for name, f in sorted(info["file_mappings"].items()):
         digest = f.get("hash") or "missing"
@@ -191,7 +197,46 @@ def format_run_info(info: dict[str, Any]) -> str:
         lines += ["", format_table(INFO_RUN_HEADERS, rows)]
     lines += ["", "Label history:"]
     lines.append(format_table(HISTORY_HEADERS, history_rows(info["label_history"])))
+    if info["status_history"]:
+        lines += [
+            "",
+            "Status history:",
+            format_table(STATUS_HISTORY_HEADERS, status_rows(info["status_history"])),
+        ]
     return "\n".join(lines)
+
+
+def status_text(c: Any) -> str:
+    """A run's status in words: ``active``, ``bad (why)``, ``superseded by H (why)``, with
+    when it was set; an unmarked run is ``active``. ``c`` is a ``RunStatus`` or a run_info page."""
+    if isinstance(c, dict):
+        status, by, reason = c["status"], c["superseded_by"], c["status_reason"]
+        at = c["status_updated_at"]
+    else:
+        status, by, reason, at = c.status, c.superseded_by, c.reason, c.updated_at
+    if status is None:
+        return "active (never marked)"
+    text = status + (f" by {by}" if by else "") + (f" ({reason})" if reason else "")
+    return text + f", since {format_time(at)}"
+
+
+STATUS_HISTORY_HEADERS = ("WHEN", "RUN_HASH", "STATUS", "SUPERSEDED_BY", "REASON", "BY", "WHERE")
+
+
+def status_rows(changes: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """``status_history`` entries as table rows; WHERE is the label commit or segment line."""
+    return [
+        (
+            format_time(c.at),
+            c.run_hash,
+            c.status if c.status is not None else "(reset)",
+            c.superseded_by,
+            c.reason,
+            c.actor,
+            f"label commit {c.version}" if c.version is not None else f"{c.segment}:{c.line}",
+        )
+        for c in changes
+    ]
 
 
 def watch_line(b: Batch) -> str:

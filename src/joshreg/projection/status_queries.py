@@ -12,7 +12,7 @@ import duckdb
 from joshreg.models import RunStatus, StatusChange
 from joshreg.projection.sqltext import bind
 
-__all__ = ["loaded_replicates", "run_status", "status_history", "superseded_by"]
+__all__ = ["loaded_replicates", "run_status", "run_statuses", "status_history", "superseded_by"]
 
 
 def run_status(con: duckdb.DuckDBPyConnection, run_hash: str) -> RunStatus:
@@ -26,6 +26,15 @@ def run_status(con: duckdb.DuckDBPyConnection, run_hash: str) -> RunStatus:
     if row is None:
         return RunStatus(run_hash)
     return RunStatus(run_hash, *row)
+
+
+def run_statuses(con: duckdb.DuckDBPyConnection) -> list[RunStatus]:
+    """Every configuration's status, by run hash."""
+    rows = con.execute(
+        "SELECT run_hash, status, superseded_by, status_reason, status_updated_at FROM job_configs "
+        "ORDER BY run_hash"
+    ).fetchall()
+    return [RunStatus(*r) for r in rows]
 
 
 def status_history(con: duckdb.DuckDBPyConnection, run_hash: str | None = None) -> list[StatusChange]:

@@ -293,6 +293,12 @@ def run_info(reg: RunRegistry, label_or_hash: str) -> dict[str, Any]:
         "replicates_loaded": reg.get_replicate_count(run_hash),
         "runs": run_rows(reg, run_hash=run_hash),
         "label_history": reg.label_history(run_hash=run_hash),
+        "status": cfg.status,
+        "superseded_by": cfg.superseded_by,
+        "status_reason": cfg.status_reason,
+        "status_updated_at": cfg.status_updated_at,
+        "status_history": reg.status_history(run_hash),
+        "attributes": reg.get_attributes(run_hash),
     }
 
 

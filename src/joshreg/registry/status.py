@@ -20,6 +20,11 @@ class StatusReads:
         run_hash = self.resolve_label_or_hash(label_or_hash)
         return sq.run_status(self._con(), run_hash)
 
+    def run_statuses(self) -> list[RunStatus]:
+        """Every run configuration's status, by run hash (unmarked ones with ``status`` None)."""
+        self.sync()
+        return sq.run_statuses(self._con())
+
     def status_history(self, run_hash: str | None = None) -> list[StatusChange]:
         """Every status change (of one run, or of all), oldest first: upstream keeps only the
         latest, the log keeps each with its position, time, actor, target and reason."""
