@@ -10,6 +10,7 @@ import pytest
 
 from joshreg import AttributeMatch, RunRegistry, merge_stores
 from joshreg.errors import InvalidArgumentError, ReadOnlyRegistryError, RunNotFoundError, SessionNotFoundError
+from joshreg.projection.sqltext import INLINE_ROWS
 from joshreg.testing.registries import FakeJobConfig
 
 A, B, C = "aaaaaaaaaaa1", "bbbbbbbbbbb2", "ccccccccccc3"
@@ -162,3 +163,17 @@ def test_register_run_carries_declared_attributes_in_one_event(reg: RunRegistry,
     reg.set_attributes("eeeeeeeeeee5", tier=2)
     assert reg.get_attributes("eeeeeeeeeee5") == {"site": "mojave", "tier": 2}
     assert reg.find_by_attribute("site", "mojave") == ["eeeeeeeeeee5"]
+
+
+def test_a_catch_up_with_more_keys_than_are_inlined(registry: RunRegistry, session: str) -> None:
+    """Past INLINE_ROWS affected keys the refresh goes through Arrow; both ways agree."""
+    hashes = [f"{i:012x}" for i in range(INLINE_ROWS + 20)]
+    for h in hashes:
+        registry.register_run(session, h, None, h, None, {})
+    for h in hashes:
+        registry.set_attributes(h, n=1)
+    assert registry.find_by_attribute("n", 1) == hashes
+    for h in hashes:
+        registry.set_attributes(h, n=2)
+    registry.tag_custom("x", scope="site", a=1)
+    assert registry.find_by_attribute("n", 2) == hashes

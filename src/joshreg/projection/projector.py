@@ -31,7 +31,7 @@ from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sea
 from joshreg.log.store.base import LogStore
 from joshreg.projection.cells import ProjectResults
 from joshreg.projection.dbfile import check_connection
-from joshreg.projection.refresh import ALL_LABELS, VIEWED, RefreshTables, collect_param_types
+from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.replay import CHUNK_BYTES, Progress, ReplaySegments
 from joshreg.projection.sqltext import INLINE_ROWS, literal, sql_literal
 from joshreg.projection.tables import (
@@ -318,7 +318,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
                     self._set_meta({"label_imports": msgspec.json.encode(self._streams.heads()).decode()})
                 self._insert_problems(batch.problems)
         finally:
-            for name in ("_aff_s", "_aff_h", "_aff_l", "_aff_r", "_aff_o"):
+            for name in AFFECTED:
                 con.unregister(name)
 
     def _commit_state(self, batch: ReadBatch, labels: LabelLog) -> None:

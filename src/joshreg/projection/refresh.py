@@ -39,6 +39,11 @@ VIEWED = frozenset(
 )
 
 
+# The names under which a batch's affected keys are known to SQL: sessions, run hashes, run
+# hashes whose label or status changed, run ids, output ids, tag keys, design names.
+AFFECTED = ("_aff_s", "_aff_h", "_aff_l", "_aff_r", "_aff_o", "_aff_g", "_aff_d")
+
+
 class RefreshTables:
     """How the public tables follow the event tables. A mixin of ``Projector``."""
 
@@ -81,15 +86,8 @@ class RefreshTables:
                     labelled.add(a.superseded_by)
         self._affected = {}
         self._ranges = {}
-        for name, keys in (
-            ("_aff_s", sessions),
-            ("_aff_h", hashes),
-            ("_aff_l", labelled),
-            ("_aff_r", runs),
-            ("_aff_o", outputs),
-            ("_aff_g", tagged),
-            ("_aff_d", designs),
-        ):
+        key_sets = (sessions, hashes, labelled, runs, outputs, tagged, designs)
+        for name, keys in zip(AFFECTED, key_sets, strict=True):
             if not keys:
                 continue
             ordered = sorted(keys)
