@@ -49,7 +49,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, exact: tuple[str, ...] = ()) -> dic
     TIMESTAMP becomes whether it is set, since the golden log's times say when it was made,
     not what a replay computes, except in the ``exact`` tables, whose times are data in the
     events (imported rows keep their original times); JSON columns are parsed, so formatting
-    does not matter. With ``exact``, the result rows per run are compared too.
+    does not matter. The result rows per run are compared too, when there are any.
     """
     out: dict[str, Any] = {}
     later = [t for t in LATER_TABLES if con.execute(f"SELECT count(*) FROM {t}").fetchone() != (0,)]
@@ -83,6 +83,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, exact: tuple[str, ...] = ()) -> dic
     )
     if exact:
         out["exact_times"] = list(exact)
+    if exact or con.execute("SELECT count(*) FROM cell_data").fetchone() != (0,):
         out["cell_data"] = [
             list(r)
             for r in con.execute(
@@ -283,6 +284,53 @@ def write_curated_history(store_dir: Path, db: Path) -> dict[str, Any]:
     return result
 
 
+def write_removals_history(store_dir: Path, db: Path, tmp: Path) -> dict[str, Any]:
+    """Resets, drops, a restore, a hash registered again after its drop and a late completion
+    of a reset execution, with results bound to executions and unbound; return the snapshot."""
+    from joshreg import CellDataLoader
+
+    def export(name: str, value: float) -> Path:
+        path = tmp / name
+        path.write_text(
+            "position.x,position.y,position.longitude,position.latitude,height,step,replicate\n"
+            f"0,0,-116.0,34.0,{value},0,0\n1,0,-116.1,34.0,{value},1,1\n"
+        )
+        return path
+
+    reg = RunRegistry(db, events_path=store_dir, durability="event")
+    cfg = SweepConfig("Main", "templates/redo.josh.j2", 2, {"g": [1, 2, 3]})
+    sid = reg.create_session(cfg, experiment_name="redo_sweep", session_id="golden-s4")
+    hashes = [f"d0e1f2a3b4c{i}" for i in range(3)]
+    worker = RunRecorder(events_path=store_dir, session_id=sid, durability="event")
+    for i, h in enumerate(hashes):
+        reg.register_run(sid, h, "sims/redo.josh", f"g = {i}\n", None, {"g": i})
+        rid = f"golden-redo-{i}"
+        worker.start_run(h, run_id=rid)
+        worker.complete_run(rid, 0)
+        worker.register_output(rid, "export.patch", f"/scratch/{h}.csv", row_count=2)
+        CellDataLoader(reg).load_csv(export(f"{h}.csv", float(i)), rid, h)
+    worker.load_csv(export("unbound.csv", 9.0), None, hashes[0])
+    worker.start_run(hashes[0], run_id="golden-redo-hung")
+    reg.label_run(hashes[0], "first")
+    reg.label_run(hashes[2], "third")
+    reg.mark_run(hashes[0], "bad", reason="diverged")
+    reg.reset_run("first", reason="redo")
+    worker.complete_run("golden-redo-hung", 0)  # late: recorded, left out
+    worker.start_run(hashes[0], run_id="golden-redo-again")
+    worker.complete_run("golden-redo-again", 0)
+    CellDataLoader(reg).load_csv(export("again.csv", 5.0), "golden-redo-again", hashes[0])
+    reg.drop_run(hashes[1], reason="wrong template")
+    reg.register_run(sid, hashes[1], "sims/redo.josh", "g = 1.5\n", None, {"g": 1.5})
+    reg.drop_run("third", reason="mistake")
+    reg.restore_run(hashes[2], reason="not a mistake after all")
+    worker.close()
+    reg.sync()
+    assert reg._conn is not None
+    result = snapshot(reg._conn)
+    reg.close()
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", default="golden-v1")
@@ -292,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--curated", action="store_true", help="write statuses, attributes, tags and target designs"
     )
+    parser.add_argument("--removals", action="store_true", help="write resets, drops and a restore")
     args = parser.parse_args(argv)
     store_dir = HERE / args.name
     if store_dir.exists():
@@ -299,6 +348,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.imported:
             expected = write_imported_history(store_dir, Path(tmp) / "golden.duckdb", Path(tmp))
+        elif args.removals:
+            expected = write_removals_history(store_dir, Path(tmp) / "golden.duckdb", Path(tmp))
         elif args.curated:
             expected = write_curated_history(store_dir, Path(tmp) / "golden.duckdb")
         else:

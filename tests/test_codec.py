@@ -34,7 +34,10 @@ from joshreg.log.events import (
     RegistryImported,
     ResultsLoaded,
     RunCompleted,
+    RunDropped,
     RunRegistered,
+    RunReset,
+    RunRestored,
     RunStarted,
     RunStatusChanged,
     SegmentSealed,
@@ -228,6 +231,9 @@ def test_label_commit_round_trips_with_every_action() -> None:
             LabelAssigned(label="best", run_hash="bbb", previous_run_hash="aaa"),
             LabelSuperseded(label="best", run_hash="bbb", superseded_by="ccc", reason="newer data"),
             LabelSuperseded(label=None, run_hash="ddd", superseded_by="ccc"),
+            RunReset(run_hash="ddd", run_ids=["r1", "r2"], results=["e1"], reason="redo"),
+            RunDropped(run_hash="eee", label="old", registrations=["e2"], run_ids=["r3"]),
+            RunRestored(run_hash="eee", restores="c9"),
         ],
     )
     line, _ = frame(encode_commit(commit), GENESIS)

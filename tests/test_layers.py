@@ -49,6 +49,7 @@ LADDER: dict[str, float] = {
     "projection.replay": 3.8,
     "projection.refresh": 3.8,
     "projection.cells": 3.8,
+    "projection.removals": 3.7,
     "projection.projector": 4,
     "projection.queries": 4,
     "projection.orphans": 4,

@@ -27,6 +27,7 @@ __all__ = [
     "ReadOnlyRegistryError",
     "RegistryBusyError",
     "RegistryClosedError",
+    "RemovedRunWarning",
     "RunNotFoundError",
     "SessionNotFoundError",
     "SourceNotStoredError",
@@ -163,6 +164,11 @@ class JoshregWarning(UserWarning):
 class LogDamageWarning(JoshregWarning):
     """Damaged lines were found in the event log; they were skipped and recorded in
     ``log_problems``, and the rest of the log was applied."""
+
+
+class RemovedRunWarning(JoshregWarning):
+    """A write for an execution that ``reset_run`` or ``drop_run`` removed (a worker finishing
+    late): it is recorded in the log and left out of the tables."""
 
 
 class DebugParseWarning(JoshregWarning):

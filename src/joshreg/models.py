@@ -26,6 +26,7 @@ __all__ = [
     "ConfigInfo",
     "ConfigSourceInfo",
     "DataSummary",
+    "DropSummary",
     "LabelChange",
     "Requirement",
     "RequirementCoverage",
@@ -272,6 +273,17 @@ class TargetCoverageReport:
     @property
     def unmet(self) -> list[RequirementCoverage]:
         return [r for r in self.requirements if not r.satisfied]
+
+
+@dataclass
+class DropSummary:
+    """What ``drop_run`` or ``reset_run`` took (or, with ``dry_run``, would take) out of the
+    tables: rows per table, and the label a drop freed."""
+
+    run_hash: str
+    label: str | None
+    rows: dict[str, int]
+    total: int
 
 
 @dataclass

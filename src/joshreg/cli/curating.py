@@ -1,9 +1,10 @@
-"""Commands for what users say about runs: status, tags (attributes), target designs."""
+"""Commands for what users say about runs: status, tags (attributes), target designs, reset and drop."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any, TextIO
 
 from joshreg.cli.commands import EXIT_OK, EXIT_PROBLEMS, arg, command, open_registry
@@ -16,7 +17,7 @@ from joshreg.cli.output import (
 )
 from joshreg.errors import InvalidArgumentError
 
-__all__ = ["designs", "parse_value", "status", "tags"]
+__all__ = ["designs", "drop", "parse_value", "reset", "status", "tags"]
 
 STATUS_HEADERS = ("RUN_HASH", "LABEL", "STATUS")
 
@@ -190,3 +191,76 @@ def designs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         verdict = "complete" if report.complete else f"{len(report.unmet)} requirement(s) unmet"
         out.write(f"design {report.design_name}: {verdict}\n")
     return EXIT_OK if report.complete else EXIT_PROBLEMS
+
+
+def _removal(args: argparse.Namespace, out: TextIO, verb: str) -> int:
+    """reset and drop: count, say what goes, ask (unless --yes), then do it."""
+    with open_registry(args) as reg:
+        act = reg.reset_run if verb == "reset" else reg.drop_run
+        summary = act(args.run, reason=args.reason, dry_run=True)
+        rows = ", ".join(f"{n} {table}" for table, n in summary.rows.items() if n) or "no rows"
+        label = f" and free its label '{summary.label}'" if summary.label else ""
+        plan = f"{verb} {summary.run_hash}: take {rows} out of the tables{label}"
+        if args.json and args.dry_run:
+            emit_json([{**summary.__dict__, "dry_run": True}], out)
+            return EXIT_OK
+        if args.dry_run:
+            out.write(f"would {plan} (dry run: nothing changed)\n")
+            return EXIT_OK
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise InvalidArgumentError(f"{plan}? Not asked without a terminal; pass --yes to do it")
+            out.write(f"{plan}? The log keeps everything. [y/N] ")
+            out.flush()
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                out.write("nothing changed\n")
+                return EXIT_OK
+        summary = act(args.run, reason=args.reason)
+    if args.json:
+        emit_json([summary.__dict__], out)
+    else:
+        out.write(
+            f"{verb}: {summary.run_hash}, {summary.total} rows out of the tables (the log keeps them)\n"
+        )
+    return EXIT_OK
+
+
+@command(
+    "reset",
+    "Take a run's executions, outputs and results out of the tables and clear its status, to run it again.",
+    """
+    RUN is a label or run hash; its configuration stays. Nothing leaves the log: `--as-of`
+    still shows the old runs, and a worker finishing one later is recorded and left out. Asks
+    first unless --yes.
+
+    examples:
+      joshreg reset demo-output/sweep.duckdb baseline --dry-run
+      joshreg reset demo-output/sweep.duckdb 3f2a9c41d07e --reason "diverged" --yes
+    """,
+    arg("run", metavar="RUN", help="a label or run hash"),
+    arg("--reason", help="why, kept in the label history"),
+    arg("--dry-run", action="store_true", help="only count what would go"),
+    arg("--yes", action="store_true", help="do not ask"),
+)
+def reset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _removal(args, out, "reset")
+
+
+@command(
+    "drop",
+    "Take everything about a run hash out of the tables and free its label (restore_run undoes it).",
+    """
+    RUN is a label or run hash; its session stays. Nothing leaves the log: the hash can be
+    registered again, and RunRegistry.restore_run(hash) brings it back. Asks first unless --yes.
+
+    examples:
+      joshreg drop demo-output/sweep.duckdb 3f2a9c41d07e --dry-run
+      joshreg drop demo-output/sweep.duckdb 3f2a9c41d07e --reason "wrong template" --yes
+    """,
+    arg("run", metavar="RUN", help="a label or run hash"),
+    arg("--reason", help="why, kept in the label history"),
+    arg("--dry-run", action="store_true", help="only count what would go"),
+    arg("--yes", action="store_true", help="do not ask"),
+)
+def drop(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _removal(args, out, "drop")

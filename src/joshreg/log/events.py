@@ -20,6 +20,7 @@ from joshreg.errors import InvalidArgumentError
 
 __all__ = [
     "CURRENT_VERSIONS",
+    "REMOVALS",
     "UPCASTERS",
     "DesignDeleted",
     "DesignRegistered",
@@ -35,7 +36,10 @@ __all__ = [
     "RegistryImported",
     "ResultsLoaded",
     "RunCompleted",
+    "RunDropped",
     "RunRegistered",
+    "RunReset",
+    "RunRestored",
     "RunStarted",
     "RunStatusChanged",
     "SegmentSealed",
@@ -321,7 +325,56 @@ class LabelSuperseded(
     v: int = 1
 
 
-LabelAction = LabelAssigned | LabelReleased | LabelArchived | LabelSuperseded
+class RunReset(
+    msgspec.Struct, tag_field="type", tag="run.reset", frozen=True, kw_only=True, omit_defaults=True
+):
+    """``run_hash`` was reset (``reset_run``): the executions ``run_ids`` and the result loads
+    ``results`` (event ids) leave the tables, and its status is cleared; its configuration
+    stays. What leaves is what this names, whatever arrives later: a late completion of a named
+    execution is recorded and left out."""
+
+    run_hash: str
+    run_ids: list[str] = []
+    results: list[str] = []
+    reason: str | None = None
+    v: int = 1
+
+
+class RunDropped(
+    msgspec.Struct, tag_field="type", tag="run.dropped", frozen=True, kw_only=True, omit_defaults=True
+):
+    """``run_hash`` was dropped (``drop_run``): its registrations (event ids), executions and
+    result loads leave the tables and the ``label`` it held is freed, in this one commit.
+    Nothing leaves the log: registering the hash again starts it afresh, ``restore_run`` undoes
+    the drop."""
+
+    run_hash: str
+    label: str | None = None
+    registrations: list[str] = []
+    run_ids: list[str] = []
+    results: list[str] = []
+    reason: str | None = None
+    v: int = 1
+
+
+class RunRestored(
+    msgspec.Struct, tag_field="type", tag="run.restored", frozen=True, kw_only=True, omit_defaults=True
+):
+    """The drop made by label commit ``restores`` (its event id) is undone: what it named is
+    back in the tables (its label is not)."""
+
+    run_hash: str
+    restores: str
+    reason: str | None = None
+    v: int = 1
+
+
+#: Label-log actions that remove rows from the tables or bring them back.
+REMOVALS = (RunReset, RunDropped, RunRestored)
+
+LabelAction = (
+    LabelAssigned | LabelReleased | LabelArchived | LabelSuperseded | RunReset | RunDropped | RunRestored
+)
 
 
 class LabelCommit(msgspec.Struct, frozen=True, kw_only=True):

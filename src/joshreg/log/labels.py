@@ -27,6 +27,9 @@ from joshreg.log.events import (
     LabelCommit,
     LabelReleased,
     LabelSuperseded,
+    RunDropped,
+    RunReset,
+    RunRestored,
 )
 from joshreg.log.store.base import LogStore
 
@@ -61,13 +64,15 @@ class LabelState:
                     self.label_of.pop(prev, None)
                 self.holder[a.label] = a.run_hash
                 self.label_of[a.run_hash] = a.label
-            elif isinstance(a, (LabelReleased, LabelSuperseded)):
-                if a.label is None:  # a supersede of a run that held no label
+            elif isinstance(a, (LabelReleased, LabelSuperseded, RunDropped)):
+                if a.label is None:  # a supersede or drop of a run that held no label
                     continue
                 if self.holder.get(a.label) == a.run_hash:
                     del self.holder[a.label]
                 if self.label_of.get(a.run_hash) == a.label:
                     del self.label_of[a.run_hash]
+            elif isinstance(a, (RunReset, RunRestored)):
+                continue  # no label moves
             elif isinstance(a, LabelArchived):
                 if self.holder.get(a.label) == a.run_hash:
                     del self.holder[a.label]

@@ -40,6 +40,9 @@ from joshreg.log.events import (
     LabelCommit,
     LabelReleased,
     LabelSuperseded,
+    RunDropped,
+    RunReset,
+    RunRestored,
 )
 from joshreg.log.labelplan import plan_assignment
 from joshreg.log.labels import PREFIX, LabelLog, LabelState, commit_name
@@ -184,8 +187,9 @@ def _touched(actions: list[LabelAction]) -> tuple[set[str], set[str]]:
     labels: set[str] = set()
     runs: set[str] = set()
     for a in actions:
-        if a.label is not None:
-            labels.add(a.label)
+        label = getattr(a, "label", None)
+        if label is not None:
+            labels.add(label)
         runs.add(a.run_hash)
         if isinstance(a, LabelArchived):
             labels.add(a.archived_as)
@@ -223,8 +227,10 @@ def _valid(state: LabelState, actions: list[LabelAction]) -> bool:
             if held(a.label) not in (_GONE, a.run_hash) or of(a.run_hash) not in (_GONE, a.label):
                 return False
             holder[a.label], label_of[a.run_hash] = a.run_hash, a.label
-        elif isinstance(a, (LabelReleased, LabelSuperseded)):
-            if a.label is None:  # a supersede of a run holding no label: a status change only
+        elif isinstance(a, (RunReset, RunRestored)):
+            continue  # no label moves
+        elif isinstance(a, (LabelReleased, LabelSuperseded, RunDropped)):
+            if a.label is None:  # a supersede or drop of a run holding no label: no label moves
                 continue
             if held(a.label) != a.run_hash:
                 return False
@@ -287,6 +293,13 @@ def _replan(state: LabelState, recorded: list[LabelAction]) -> list[LabelAction]
     labels = {a.label for a in assigned}
     runs = {a.run_hash for a in assigned}
     for x in recorded:
+        if isinstance(x, (RunReset, RunRestored)):
+            emit(x)  # what it names leaves (or returns) whatever the labels did
+            continue
+        if isinstance(x, RunDropped):
+            held = x.label is not None and scratch.holder.get(x.label) == x.run_hash
+            emit(msgspec.structs.replace(x, label=x.label if held else None))
+            continue
         if isinstance(x, LabelSuperseded) and x.run_hash not in superseded:
             held = x.label is not None and scratch.holder.get(x.label) == x.run_hash
             emit(msgspec.structs.replace(x, label=x.label if held else None))

@@ -17,8 +17,9 @@ from joshreg.log.events import (
     ResultsLoaded,
 )
 from joshreg.log.reader import ReadBatch
+from joshreg.projection.removals import LIVE_RESULT, counted_loads
 from joshreg.projection.spatial import load_spatial
-from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.sqltext import quote_identifier, sql_literal
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, widen
 
 if TYPE_CHECKING:
@@ -33,13 +34,10 @@ class ProjectResults:
 
     def _load_all_results(self, problems: list[Problem]) -> None:
         """Fill ``cell_data`` from every result load in the event table, first load of each
-        source, run and entity type only, in log order (a full rebuild)."""
+        source, run and entity type only, in log order, leaving out what live resets and drops
+        name (a full rebuild)."""
         self.cell_columns = {}
-        rows = self.con.execute(
-            "SELECT run_id, run_hash, entity_type, blob, columns FROM events_results_loaded "
-            "QUALIFY row_number() OVER (PARTITION BY source_sha256, run_id, entity_type "
-            "ORDER BY hlc, writer, seq) = 1 ORDER BY hlc, writer, seq"
-        ).fetchall()
+        rows = self.con.execute(counted_loads()).fetchall()
         self._load_blobs(((*r[:4], msgspec.json.decode(r[4] or "{}")) for r in rows), problems)
 
     def _apply_loads(self, batch: ReadBatch) -> None:
@@ -53,6 +51,8 @@ class ProjectResults:
         )
         if not loads:
             return
+        removed = self._removed_among(loads)
+        loads = [e for e in loads if e.event_id not in removed and e.run_id not in removed]  # type: ignore[attr-defined]
         in_batch: dict[tuple[str, str | None, str], int] = {}
         for e in loads:
             key = (e.source_sha256, e.run_id, e.entity_type)  # type: ignore[attr-defined]
@@ -70,7 +70,8 @@ class ProjectResults:
             totals = {
                 (s, r, t): n
                 for s, r, t, n in self.con.execute(
-                    "SELECT k.s, k.r, k.t, count(*) FROM _keys k JOIN events_results_loaded e "
+                    "SELECT k.s, k.r, k.t, count(*) FROM _keys k JOIN "
+                    f"(SELECT * FROM events_results_loaded WHERE {LIVE_RESULT}) e "
                     "ON e.source_sha256 = k.s AND e.run_id IS NOT DISTINCT FROM k.r AND e.entity_type = k.t "
                     "GROUP BY ALL"
                 ).fetchall()
@@ -83,6 +84,15 @@ class ProjectResults:
             if key in in_batch and totals.get(key) == in_batch.pop(key):
                 first.append((e.run_id, e.run_hash, e.entity_type, e.blob, e.columns))  # type: ignore[attr-defined]
         self._load_blobs(first, batch.problems)
+
+    def _removed_among(self, loads: list[ResultsLoaded]) -> set[str]:
+        """The event ids and run ids of ``loads`` that a live reset or drop names."""
+        ids = {e.event_id for e in loads} | {e.run_id for e in loads if e.run_id is not None}
+        listed = ", ".join(sql_literal(i) for i in sorted(ids))
+        rows = self.con.execute(
+            f"SELECT key FROM removed_keys WHERE kind IN ('result', 'run_id') AND key IN ({listed})"
+        ).fetchall()
+        return {r[0] for r in rows}
 
     def _load_blobs(
         self, loads: Iterable[tuple[str | None, str, str, str, dict[str, str]]], problems: list[Problem]

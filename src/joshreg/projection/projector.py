@@ -32,6 +32,7 @@ from joshreg.log.store.base import LogStore
 from joshreg.projection.cells import ProjectResults
 from joshreg.projection.dbfile import check_connection
 from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
+from joshreg.projection.removals import ProjectRemovals, removal_detail
 from joshreg.projection.replay import CHUNK_BYTES, Progress, ReplaySegments
 from joshreg.projection.sqltext import INLINE_ROWS, literal, sql_literal
 from joshreg.projection.tables import (
@@ -61,7 +62,7 @@ class CatchUp:
     newest_hlc: int = 0
 
 
-class Projector(ReplaySegments, RefreshTables, ProjectResults):
+class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
     """Keeps the tables of one DuckDB connection up to date with one store."""
 
     def __init__(
@@ -302,10 +303,12 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
         try:
             with self._transaction():
                 self._insert_events(batch)
-                self._apply_loads(batch)
                 if rewrite:
                     con.execute("DELETE FROM label_history")
                 self._insert_label_commits(commits)
+                # Resets and drops first, so a load they name is not added (see cells.py).
+                self._apply_removals(commits, rewrite=rewrite)
+                self._apply_loads(batch)
                 params: dict[str, str] = {}
                 collect_param_types(batch.events, params)
                 schema_changed = self._ensure_param_columns(params)
@@ -377,12 +380,13 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
                 c.writer,
                 c.event_id,
                 a.__struct_config__.tag.split(".", 1)[1],  # type: ignore[union-attr]
-                a.label,
+                getattr(a, "label", None),
                 a.run_hash,
                 getattr(a, "previous_run_hash", None),
                 getattr(a, "archived_as", None),
                 getattr(a, "reason", None),
                 getattr(a, "superseded_by", None),
+                removal_detail(a),
             )
             for c in commits
             for i, a in enumerate(c.actions)
@@ -390,7 +394,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults):
         if rows:
             self.con.executemany(
                 "INSERT INTO label_history VALUES "
-                "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 

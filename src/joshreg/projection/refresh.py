@@ -4,7 +4,10 @@ a batch touched or for everything.
 
 from __future__ import annotations
 
+import msgspec
+
 from joshreg.log.events import (
+    REMOVALS,
     DesignDeleted,
     DesignRegistered,
     EventBase,
@@ -13,7 +16,10 @@ from joshreg.log.events import (
     LabelSuperseded,
     OutputRegistered,
     RunCompleted,
+    RunDropped,
     RunRegistered,
+    RunReset,
+    RunRestored,
     RunStarted,
     RunStatusChanged,
     SessionCreated,
@@ -38,6 +44,11 @@ VIEWED = frozenset(
     }
 )
 
+
+# What a live reset or drop names leaves the tables (the ``removed_keys`` view), whatever
+# arrives later: conditions on the event tables of registrations and of executions.
+LIVE_REGISTRATION = " AND event_id::VARCHAR NOT IN (SELECT key FROM removed_keys WHERE kind = 'registration')"
+LIVE_RUN = " AND run_id NOT IN (SELECT key FROM removed_keys WHERE kind = 'run_id')"
 
 # The names under which a batch's affected keys are known to SQL: sessions, run hashes, run
 # hashes whose label or status changed, run ids, output ids, tag keys, design names.
@@ -77,6 +88,10 @@ class RefreshTables:
                 designs.add(e.name)  # type: ignore[attr-defined]
         # Configurations whose label or status may have changed.
         labelled: set[str] = hashes | marked
+        removals = [a for c in commits for a in c.actions if isinstance(a, REMOVALS)]
+        if removals:
+            self._removals_affect(removals, hashes, runs, outputs, sessions)
+            labelled |= hashes
         for c in commits:
             for a in c.actions:
                 labelled.add(a.run_hash)
@@ -101,6 +116,43 @@ class RefreshTables:
 
                 self.con.register(name, pa.table({"k": pa.array(ordered, pa.string())}))
                 self._affected[name] = f"(SELECT k FROM {name})"
+
+    def _removals_affect(
+        self,
+        removals: list[RunReset | RunDropped | RunRestored],
+        hashes: set[str],
+        runs: set[str],
+        outputs: set[str],
+        sessions: set[str],
+    ) -> None:
+        """Add the keys that resets, drops and restores (already in ``label_history``) take out
+        of the tables or bring back: their hashes, the executions they name and those
+        executions' outputs, and the sessions that registered the hashes."""
+        for a in removals:
+            hashes.add(a.run_hash)
+            if isinstance(a, RunRestored):
+                row = self.con.execute(
+                    "SELECT detail FROM label_history WHERE commit_id = " + sql_literal(a.restores)
+                ).fetchone()
+                detail = msgspec.json.decode(row[0]) if row and row[0] else {}
+                runs.update(detail.get("run_ids", ()))
+            else:
+                runs.update(a.run_ids)
+        named = ", ".join(sql_literal(h) for h in sorted(hashes))
+        sessions.update(
+            r[0]
+            for r in self.con.execute(
+                f"SELECT DISTINCT session_id FROM events_run_registered WHERE run_hash IN ({named})"
+            ).fetchall()
+        )
+        if runs:
+            ids = ", ".join(sql_literal(r) for r in sorted(runs))
+            outputs.update(
+                r[0]
+                for r in self.con.execute(
+                    f"SELECT output_id FROM events_output_registered WHERE run_id IN ({ids})"
+                ).fetchall()
+            )
 
     def _fill(self, table: str, select: str, *, full: bool) -> None:
         """Add ``select``'s rows to ``table``; in a full refresh without ``materialize``, make
@@ -143,6 +195,7 @@ class RefreshTables:
         label = "(SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash)"
         status = "s.status, s.superseded_by, s.reason, s.changed_at"
         if not skip("_aff_h"):
+            fh = flt("run_hash", "_aff_h")
             delete("job_configs", "run_hash", "_aff_h")
             self._fill(
                 "job_configs",
@@ -151,7 +204,7 @@ class RefreshTables:
                        {label if full else "NULL"},
                        make_timestamp(coalesce(config_created_us, created_us, hlc // 1000)),
                        {status if full else "NULL, NULL, NULL, NULL"}
-                FROM {first("events_run_registered", "run_hash", flt("run_hash", "_aff_h"))} r
+                FROM {first("events_run_registered", "run_hash", fh + LIVE_REGISTRATION)} r
                 {"LEFT JOIN run_status s ON s.run_hash = r.run_hash" if full else ""}
                 """,
                 full=full,
@@ -179,7 +232,7 @@ class RefreshTables:
                 "session_configs",
                 f"""
                 SELECT session_id, run_hash, make_timestamp(min(coalesce(created_us, hlc // 1000)))
-                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")}
+                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")} {LIVE_REGISTRATION}
                 GROUP BY session_id, run_hash
                 """,
                 full=full,
@@ -208,14 +261,14 @@ class RefreshTables:
                 ) s USING (session_id)
                 LEFT JOIN (
                     SELECT session_id, count(DISTINCT run_hash) AS n
-                    FROM events_run_registered WHERE true {fs} GROUP BY session_id
+                    FROM events_run_registered WHERE true {fs} {LIVE_REGISTRATION} GROUP BY session_id
                 ) j USING (session_id)
                 """,
                 full=full,
             )
         if not skip("_aff_r"):
             delete("job_runs", "run_id", "_aff_r")
-            fr = flt("run_id", "_aff_r")
+            fr = flt("run_id", "_aff_r") + LIVE_RUN
             self._fill(
                 "job_runs",
                 f"""
@@ -235,7 +288,7 @@ class RefreshTables:
                 f"""
                 SELECT output_id, run_id, output_type, file_path, file_size, row_count,
                        make_timestamp(coalesce(created_us, hlc // 1000))
-                FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o"))}
+                FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o") + LIVE_RUN)}
                 """,
                 full=full,
             )
@@ -290,7 +343,7 @@ class RefreshTables:
                 exprs.append(f"json_extract_string(p, {pointer})")
         select = ", ".join(["run_hash", *exprs])
         flt = "" if full else f"AND run_hash IN {self._affected['_aff_h']}"
-        first = _first_rows("events_run_registered", "run_hash", flt, split=full)
+        first = _first_rows("events_run_registered", "run_hash", flt + LIVE_REGISTRATION, split=full)
         self.con.execute(
             f"""
             INSERT INTO config_parameters

@@ -148,7 +148,8 @@ CREATE TABLE IF NOT EXISTS label_history (
     previous_run_hash VARCHAR,
     archived_as VARCHAR,
     reason VARCHAR,
-    superseded_by VARCHAR
+    superseded_by VARCHAR,
+    detail JSON
 );
 CREATE TABLE IF NOT EXISTS run_tags (
     scope VARCHAR,
@@ -344,9 +345,10 @@ def _event_ddl() -> str:
 #: The run hashes whose results count: neither bad nor superseded (``cell_data_current``).
 CURRENT_RUN_HASHES = "SELECT run_hash FROM job_configs WHERE coalesce(status, 'active') = 'active'"
 
-# Every status change of a run, from segment events and label commits alike, and each run's
-# latest by (clock, writer, sequence): the one place clocks order changes (DESIGN.md); and
-# the results of the runs that count.
+# Every status change of a run, from segment events and label commits alike (a reset clears
+# it), and each run's latest by (clock, writer, sequence): the one place clocks order changes
+# (DESIGN.md); the keys that live resets and drops take out of the tables (``removed_keys``:
+# what their commits name, never decided by clocks); the results of the runs that count.
 STATUS_DDL = f"""
 CREATE OR REPLACE VIEW status_history AS
 SELECT hlc, writer, seq, actor, make_timestamp(hlc // 1000) AS changed_at, run_hash, status,
@@ -355,7 +357,21 @@ FROM events_run_status_changed
 UNION ALL
 SELECT hlc, writer, idx AS seq, actor, changed_at, run_hash, 'superseded', superseded_by, reason,
        NULL, NULL, version
-FROM label_history WHERE action = 'superseded';
+FROM label_history WHERE action = 'superseded'
+UNION ALL
+SELECT hlc, writer, idx AS seq, actor, changed_at, run_hash, NULL, NULL, reason, NULL, NULL, version
+FROM label_history WHERE action = 'reset';
+CREATE OR REPLACE VIEW removed_keys AS
+WITH acts AS (
+    SELECT commit_id, action, detail FROM label_history WHERE action IN ('reset', 'dropped', 'restored')
+), live AS (
+    SELECT detail FROM acts WHERE action <> 'restored' AND commit_id NOT IN (
+        SELECT detail ->> 'restores' FROM acts
+        WHERE action = 'restored' AND (detail ->> 'restores') IS NOT NULL)
+)
+SELECT 'registration' AS kind, unnest(from_json(detail -> 'registrations', '["VARCHAR"]')) AS key FROM live
+UNION ALL SELECT 'run_id', unnest(from_json(detail -> 'run_ids', '["VARCHAR"]')) FROM live
+UNION ALL SELECT 'result', unnest(from_json(detail -> 'results', '["VARCHAR"]')) FROM live;
 CREATE OR REPLACE VIEW cell_data_current AS
 SELECT * FROM cell_data WHERE run_hash IN ({CURRENT_RUN_HASHES});
 CREATE OR REPLACE VIEW run_status AS
@@ -374,6 +390,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 def drop_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every projected table (the log keeps the truth)."""
     con.execute("DROP VIEW IF EXISTS cell_data_current")
+    con.execute("DROP VIEW IF EXISTS removed_keys")
     con.execute("DROP VIEW IF EXISTS run_status")
     con.execute("DROP VIEW IF EXISTS status_history")
     con.execute("DROP VIEW IF EXISTS labels_current")

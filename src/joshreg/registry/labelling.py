@@ -11,19 +11,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from joshreg.errors import InvalidArgumentError, LabelConflictError
-from joshreg.log.events import LabelAction, LabelSuperseded, RunStatusChanged
+from joshreg.errors import InvalidArgumentError, LabelConflictError, RunNotFoundError
+from joshreg.log.events import (
+    LabelAction,
+    LabelSuperseded,
+    RunDropped,
+    RunReset,
+    RunRestored,
+    RunStatusChanged,
+)
 from joshreg.log.labelplan import plan_assignment
 from joshreg.log.labels import LabelLog, LabelState, Plan
 from joshreg.log.labelstreams import LabelStreams
-from joshreg.models import RUN_STATUSES
+from joshreg.models import RUN_STATUSES, DropSummary
 from joshreg.projection import queries as q
+from joshreg.projection.refresh import LIVE_REGISTRATION
+from joshreg.projection.removals import LIVE_RESULT
+from joshreg.projection.sqltext import bind
 
 ON_COLLISION = ("timestamp", "supersede")
 
 
 class RegistryLabelling:
-    """``label_run``, ``mark_run`` and ``supersede``."""
+    """``label_run``, ``mark_run``, ``supersede``, ``reset_run``, ``drop_run``, ``restore_run``."""
 
     def _label_log(self) -> LabelLog:
         if self._labels is None:
@@ -131,3 +141,124 @@ class RegistryLabelling:
             return [LabelSuperseded(label=held, run_hash=old, superseded_by=new, reason=reason)]
 
         self._commit_labels(plan)
+
+    # --- reset, drop, restore: rows leave the tables by what one label commit names ---------
+
+    def reset_run(
+        self, label_or_hash: str, *, reason: str | None = None, dry_run: bool = False
+    ) -> DropSummary:
+        """Take a run's executions, outputs and results out of the tables and clear its status,
+        keeping its configuration: the redo before running it again. One label commit names
+        exactly the executions and result loads this registry sees now; a worker that finishes
+        one of them later is recorded and left out. Nothing leaves the log (``as_of`` before the
+        reset still shows them). ``dry_run`` only counts."""
+        run_hash = self.resolve_label_or_hash(label_or_hash)
+        run_ids, results, rows = self._named_rows(run_hash)
+        summary = DropSummary(run_hash, None, rows, sum(rows.values()))
+        if not dry_run:
+            action = RunReset(run_hash=run_hash, run_ids=run_ids, results=results, reason=reason)
+            self._commit_labels(lambda state: [action])
+            self._forget_known()
+        return summary
+
+    def drop_run(
+        self, label_or_hash: str, *, reason: str | None = None, dry_run: bool = False
+    ) -> DropSummary:
+        """Take everything about a run hash out of the tables (configuration, parameters,
+        session links, executions, outputs, results; the session stays) and free its label, in
+        one label commit. Nothing leaves the log: the hash can be registered again, and
+        ``restore_run`` undoes the drop. ``dry_run`` only counts."""
+        run_hash = self.resolve_label_or_hash(label_or_hash)
+        run_ids, results, rows = self._named_rows(run_hash)
+        con = self._con()
+        registrations = [
+            r[0]
+            for r in con.execute(
+                bind(
+                    "SELECT event_id::VARCHAR FROM events_run_registered "
+                    f"WHERE run_hash = ?{LIVE_REGISTRATION}",
+                    [run_hash],
+                )
+            ).fetchall()
+        ]
+        for table in ("config_parameters", "session_configs", "job_configs"):
+            (rows[table],) = con.execute(
+                bind(f"SELECT count(*) FROM {table} WHERE run_hash = ?", [run_hash])
+            ).fetchone()
+        label = next((lbl for lbl, h in q.list_labels(con) if h == run_hash), None)
+        summary = DropSummary(run_hash, label, rows, sum(rows.values()))
+        if dry_run:
+            return summary
+
+        def plan(state: LabelState) -> list[LabelAction]:
+            summary.label = state.label_of.get(run_hash)
+            return [
+                RunDropped(
+                    run_hash=run_hash,
+                    label=summary.label,
+                    registrations=registrations,
+                    run_ids=run_ids,
+                    results=results,
+                    reason=reason,
+                )
+            ]
+
+        self._commit_labels(plan)
+        self._forget_known()
+        return summary
+
+    def restore_run(self, run_hash: str, *, reason: str | None = None) -> None:
+        """Undo the latest drop of ``run_hash`` still in force: what it took out of the tables
+        comes back (its label does not; give it again with ``label_run``)."""
+        self.sync()
+        row = (
+            self._con()
+            .execute(
+                bind(
+                    "SELECT commit_id FROM label_history WHERE action = 'dropped' AND run_hash = ? "
+                    "AND commit_id NOT IN (SELECT detail ->> 'restores' FROM label_history "
+                    "WHERE action = 'restored' AND (detail ->> 'restores') IS NOT NULL) "
+                    "ORDER BY version DESC LIMIT 1",
+                    [run_hash],
+                )
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise RunNotFoundError(
+                f"No drop of run {run_hash} to undo; label_history(run_hash=...) shows what happened to it"
+            )
+        action = RunRestored(run_hash=run_hash, restores=row[0], reason=reason)
+        self._commit_labels(lambda state: [action])
+        self._forget_known()
+
+    def _named_rows(self, run_hash: str) -> tuple[list[str], list[str], dict[str, int]]:
+        """The live executions and result loads of ``run_hash`` (what a reset or drop names),
+        and how many rows of each results table they hold."""
+        self.sync()
+        con = self._con()
+        run_ids = [
+            r[0]
+            for r in con.execute(
+                bind("SELECT run_id FROM job_runs WHERE run_hash = ? ORDER BY run_id", [run_hash])
+            ).fetchall()
+        ]
+        results = [
+            r[0]
+            for r in con.execute(
+                bind(
+                    "SELECT event_id::VARCHAR FROM events_results_loaded "
+                    f"WHERE run_hash = ? AND {LIVE_RESULT}",
+                    [run_hash],
+                )
+            ).fetchall()
+        ]
+        ids = bind("(SELECT unnest(?::VARCHAR[]))", [run_ids])
+        (cells,) = con.execute(
+            bind(
+                f"SELECT count(*) FROM cell_data WHERE run_hash = ? AND (run_id IN {ids} OR run_id IS NULL)",
+                [run_hash],
+            )
+        ).fetchone()
+        (outputs,) = con.execute(f"SELECT count(*) FROM run_outputs WHERE run_id IN {ids}").fetchone()
+        return run_ids, results, {"cell_data": cells, "run_outputs": outputs, "job_runs": len(run_ids)}

@@ -14,6 +14,7 @@ from joshreg.errors import (
     DuplicateLoadWarning,
     DuplicateSessionError,
     InvalidArgumentError,
+    RemovedRunWarning,
     RunNotFoundError,
     SessionNotFoundError,
     SparsityWarning,
@@ -27,6 +28,7 @@ from joshreg.log.events import (
     json_value,
 )
 from joshreg.log.names import session_claim_name
+from joshreg.projection.sqltext import bind
 from joshreg.projection.tables import (
     CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
@@ -77,9 +79,30 @@ class RegistryWrites:
                 f"No run found with hash '{run_hash}'; register it with register_run first"
             )
 
-    def _require_run(self, run_id: str) -> None:
-        if not self._known("run", run_id):
-            raise RunNotFoundError(f"No run execution found for run_id '{run_id}'")
+    def _require_run(self, run_id: str, *, removed_ok: bool = False) -> None:
+        """Refuse an unknown execution; with ``removed_ok``, one a reset or drop removed is
+        accepted with a ``RemovedRunWarning`` (a late worker's write must not crash it)."""
+        if self._known("run", run_id):
+            return
+        if removed_ok:
+            row = (
+                self._con()
+                .execute(bind("SELECT 1 FROM removed_keys WHERE kind = 'run_id' AND key = ?", [run_id]))
+                .fetchone()
+            )
+            if row is not None:
+                warnings.warn(
+                    f"run {run_id} was removed by reset_run or drop_run; this write is recorded in "
+                    "the log and left out of the tables",
+                    RemovedRunWarning,
+                    stacklevel=3,
+                )
+                return
+        raise RunNotFoundError(f"No run execution found for run_id '{run_id}'")
+
+    def _forget_known(self) -> None:
+        """After a reset, drop or restore: rows left or came back, so ask the tables again."""
+        self._hashes = self._runs = None
 
     def load_results(
         self,
@@ -265,7 +288,7 @@ class RegistryWrites:
 
     def complete_run(self, run_id: str, exit_code: int, error_message: str | None = None) -> None:
         """Record that execution ``run_id`` finished; calling it again replaces the result."""
-        self._require_run(run_id)
+        self._require_run(run_id, removed_ok=True)
         self._recorder.complete_run(run_id, exit_code, error_message)
 
     def register_output(
@@ -277,7 +300,7 @@ class RegistryWrites:
         row_count: int | None = None,
     ) -> str:
         """Record a file produced by execution ``run_id``; return the output id."""
-        self._require_run(run_id)
+        self._require_run(run_id, removed_ok=True)
         return self._recorder.register_output(run_id, output_type, file_path, file_size, row_count)
 
     def recorder(self, session_id: str | None = None) -> RunRecorder:
