@@ -23,9 +23,11 @@ from typing import Any
 import msgspec
 
 from joshreg.log.events import (
+    CURRENT_VERSIONS,
     UPCASTERS,
     Event,
     EventBase,
+    LabelAction,
     LabelCommit,
     check_version,
 )
@@ -42,6 +44,8 @@ __all__ = [
     "encode_event",
     "frame",
     "frame_bytes",
+    "newer_commit_than_known",
+    "newer_than_known",
     "verify_lines",
 ]
 
@@ -231,6 +235,49 @@ def decode_events(buffer: bytes | memoryview) -> list[EventBase]:
         ev = next(e for e in events if e.v != 1)
         raise msgspec.ValidationError(f"event {ev.event_id} has schema version {ev.v}")
     return events
+
+
+class _Head(msgspec.Struct):
+    type: str = ""
+    v: int = 1
+
+
+class _CommitHead(msgspec.Struct):
+    actions: list[_Head] = []
+    v: int = 1
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+_commit_head_decoder = msgspec.json.Decoder(_CommitHead)
+_ACTION_TAGS = {t.__struct_config__.tag for t in LabelAction.__args__}  # type: ignore[attr-defined]
+
+
+def newer_than_known(line: bytes | memoryview) -> str | None:
+    """What in an intact line that did not decode was written by a newer joshreg (an event
+    type or schema version this one does not know), or None when it is not that: projecting
+    around such a line would misread the log (a drop skipped shows the run as live)."""
+    try:
+        head = _head_decoder.decode(line)
+    except msgspec.DecodeError:
+        return None
+    known = CURRENT_VERSIONS.get(head.type)
+    if known is None and head.type:
+        return f"event type {head.type!r}"
+    if known is not None and head.v > known:
+        return f"version {head.v} of event type {head.type!r} (this joshreg reads up to {known})"
+    return None
+
+
+def newer_commit_than_known(line: bytes | memoryview) -> str | None:
+    """The same for a label commit: an action type or commit version this joshreg does not know."""
+    try:
+        head = _commit_head_decoder.decode(line)
+    except msgspec.DecodeError:
+        return None
+    if head.v > 1:
+        return f"label commit version {head.v}"
+    unknown = sorted({a.type for a in head.actions if a.type not in _ACTION_TAGS})
+    return f"label action {unknown[0]!r}" if unknown else None
 
 
 def decode_chunk(

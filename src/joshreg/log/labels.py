@@ -17,9 +17,18 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from joshreg.errors import JoshregError
+from joshreg.errors import JoshregError, LogFormatError
 from joshreg.log.clock import HybridClock, actor, uuid7
-from joshreg.log.codec import GENESIS, LineCheck, Problem, check_line, decode_commit, encode_commit, frame
+from joshreg.log.codec import (
+    GENESIS,
+    LineCheck,
+    Problem,
+    check_line,
+    decode_commit,
+    encode_commit,
+    frame,
+    newer_commit_than_known,
+)
 from joshreg.log.events import (
     LabelAction,
     LabelArchived,
@@ -91,7 +100,16 @@ def parse_commit(data: bytes, version: int) -> tuple[LabelCommit, LineCheck]:
     chk = check_line(line)
     if chk is None or not chk.intact:
         raise ValueError("the commit's checksum does not match (edited or truncated)")
-    commit = decode_commit(line)
+    try:
+        commit = decode_commit(line)
+    except msgspec.ValidationError:
+        newer = newer_commit_than_known(line)
+        if newer is None:
+            raise
+        raise LogFormatError(
+            f"label commit {version} holds {newer}, written by a newer joshreg; upgrade joshreg "
+            "(pip install -U joshreg) to read this registry (nothing was changed)"
+        ) from None
     if commit.version != version:
         raise ValueError(f"it says it is version {commit.version}")
     return commit, chk
@@ -134,6 +152,8 @@ class LabelLog:
             return None
         try:
             commit, chk = parse_commit(data, version)
+        except LogFormatError:
+            raise  # a newer joshreg's commit: refuse, never skip it
         except (msgspec.DecodeError, ValueError) as e:
             self.problems.append(Problem(name, 1, "label-commit", str(e)))
             return False

@@ -29,9 +29,9 @@ from itertools import islice
 
 import msgspec
 
-from joshreg.errors import StoreError
+from joshreg.errors import LogFormatError, StoreError
 from joshreg.log.clock import writer_running_here
-from joshreg.log.codec import GENESIS, Problem, decode_chunk, decode_event, verify_lines
+from joshreg.log.codec import GENESIS, Problem, decode_chunk, decode_event, newer_than_known, verify_lines
 from joshreg.log.events import EventBase, SegmentSealed
 from joshreg.log.store.base import LogStore, SegmentInfo
 
@@ -241,6 +241,12 @@ class LogReader:
             problems.append(Problem(segment, base + i, kind, detail))
         decoded, failed = decode_chunk(body, lines, skip)
         for i, why in failed:
+            newer = newer_than_known(lines[i])
+            if newer is not None:
+                raise LogFormatError(
+                    f"{segment}:{base + i} holds {newer}, written by a newer joshreg; upgrade joshreg "
+                    "(pip install -U joshreg) to read this registry (nothing was changed)"
+                )
             problems.append(Problem(segment, base + i, "undecodable", why))
         if self.observer is not None:
             self.observer(Chunk(segment, cur, body, lines, found, skip, decoded, failed, last_c))

@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from joshreg.errors import JoshregError
+from joshreg.errors import JoshregError, LogFormatError
 from joshreg.log.labels import PREFIX, commit_name, parse_commit
 from joshreg.log.labelstreams import IMPORTED, imported_dirs, stream_dir_ok
 from joshreg.log.names import default_events_path
@@ -177,6 +177,8 @@ def _streams(store: LogStore, report: MergeReport | None) -> list[Stream]:
         while (raw := store.read_claim(commit_name(version, prefix))) is not None:
             try:
                 commit, _ = parse_commit(raw, version)
+            except LogFormatError:
+                raise
             except (msgspec.DecodeError, ValueError) as e:
                 if report is not None:
                     report.problems.append(
