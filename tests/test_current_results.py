@@ -72,3 +72,13 @@ def test_as_of_reads_results_as_current_then(reg: RunRegistry) -> None:
 def test_replicate_count_ignores_status_but_keeps_the_filters(reg: RunRegistry) -> None:
     assert reg.get_replicate_count(BAD) == 1
     assert reg.get_run_info(BAD).replicates == {0}
+
+
+def test_parameter_comparison_falls_back_to_run_attributes(reg: RunRegistry) -> None:
+    reg.mark_run(BAD, "active")
+    reg.set_attributes(GOOD, **{"soil.type": "sand"})
+    reg.set_attributes(BAD, **{"soil.type": "clay"})
+    means = DiagnosticQueries(reg).get_parameter_comparison("height", "soil.type")
+    assert dict(zip(means["param_value"], means["mean_value"], strict=True)) == {"clay": 100.0, "sand": 1.0}
+    with pytest.raises(ValueError, match="run attribute \\(soil.type\\)"):
+        DiagnosticQueries(reg).get_parameter_comparison("height", "nothing")

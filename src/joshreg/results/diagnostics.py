@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import InvalidArgumentError
 from joshreg.projection import queries as q
-from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.sqltext import quote_identifier, sql_literal
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, table_columns
 from joshreg.registry.reader import RegistryReader
 
@@ -356,12 +356,19 @@ class DiagnosticQueries:
         if name == "label":
             return "jc.label", "JOIN job_configs jc ON jc.run_hash = cd.run_hash", "jc.label IS NOT NULL"
         known = self._parameters()
-        if name not in known:
-            raise InvalidArgumentError(
-                f"'{name}' not found. Group by 'label' or a config parameter: {', '.join(known) or '(none)'}"
-            )
-        col = quote_identifier(name)
-        return f"cp.{col}", "JOIN config_parameters cp ON cp.run_hash = cd.run_hash", "TRUE"
+        if name in known:
+            col = quote_identifier(name)
+            return f"cp.{col}", "JOIN config_parameters cp ON cp.run_hash = cd.run_hash", "TRUE"
+        attributes = self.registry.list_attribute_keys()
+        if name in attributes:
+            # A run attribute (upstream HEAD's fallback), read as a MAP key: never a JSON path.
+            value = f"(from_json(rt.tags, '\"MAP(VARCHAR, JSON)\"'))[{sql_literal(name)}] ->> '$'"
+            join = "JOIN run_tags rt ON rt.scope = 'run_hash' AND rt.key = cd.run_hash"
+            return value, join, f"{value} IS NOT NULL"
+        raise InvalidArgumentError(
+            f"'{name}' not found. Group by 'label', a config parameter ({', '.join(known) or 'none'}) "
+            f"or a run attribute ({', '.join(attributes) or 'none'})"
+        )
 
     def _where(
         self,
