@@ -80,5 +80,5 @@ def test_parameter_comparison_falls_back_to_run_attributes(reg: RunRegistry) -> 
     reg.set_attributes(BAD, **{"soil.type": "clay"})
     means = DiagnosticQueries(reg).get_parameter_comparison("height", "soil.type")
     assert dict(zip(means["param_value"], means["mean_value"], strict=True)) == {"clay": 100.0, "sand": 1.0}
-    with pytest.raises(ValueError, match="run attribute \\(soil.type\\)"):
+    with pytest.raises(ValueError, match=r"run attribute \(soil\.type\)"):
         DiagnosticQueries(reg).get_parameter_comparison("height", "nothing")

@@ -74,6 +74,8 @@ LADDER: dict[str, float] = {
     "registry.status": 4.6,
     "registry.tags": 4.6,
     "registry.designs": 4.6,
+    "registry.consistency": 4.6,
+    "projection.consistency": 4.1,
     "projection.tag_queries": 4,
     "registry.labelling": 4.8,
     "projection.status_queries": 4,

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "BottleError",
     "ColumnConflictError",
+    "ConsistencyError",
     "DebugParseWarning",
     "DuplicateLoadWarning",
     "DuplicateSessionError",
@@ -95,6 +96,10 @@ class ReadOnlyRegistryError(JoshregError, PermissionError):
 
 class RegistryClosedError(JoshregError, RuntimeError):
     """A method was called on a registry after ``close()``."""
+
+
+class ConsistencyError(JoshregError, RuntimeError):
+    """``check_consistency(strict=True)`` found errors; the message lists them."""
 
 
 class StoreError(JoshregError, OSError):

@@ -25,6 +25,7 @@ __all__ = [
     "ColumnStats",
     "ConfigInfo",
     "ConfigSourceInfo",
+    "ConsistencyIssue",
     "DataSummary",
     "DropSummary",
     "LabelChange",
@@ -273,6 +274,18 @@ class TargetCoverageReport:
     @property
     def unmet(self) -> list[RequirementCoverage]:
         return [r for r in self.requirements if not r.satisfied]
+
+
+@dataclass
+class ConsistencyIssue:
+    """One finding of ``check_consistency``: ``kind`` (``data_without_config``,
+    ``orphan_cell_data``, ``duplicate_replicate``: errors; ``ran_not_ingested``,
+    ``orphan_event``: warnings), the run it concerns, and what was found."""
+
+    kind: str
+    run_hash: str | None
+    detail: str
+    severity: str = "error"
 
 
 @dataclass

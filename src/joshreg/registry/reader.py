@@ -22,6 +22,7 @@ from joshreg.registry import listings
 if TYPE_CHECKING:
     from joshreg.projection.timetravel import Moment
     from joshreg.registry.view import RegistryView
+from joshreg.registry.consistency import ConsistencyReads
 from joshreg.registry.designs import DesignReads
 from joshreg.registry.discovering import ResultReads
 from joshreg.registry.inspecting import SourceReads
@@ -30,7 +31,9 @@ from joshreg.registry.status import StatusReads
 from joshreg.registry.tags import TagReads
 
 
-class RegistryReader(ConfigReads, StatusReads, TagReads, DesignReads, SourceReads, ResultReads, Closeable):
+class RegistryReader(
+    ConfigReads, StatusReads, TagReads, DesignReads, ConsistencyReads, SourceReads, ResultReads, Closeable
+):
     """A registry's read API over one DuckDB projection (live, or as of a past moment).
 
     A subclass opens the projection (setting the attributes below) and says what ``sync``
