@@ -68,3 +68,20 @@ def test_one_run_by_label(registry: RunRegistry, session: str, tmp_path: Path) -
     registry.label_run(B, "best")
     assert [i.run_hash for i in registry.check_consistency("best")] == [B]
     assert registry.check_consistency("best", strict=True)[0].kind == "ran_not_ingested"  # a warning
+
+
+def test_describe_texts_are_what_the_command_line_prints(
+    registry: RunRegistry, session: str, tmp_path: Path
+) -> None:
+    registry.register_run(session, A, None, "a", None, {"g": 1.5})
+    registry.complete_run(registry.start_run(A, session_id=session), 0)
+    registry.label_run(A, "best")
+    assert "best" in registry.describe_labels() and A in registry.describe_labels()
+    assert session in registry.describe_sessions()
+    page = registry.describe_run("best")
+    assert page.startswith(f"Run: best ({A})") and "g = 1.5" in page
+    assert "warning: ran_not_ingested" in page
+    CellDataLoader(registry).load_csv(_csv(tmp_path, "a.csv"), registry.get_runs_for_hash(A)[0].run_id, A)
+    assert "Consistency" not in registry.describe_run(A)
+    summary = registry.describe_summary()
+    assert summary.startswith("Registry Data Summary") and "Rows:     1" in summary

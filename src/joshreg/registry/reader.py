@@ -17,7 +17,7 @@ from joshreg.errors import InvalidArgumentError, RegistryClosedError
 from joshreg.log.store import LogStore
 from joshreg.projection.projector import CatchUp, Projector
 from joshreg.projection.sqltext import quote_identifier
-from joshreg.registry import listings
+from joshreg.registry import listings, text
 
 if TYPE_CHECKING:
     from joshreg.projection.timetravel import Moment
@@ -155,3 +155,26 @@ class RegistryReader(
     def run_overview(self, label_or_hash: str) -> dict[str, Any]:
         """Everything known about one configuration: sources, parameters, executions, labels."""
         return listings.run_info(self, label_or_hash)
+
+    # --- the same as text (upstream HEAD's describe_*), as the command line prints them -------
+
+    def describe_sessions(self) -> str:
+        """Every session with its configurations and run counts, as a table."""
+        return text.format_table(text.SESSION_HEADERS, map(text.session_table_row, self.sessions_overview()))
+
+    def describe_labels(self) -> str:
+        """The current labels, as a table."""
+        return text.format_table(text.LABEL_HEADERS, map(text.label_table_row, self.labels_overview()))
+
+    def describe_run(self, label_or_hash: str) -> str:
+        """One run's page (``joshreg info``): status, parameters, sources, loaded replicates,
+        executions, label and status history, then its consistency findings."""
+        page = text.format_run_info(self.run_overview(label_or_hash))
+        issues = self.check_consistency(label_or_hash)
+        if issues:
+            page += "\n\nConsistency:\n" + "\n".join(f"  {i.severity}: {i.kind}: {i.detail}" for i in issues)
+        return page
+
+    def describe_summary(self) -> str:
+        """What ``cell_data`` holds (of the runs that count): rows, configurations, steps, variables."""
+        return str(self.get_data_summary())
