@@ -76,6 +76,7 @@ LADDER: dict[str, float] = {
     "registry.tags": 4.6,
     "registry.designs": 4.6,
     "registry.consistency": 4.6,
+    "registry.outputs": 4.6,
     "projection.consistency": 4.1,
     "projection.tag_queries": 4,
     "registry.labelling": 4.8,

@@ -29,6 +29,7 @@ __all__ = [
     "DataSummary",
     "DropSummary",
     "LabelChange",
+    "OutputURI",
     "Requirement",
     "RequirementCoverage",
     "RunDetail",
@@ -286,6 +287,17 @@ class ConsistencyIssue:
     run_hash: str | None
     detail: str
     severity: str = "error"
+
+
+@dataclass
+class OutputURI:
+    """One registered export file of a run (``get_output_uris``); ``replicate`` is read from
+    the file name (its last number), None when it carries none."""
+
+    run_hash: str
+    label: str | None
+    replicate: int | None
+    uri: str
 
 
 @dataclass

@@ -26,13 +26,22 @@ from joshreg.registry.consistency import ConsistencyReads
 from joshreg.registry.designs import DesignReads
 from joshreg.registry.discovering import ResultReads
 from joshreg.registry.inspecting import SourceReads
+from joshreg.registry.outputs import OutputReads
 from joshreg.registry.reads import ConfigReads
 from joshreg.registry.status import StatusReads
 from joshreg.registry.tags import TagReads
 
 
 class RegistryReader(
-    ConfigReads, StatusReads, TagReads, DesignReads, ConsistencyReads, SourceReads, ResultReads, Closeable
+    ConfigReads,
+    StatusReads,
+    TagReads,
+    DesignReads,
+    ConsistencyReads,
+    OutputReads,
+    SourceReads,
+    ResultReads,
+    Closeable,
 ):
     """A registry's read API over one DuckDB projection (live, or as of a past moment).
 
