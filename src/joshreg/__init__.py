@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         VerifyProblem,
         VerifyReport,
     )
+    from joshreg.projection.tables import REGISTRY_SYNC_TABLES
     from joshreg.provenance.bottle import (
         BottleSpec,
         unbottle,
@@ -128,6 +129,7 @@ _LAZY: dict[str, str] = {
     "ConfigSourceInfo": "joshreg.models",
     "DataSummary": "joshreg.models",
     "LabelChange": "joshreg.models",
+    "REGISTRY_SYNC_TABLES": "joshreg.projection.tables",
     "OutputURI": "joshreg.models",
     "ConsistencyIssue": "joshreg.models",
     "DropSummary": "joshreg.models",
@@ -175,6 +177,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "REGISTRY_SYNC_TABLES",
     "RUN_STATUSES",
     "AttributeMatch",
     "BottleError",

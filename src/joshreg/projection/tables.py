@@ -31,6 +31,7 @@ __all__ = [
     "LATER_UPSTREAM_TABLES",
     "PROJECTOR_VERSION",
     "PUBLIC_TABLES",
+    "REGISTRY_SYNC_TABLES",
     "UPSTREAM_TABLES",
     "EventColumn",
     "check_new_names",
@@ -277,6 +278,8 @@ UPSTREAM_TABLES = (
 )
 #: The tables upstream's registry added after the seed's version (tags and target designs).
 LATER_UPSTREAM_TABLES = ("run_tags", "target_designs", "target_requirements")
+#: Upstream HEAD's name for its tables in parent-first order (what its S3 sync copies).
+REGISTRY_SYNC_TABLES = (*UPSTREAM_TABLES, *LATER_UPSTREAM_TABLES)
 #: What a user queries: upstream's tables, the label history and its current view.
 PUBLIC_TABLES = (*UPSTREAM_TABLES, *LATER_UPSTREAM_TABLES, "label_history", "labels_current")
 #: One table per projected event type, sorted.

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         TargetCoverageReport,
         TargetDesign,
     )
+    from joshreg.projection.tables import REGISTRY_SYNC_TABLES
     from joshreg.registry.reader import RegistryReader
     from joshreg.registry.recorder import RunRecorder
     from joshreg.registry.registry import RunRegistry
@@ -53,6 +54,7 @@ _LAZY = {
     "ConfigSourceInfo": "joshreg.models",
     "DataSummary": "joshreg.models",
     "LabelChange": "joshreg.models",
+    "REGISTRY_SYNC_TABLES": "joshreg.projection.tables",
     "OutputURI": "joshreg.models",
     "ConsistencyIssue": "joshreg.models",
     "DropSummary": "joshreg.models",
@@ -76,6 +78,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "REGISTRY_SYNC_TABLES",
     "RUN_STATUSES",
     "AttributeMatch",
     "ColumnStats",
