@@ -26,12 +26,14 @@ demo *args:
 # Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/.
 # Core (event log, projector) first, then simulation results (CSV loads, cell_data, diagnostics),
 # then the live projection (joshreg watch latency, snapshots), then importing a joshpy registry,
-# then start-up (imports, the CLI, opening an empty registry).
+# then statuses, attributes, designs and current results, then start-up (imports, the CLI,
+# opening an empty registry).
 bench *args:
     {{ python }} benchmarks/bench_core.py "$@"
     {{ python }} benchmarks/bench_results.py "$@"
     {{ python }} benchmarks/bench_watch.py "$@"
     {{ python }} benchmarks/bench_import.py "$@"
+    {{ python }} benchmarks/bench_curation.py "$@"
     {{ python }} benchmarks/bench_startup.py "$@"
 
 # Regenerate schemas/ (JSON Schema of every event type) from the msgspec types.

@@ -40,6 +40,21 @@ class RegistryLabelling:
             self._labels = LabelLog(self._store, clock=self._writer.clock, writer=self._writer.writer_id)
         return self._labels
 
+    def _resolve_quickly(self, label_or_hash: str) -> str:
+        """``resolve_label_or_hash`` without a catch-up when the answer is known here: a label
+        in the label log (refreshed: one read past its head), else a hash this registry has
+        seen. A loop of ``mark_run`` calls then costs an append each, not a catch-up each."""
+        log = self._label_log()
+        log.refresh()
+        if self._label_streams is None or self._label_streams.own is not log:
+            self._label_streams = LabelStreams(self._store, own=log)
+        holder = self._label_streams.view(log.state).holder.get(label_or_hash)
+        if holder is not None:
+            return holder
+        if self._known("hash", label_or_hash):
+            return label_or_hash
+        return self.resolve_label_or_hash(label_or_hash)  # raises, saying what is missing
+
     def _commit_labels(self, plan: Plan) -> None:
         """Claim the next label commit with ``plan``'s actions; after a merge, planned against
         every label stream's fold, not this store's alone."""
@@ -122,8 +137,8 @@ class RegistryLabelling:
             raise InvalidArgumentError(
                 f"superseded_by goes with status='superseded' only, not with {status!r}"
             )
-        run_hash = self.resolve_label_or_hash(run_hash_or_label)
-        by = None if superseded_by is None else self.resolve_label_or_hash(superseded_by)
+        run_hash = self._resolve_quickly(run_hash_or_label)
+        by = None if superseded_by is None else self._resolve_quickly(superseded_by)
         if by == run_hash:
             raise InvalidArgumentError(f"run {run_hash} cannot supersede itself")
         self._append(RunStatusChanged(run_hash=run_hash, status=status, superseded_by=by, reason=reason))
@@ -131,8 +146,8 @@ class RegistryLabelling:
     def supersede(self, run_hash: str, replaces: str, reason: str | None = None) -> None:
         """Mark ``replaces`` superseded by ``run_hash`` and take its label away, in one commit
         of the label log (both accept a run hash or a label)."""
-        new = self.resolve_label_or_hash(run_hash)
-        old = self.resolve_label_or_hash(replaces)
+        new = self._resolve_quickly(run_hash)
+        old = self._resolve_quickly(replaces)
         if new == old:
             raise InvalidArgumentError(f"run {new} cannot supersede itself")
 
