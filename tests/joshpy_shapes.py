@@ -305,6 +305,15 @@ class JoshpyRegistry:
             [scope, key, json.dumps(tags)],
         )
 
+    def register_design(self, name: str, requirements: list[tuple[dict[str, Any], int]]) -> None:
+        self.con.execute("INSERT OR REPLACE INTO target_designs (name) VALUES (?)", [name])
+        self.con.execute("DELETE FROM target_requirements WHERE design_name = ?", [name])
+        for attributes, min_active in requirements:
+            self.con.execute(
+                "INSERT INTO target_requirements VALUES (?, ?, ?)",
+                [name, json.dumps(attributes, sort_keys=True), min_active],
+            )
+
     def mark_run(
         self, run_hash: str, status: str, superseded_by: str | None = None, reason: str | None = None
     ) -> None:
@@ -403,4 +412,5 @@ def small_sweep(path: Path, *, keys: bool = True, head: bool = False) -> Path:
         if head:
             jp.mark_run("bbbbbbbbbbbb", "bad", reason="wrong climate file")
             jp.tag("run_hash", "aaaaaaaaaaaa", site="north")
+            jp.register_design("coverage", [({"site": "north"}, 2)])
     return path

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from joshpy_shapes import JoshpyRegistry, small_sweep
-from joshreg import CellDataLoader, RunRegistry
+from joshreg import CellDataLoader, Requirement, RunRegistry, TargetDesign
 from joshreg.cli.app import main
 from joshreg.errors import ColumnConflictError, ForeignDatabaseError, InvalidArgumentError
 from joshreg.projection.tables import UPSTREAM_TABLES
@@ -28,7 +28,8 @@ SKIPPED = {
 }
 
 
-# Columns of joshpy's HEAD that this joshreg does not import yet (named in the import's report).
+# Columns of joshpy's HEAD: compared on their own (test_head_statuses_tags_and_designs_are_imported),
+# since a seed-version source has none.
 LATER = frozenset({"status", "superseded_by", "status_reason", "status_updated_at"})
 
 
@@ -71,6 +72,10 @@ def test_an_import_gives_the_same_tables_and_leaves_the_source_alone(old: Path, 
     assert files(old.parent) == before
     assert got == expected
     assert sessions == [(2, 4), (2, 4)]  # totals filled in: 2 configurations × 2 replicates
+    head = {k: report.added.pop(k) for k in ("statuses", "tags", "designs") if k in report.added}
+    with duckdb.connect(str(old), read_only=True) as con:
+        is_head = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_tags'").fetchone()
+    assert head == ({"statuses": 1, "tags": 1, "designs": 1} if is_head == (1,) else {})
     assert report.added == {
         "sessions": 2,
         "session_statuses": 2,
@@ -100,22 +105,30 @@ def test_deleting_the_file_rebuilds_the_same_tables_from_the_log(old: Path, tmp_
         assert reg.verify().ok
 
 
-def test_head_columns_and_tables_not_imported_yet_are_named(tmp_path: Path) -> None:
+def test_head_statuses_tags_and_designs_are_imported(tmp_path: Path) -> None:
     old = small_sweep(tmp_path / "old.duckdb", head=True)
     with duckdb.connect(str(old)) as con:
         con.execute("CREATE TABLE field_notes (note VARCHAR)")
         con.execute("INSERT INTO field_notes VALUES ('dry year')")
         con.execute("ALTER TABLE job_runs ADD COLUMN node VARCHAR")
         con.execute("UPDATE job_runs SET node = 'n01'")
+        (marked_at,) = con.execute(
+            "SELECT status_updated_at FROM job_configs WHERE run_hash = 'bbbbbbbbbbbb'"
+        ).fetchone()
     with RunRegistry(tmp_path / "new.duckdb") as reg:
-        report = reg.import_joshpy(old)
-    notes = "\n".join(report.not_imported)
-    assert "table field_notes (1 rows): not a joshpy table" in notes
-    assert "column job_runs.node (5 values): not a joshpy column" in notes
-    assert "column job_configs.status (1 values): run status arrives with a later joshreg" in notes
-    assert "column job_configs.status_reason (1 values)" in notes
-    assert "table run_tags (1 rows)" in notes
-    assert "target_designs" not in notes  # empty: nothing is lost
+        report = reg.import_joshpy(old, source_timezone="UTC")
+        notes = "\n".join(report.not_imported)
+        assert "table field_notes (1 rows): not a joshpy table" in notes
+        assert "column job_runs.node (5 values): not a joshpy column" in notes
+        assert "job_configs.status" not in notes and "run_tags" not in notes and "target_" not in notes
+        status = reg.get_run_status("bbbbbbbbbbbb")
+        assert (status.status, status.reason) == ("bad", "wrong climate file")
+        assert status.updated_at == marked_at  # the source's time, not the import's
+        assert reg.get_attributes("aaaaaaaaaaaa") == {"site": "north"}
+        assert reg.list_designs() == [TargetDesign("coverage", [Requirement({"site": "north"}, 2)])]
+        again = reg.import_joshpy(old, source_timezone="UTC")
+        assert again.added == {} and again.already_present["statuses"] == 1
+        assert again.already_present["tags"] == 1 and again.already_present["designs"] == 1
 
 
 def test_original_times_are_data_and_the_clocks_say_when_the_import_ran(tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ LADDER: dict[str, float] = {
     "operations.watch": 4.5,
     "operations.joshpy_source": 4.3,
     "operations.joshpy_results": 4.4,
+    "operations.joshpy_curation": 4.4,
     "operations.joshpy_import": 4.5,
     "projection.timetravel": 4.5,
     "closing": 0,

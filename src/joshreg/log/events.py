@@ -21,6 +21,7 @@ from joshreg.errors import InvalidArgumentError
 __all__ = [
     "CURRENT_VERSIONS",
     "REMOVALS",
+    "RESERVED_SCOPES",
     "UPCASTERS",
     "DesignDeleted",
     "DesignRegistered",
@@ -211,7 +212,12 @@ class RunStatusChanged(EventBase, tag="run.status_changed"):
     status: str | None = None
     superseded_by: str | None = None
     reason: str | None = None
+    changed_us: int | None = None  # imported: when the source registry set the status
     keys: ClassVar[tuple[str, ...]] = ("run_hash",)
+
+
+#: Tag scopes that name what the registry holds (a run's attributes, sessions, executions).
+RESERVED_SCOPES = ("run_hash", "session_id", "run_id")
 
 
 class TagsSet(EventBase, tag="tags.set"):

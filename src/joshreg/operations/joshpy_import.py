@@ -39,6 +39,7 @@ from joshreg.log.labels import LabelLog
 from joshreg.log.names import session_claim_name
 from joshreg.log.store.base import LogStore
 from joshreg.log.writer import EventWriter
+from joshreg.operations.joshpy_curation import ImportCuration
 from joshreg.operations.joshpy_results import ImportResults
 from joshreg.operations.joshpy_source import (
     CONFIG_COLUMNS,
@@ -116,7 +117,7 @@ class ImportTarget:
     cell_columns: dict[str, str]
 
 
-class _Importer(ImportResults):
+class _Importer(ImportResults, ImportCuration):
     def __init__(
         self, source: Source, target: ImportTarget, tz: str, dry_run: bool, progress: Progress | None
     ) -> None:
@@ -184,10 +185,8 @@ class _Importer(ImportResults):
         for table in sorted(src.tables):
             n = None
             if table in LATER_TABLES:
-                n = src.count(table)
-                if n:
-                    notes.append(f"table {table} ({n} rows): tags and designs arrive with a later joshreg")
-            elif table not in KNOWN and table not in ("config_parameters", "cell_data", "cell_data_current"):
+                continue
+            if table not in KNOWN and table not in ("config_parameters", "cell_data", "cell_data_current"):
                 n = src.count(table)
                 notes.append(f"table {table} ({n} rows): not a joshpy table, so nothing of it is imported")
         for table, known in KNOWN.items():
@@ -197,11 +196,7 @@ class _Importer(ImportResults):
                 n = src.count_values(table, column)
                 if not n:
                     continue
-                if column in LATER_COLUMNS.get(table, ()):
-                    notes.append(
-                        f"column {table}.{column} ({n} values): run status arrives with a later joshreg"
-                    )
-                else:
+                if column not in LATER_COLUMNS.get(table, ()):
                     notes.append(f"column {table}.{column} ({n} values): not a joshpy column")
         if src.has("cell_data") and "geom" in src.tables["cell_data"]:
             self.report.differences.append(
@@ -496,11 +491,14 @@ def import_joshpy(
         imp.outputs()
         imp.results()
         imp.labels()
+        imp.statuses()
+        imp.tags()
+        imp.designs()
     finally:
         src.close()
     report = imp.report
     order = ("sessions", "session_statuses", "configurations", "session_links", "runs", "completions",
-             "outputs", "labels", "result_files", "result_rows")  # fmt: skip
+             "outputs", "labels", "result_files", "result_rows", "statuses", "tags", "designs")  # fmt: skip
     report.added = {k: imp.added[k] for k in order if imp.added[k]}
     report.already_present = {k: imp.present[k] for k in order if imp.present[k]}
     if not dry_run and report.added and target.writer is not None:

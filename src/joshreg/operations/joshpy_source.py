@@ -55,11 +55,11 @@ KNOWN = {
 }
 
 
-# What joshpy's HEAD added that this joshreg does not import yet.
+# What joshpy's HEAD added after the seed's version: imported by ``joshpy_curation``.
 LATER_COLUMNS = {"job_configs": ("status", "superseded_by", "status_reason", "status_updated_at")}
 
 
-LATER_TABLES = LATER_UPSTREAM_TABLES  # not imported yet either
+LATER_TABLES = LATER_UPSTREAM_TABLES
 
 
 _NAMESPACE = uuid.UUID("5b0b7d6e-3c1f-4f53-9a55-7a1d6c0e2f41")

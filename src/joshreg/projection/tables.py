@@ -354,8 +354,8 @@ CURRENT_RUN_HASHES = "SELECT run_hash FROM job_configs WHERE coalesce(status, 'a
 # what their commits name, never decided by clocks); the results of the runs that count.
 STATUS_DDL = f"""
 CREATE OR REPLACE VIEW status_history AS
-SELECT hlc, writer, seq, actor, make_timestamp(hlc // 1000) AS changed_at, run_hash, status,
-       superseded_by, reason, segment, line, NULL::BIGINT AS version
+SELECT hlc, writer, seq, actor, make_timestamp(coalesce(changed_us, hlc // 1000)) AS changed_at,
+       run_hash, status, superseded_by, reason, segment, line, NULL::BIGINT AS version
 FROM events_run_status_changed
 UNION ALL
 SELECT hlc, writer, idx AS seq, actor, changed_at, run_hash, 'superseded', superseded_by, reason,

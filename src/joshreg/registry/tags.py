@@ -12,13 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError
-from joshreg.log.events import TagsSet, json_value
+from joshreg.log.events import RESERVED_SCOPES, TagsSet, json_value
 from joshreg.models import AttributeMatch
 from joshreg.projection import queries as q
 from joshreg.projection import tag_queries as tq
-
-#: Scopes that name what the registry holds; ``tag_custom`` refuses them.
-RESERVED_SCOPES = ("run_hash", "session_id", "run_id")
 
 
 class TagReads:
