@@ -102,6 +102,7 @@ LADDER: dict[str, float] = {
     "cli.watching": 6,
     "cli.app": 6.5,
     "results.plots": 7,
+    "results.simulation_diagnostics": 7.5,
     "cli": 7,
     # the paths joshpy users import from, re-exporting the modules above
     "cell_data": 8,

@@ -197,3 +197,46 @@ def test_without_matplotlib_the_error_says_how_to_install_it(loaded: RunRegistry
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'joshreg\[plot\]'"):
         plot_timeseries(loaded, "treeCount")
+
+
+# --- SimulationDiagnostics: upstream's plotting class over these plots -----------------------------
+
+
+def test_simulation_diagnostics_filters_by_parameters_and_warns_as_upstream(loaded: RunRegistry) -> None:
+    from joshreg.diagnostics import SimulationDiagnostics
+
+    diag = SimulationDiagnostics(loaded)
+    fig = diag.plot_timeseries("treeCount", maxGrowth=5)
+    assert set(lines_by_label(fig)) == {"h5"}  # one configuration: no legend names needed
+    with pytest.warns(UserWarning, match="Matched 2 configs"):
+        fig = diag.plot_timeseries("treeCount", show_replicates=False, step_range=(1, 2))
+    assert set(lines_by_label(fig)) == set(NAMES.values())
+    assert all(steps == [1, 2] for steps, _ in lines_by_label(fig).values())
+    assert len(fig.axes[0].collections) == 0  # no bands
+    with pytest.warns(UserWarning, match="aggregate='none'"):
+        fig = diag.plot_timeseries("treeCount", run_hash="h10", aggregate="none")
+    assert len(fig.axes[0].get_lines()) == len(CELLS) * len(REPLICATES)
+    loaded.mark_run("h10", "bad")
+    with pytest.raises(ValueError, match="No data found matching filters"):
+        diag.plot_timeseries("treeCount", run_hash="h10")
+
+
+def test_simulation_diagnostics_refuses_as_upstream(loaded: RunRegistry) -> None:
+    from joshreg.diagnostics import SimulationDiagnostics
+
+    with pytest.raises(TypeError):
+        SimulationDiagnostics(object())  # type: ignore[arg-type]
+    diag = SimulationDiagnostics(loaded)
+    unknown = r"Export variable 'height' not found\. Available: status, treeCount"
+    with pytest.raises(ValueError, match=unknown):
+        diag.plot_timeseries("height")
+    with pytest.raises(ValueError, match="Config parameter 'rain' not found"):
+        diag.plot_timeseries("treeCount", rain=1)
+    with pytest.raises(ValueError, match="Valid options: max, mean, min, none, sum"):
+        diag.plot_timeseries("treeCount", aggregate="median")
+    with pytest.raises(ValueError, match="not supported"):
+        diag.plot_comparison("treeCount", "maxGrowth", aggregate="none")
+    with pytest.raises(ValueError, match="No spatial data found for run_hash=h5"):
+        diag.plot_spatial("treeCount", step=99, run_hash="h5")
+    fig = diag.plot_comparison("treeCount", "maxGrowth", step=3)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["5", "10"]

@@ -1,6 +1,7 @@
-"""``joshreg.diagnostics``, where joshpy users import it from: diagnostic queries over cell_data.
+"""``joshreg.diagnostics``, where joshpy users import it from: diagnostic queries over cell_data
+and upstream's plotting class.
 
-The code lives in ``joshreg.results.diagnostics``.
+The code lives in ``joshreg.results.diagnostics`` and ``joshreg.results.simulation_diagnostics``.
 """
 
 from joshreg.results.diagnostics import (
@@ -8,9 +9,11 @@ from joshreg.results.diagnostics import (
     MIN_TIMESTEPS_FOR_CV,
     DiagnosticQueries,
 )
+from joshreg.results.simulation_diagnostics import SimulationDiagnostics
 
 __all__ = [
     "AGGREGATIONS",
     "MIN_TIMESTEPS_FOR_CV",
     "DiagnosticQueries",
+    "SimulationDiagnostics",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -63,6 +63,14 @@ class ResultReads:
         """Restrict every cell_data query to steps ``lo..hi`` (inclusive) while inside."""
         lo, hi = step_range
         with self._filter(("{a}step BETWEEN ? AND ?", [int(lo), int(hi)])):
+            yield self
+
+    @contextmanager
+    def run_filter(self, run_hashes: Iterable[str]) -> Iterator[Self]:
+        """Restrict every cell_data query to these configurations while inside."""
+        hashes = sorted(set(run_hashes))
+        placeholders = ", ".join("?" for _ in hashes) or "NULL"
+        with self._filter((f"{{a}}run_hash IN ({placeholders})", hashes)):
             yield self
 
     @contextmanager

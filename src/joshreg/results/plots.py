@@ -25,7 +25,7 @@ from joshreg.registry.reader import RegistryReader
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["AGGREGATIONS", "plot_comparison", "plot_spatial", "plot_timeseries"]
+__all__ = ["AGGREGATIONS", "plot_cells", "plot_comparison", "plot_spatial", "plot_timeseries"]
 
 # Spatial aggregate of one step of one replicate (the cells' values → one number).
 AGGREGATIONS = {"mean": "avg", "sum": "sum", "min": "min", "max": "max"}
@@ -41,9 +41,11 @@ def plot_timeseries(
     aggregate: str = "mean",
     path: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    band: bool = True,
 ) -> Path | Figure:
     """One line per configuration: the mean across replicates of each step's spatial
-    ``aggregate``, with a band of ± one standard deviation across replicates.
+    ``aggregate``, with a band of ± one standard deviation across replicates (``band=False``
+    leaves it out).
 
     ``run_hash`` / ``session_id`` narrow the configurations (a session's are those it
     registered). Returns the written ``path`` or, without one, the Figure.
@@ -90,7 +92,7 @@ def plot_timeseries(
         steps, means, stds = zip(*points, strict=True)
         color, style, marker = _style(i, len(steps))
         (line,) = ax.plot(steps, means, color=color, linestyle=style, marker=marker, label=names[h])
-        if any(s > 0 for s in stds):
+        if band and any(s > 0 for s in stds):
             lo = [m - s for m, s in zip(means, stds, strict=True)]
             hi = [m + s for m, s in zip(means, stds, strict=True)]
             ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -169,6 +171,41 @@ def plot_comparison(
         ax.legend(fontsize="small")
         ax.set_title(title or f"{variable} by {group_by} ({aggregate})")
     ax.set_ylabel(f"{variable} ({aggregate} over cells)")
+    return _finish(fig, path)
+
+
+def plot_cells(
+    registry: RegistryReader,
+    variable: str,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Path | Figure:
+    """One faint line per cell and replicate across steps, unaggregated (every cell the active
+    filters leave: narrow them with ``run_filter`` first, there can be many)."""
+    _check_registry(registry)
+    col = _numeric_variable(registry, variable)
+    where, params = _where(registry)
+    rows = registry.query(
+        f"""
+        SELECT cd.run_hash, cd.position_x, cd.position_y, cd.replicate, cd.step, avg(cd.{col})
+        FROM cell_data cd WHERE {where} AND cd.{col} IS NOT NULL
+        GROUP BY ALL ORDER BY ALL
+        """,
+        params,
+    ).fetchall()
+    if not rows:
+        raise InvalidArgumentError(_no_data(registry, f"'{variable}' per cell"))
+    lines: dict[tuple[Any, ...], list[tuple[int, float]]] = defaultdict(list)
+    for h, x, y, rep, step, value in rows:
+        lines[(h, x, y, rep)].append((step, value))
+    fig, ax = _figure()
+    for points in lines.values():
+        steps, values = zip(*points, strict=True)
+        ax.plot(steps, values, color="tab:blue", alpha=0.2, linewidth=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel(variable)
+    ax.set_title(title or f"{variable} over time (per-patch)")
     return _finish(fig, path)
 
 
