@@ -129,3 +129,25 @@ def test_history_through_as_of_and_rebuild(db_path: Path) -> None:
         want = reg.list_designs()
     with RunRegistry(db_path, rebuild=True) as reg:
         assert reg.list_designs() == want == [TargetDesign("other", [Requirement({"a": 1}, 2)])]
+
+
+def test_designs_merge_by_their_latest_change(tmp_path: Path) -> None:
+    import shutil
+
+    from joshreg import merge_stores
+
+    with RunRegistry(tmp_path / "base.duckdb") as reg:
+        reg.register_design(TargetDesign("cov", [Requirement({"site": "a"})]))
+    paths = []
+    for name in ("left", "right"):
+        shutil.copytree(tmp_path / "base.events", tmp_path / f"{name}.events")
+        paths.append(tmp_path / f"{name}.duckdb")
+    with RunRegistry(paths[0]) as reg:
+        reg.delete_design("cov")
+    with RunRegistry(paths[1]) as reg:  # later: the registration wins
+        reg.register_design(TargetDesign("cov", [Requirement({"site": "b"}, 2)]))
+    merge_stores([paths[1]], paths[0])
+    merge_stores([paths[0]], paths[1])
+    for path in paths:
+        with RunRegistry(path) as reg:
+            assert reg.list_designs() == [TargetDesign("cov", [Requirement({"site": "b"}, 2)])], path

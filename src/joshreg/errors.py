@@ -172,8 +172,8 @@ class LogDamageWarning(JoshregWarning):
 
 
 class RemovedRunWarning(JoshregWarning):
-    """A write for an execution that ``reset_run`` or ``drop_run`` removed (a worker finishing
-    late): it is recorded in the log and left out of the tables."""
+    """Events arrived for an execution that ``reset_run`` or ``drop_run`` removed (a worker
+    finishing late): they are recorded in the log and left out of the tables."""
 
 
 class DebugParseWarning(JoshregWarning):

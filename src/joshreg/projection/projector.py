@@ -308,6 +308,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                 self._insert_label_commits(commits)
                 # Resets and drops first, so a load they name is not added (see cells.py).
                 self._apply_removals(commits, rewrite=rewrite)
+                self._warn_late_writes(batch.events, commits)
                 self._apply_loads(batch)
                 params: dict[str, str] = {}
                 collect_param_types(batch.events, params)

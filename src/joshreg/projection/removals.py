@@ -11,11 +11,13 @@ of it, so a late completion of a reset execution stays out however late it comes
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from joshreg.log.events import LabelAction, LabelCommit, RunDropped, RunReset, RunRestored
+from joshreg.errors import RemovedRunWarning
+from joshreg.log.events import EventBase, LabelAction, LabelCommit, RunDropped, RunReset, RunRestored
 from joshreg.projection.sqltext import sql_literal
 
 if TYPE_CHECKING:
@@ -94,6 +96,33 @@ class ProjectRemovals:
                 self.con.execute(f"DELETE FROM cell_data WHERE run_id IN ({_literals(a.run_ids)})")
             if a.results:
                 self._reload_unbound(a.run_hash)
+
+    def _warn_late_writes(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
+        """Warn when a batch brings events of executions an earlier reset or drop removed (a
+        worker finishing late): recorded in the log, left out of the tables."""
+        if any(isinstance(a, (RunReset, RunDropped, RunRestored)) for c in commits for a in c.actions):
+            self._removals_seen = True
+            return  # this batch's own removals name what they saw
+        if not getattr(self, "_removals_seen", None):
+            row = self.con.execute(
+                "SELECT 1 FROM label_history WHERE action IN ('reset', 'dropped') LIMIT 1"
+            ).fetchone()
+            self._removals_seen = row is not None
+            if not self._removals_seen:
+                return
+        ids = {e.run_id for e in events if getattr(e, "run_id", None)}  # type: ignore[attr-defined]
+        if not ids:
+            return
+        (late,) = self.con.execute(
+            f"SELECT count(*) FROM removed_keys WHERE kind = 'run_id' AND key IN ({_literals(sorted(ids))})"
+        ).fetchone()
+        if late:
+            warnings.warn(
+                f"events of {late} execution(s) that reset_run or drop_run removed arrived (a worker "
+                "finishing late); they are kept in the log and left out of the tables",
+                RemovedRunWarning,
+                stacklevel=4,
+            )
 
     def _reload_unbound(self, run_hash: str) -> None:
         """The rows of ``run_hash`` loaded without an execution, again from the loads that count

@@ -14,7 +14,6 @@ from joshreg.errors import (
     DuplicateLoadWarning,
     DuplicateSessionError,
     InvalidArgumentError,
-    RemovedRunWarning,
     RunNotFoundError,
     SessionNotFoundError,
     SparsityWarning,
@@ -81,7 +80,8 @@ class RegistryWrites:
 
     def _require_run(self, run_id: str, *, removed_ok: bool = False) -> None:
         """Refuse an unknown execution; with ``removed_ok``, one a reset or drop removed is
-        accepted with a ``RemovedRunWarning`` (a late worker's write must not crash it)."""
+        accepted (a late worker's write must not crash it): the catch-up that projects the write
+        warns with ``RemovedRunWarning``, for this registry's writes and every other writer's."""
         if self._known("run", run_id):
             return
         if removed_ok:
@@ -91,12 +91,6 @@ class RegistryWrites:
                 .fetchone()
             )
             if row is not None:
-                warnings.warn(
-                    f"run {run_id} was removed by reset_run or drop_run; this write is recorded in "
-                    "the log and left out of the tables",
-                    RemovedRunWarning,
-                    stacklevel=3,
-                )
                 return
         raise RunNotFoundError(f"No run execution found for run_id '{run_id}'")
 
