@@ -162,3 +162,37 @@ def test_a_worker_recorder_records_durations_too(tmp_path):
     assert info.completed_at - info.started_at >= timedelta(seconds=PAUSE)
     assert (info.exit_code, info.error_message) == (2, "bad config")
     assert info.metadata == {"parameters": {"growth": 1}, "replicates": 2}
+
+
+def test_register_records_a_job_with_its_declared_attributes_in_one_event(
+    registry: RunRegistry, tmp_path: Path
+) -> None:
+    source = tmp_path / "model.josh"
+    source.write_text("start simulation Main\nend simulation\n")
+    climate = tmp_path / "climate.jshd"
+    climate.write_bytes(b"abc\n")
+    config = JobConfig(
+        template_string="growth = {{ growth }} meters",
+        source_path=source,
+        file_mappings={"climate": climate},
+        attributes={"site": "mojave", "tier": 1},
+        sweep=SweepConfig([ConfigSweepParameter("growth", [1, 2])]),
+    )
+    sid = registry.create_session(config)
+    callback = RegistryCallback(registry, sid)
+    jobs = JobExpander().expand(config, tmp_path / "jobs").jobs
+    before = registry.query("SELECT count(*) FROM event_log").fetchone()[0]
+    for job in jobs:
+        callback.register(job)
+    assert registry.query("SELECT count(*) FROM event_log").fetchone()[0] == before + len(jobs)
+    for job in jobs:
+        cfg = registry.get_config_by_hash(job.run_hash)
+        assert cfg is not None and cfg.josh_content == source.read_text()
+        assert cfg.file_mappings == {
+            "climate": {"path": str(climate), "hash": "0bee89b07a248e27c83fc3d5951213c1"}
+        }
+        assert registry.get_attributes(job.run_hash) == {"site": "mojave", "tier": 1}
+    with pytest.raises(TypeError, match="needs a RunRegistry"):
+        RegistryCallback(RunRecorder(events_path=tmp_path / "w.events", session_id=sid), sid).register(
+            jobs[0]
+        )

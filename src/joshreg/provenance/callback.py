@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from joshreg.log.events import json_value
+from joshreg.provenance.jobs import hash_file
 
 __all__ = ["RegistryCallback", "RunResult", "RunningJob"]
 
@@ -110,6 +111,30 @@ class RegistryCallback:
         self.registry = registry
         self.session_id = session_id
         self.run_ids: dict[str, str] = {}
+
+    def register(self, job: Any) -> None:
+        """Register ``job``'s configuration in the session (a ``RunRegistry`` only): its config
+        text, Josh source, data files with their hashes, parameters, and the job's declared
+        ``attributes`` in the same registration event."""
+        register = getattr(self.registry, "register_run", None)
+        if not callable(register):
+            raise TypeError(
+                f"registering a configuration needs a RunRegistry; {type(self.registry).__name__} "
+                "records executions only (register the jobs where the registry is open)"
+            )
+        source = getattr(job, "source_path", None)
+        files = getattr(job, "file_mappings", None) or {}
+        josh = Path(source).read_text(encoding="utf-8") if source and Path(source).exists() else None
+        register(
+            self.session_id,
+            job.run_hash,
+            None if source is None else str(source),
+            job.config_content,
+            {name: {"path": str(path), "hash": hash_file(path)} for name, path in files.items()} or None,
+            job.parameters,
+            josh_content=josh,
+            attributes=dict(getattr(job, "attributes", None) or {}) or None,
+        )
 
     def start(self, job: Any, *, replicate: int = 0, metadata: dict[str, Any] | None = None) -> str:
         """Record that ``job`` starts now; return the run id to ``finish`` later.
