@@ -142,3 +142,16 @@ def test_demo_bottles_the_baseline_and_diffs_two_configs(demo):
     assert isinstance(manifest["parameters"]["maxGrowth"], int)
     assert f"--replicates {REPLICATES}" in printed
     assert "--- baseline (" in printed and "+++ candidate (" in printed
+
+
+@concurrent
+def test_demo_marks_a_run_bad_tags_each_and_checks_a_design(demo):
+    out_dir, printed = demo
+    with RunRegistry(out_dir / "sweep.duckdb") as reg:
+        (bad,) = [s for s in reg.run_statuses() if s.status is not None]
+        assert bad.status == "bad" and "collapsed" in bad.reason
+        assert reg.find_by_attribute("growth", "slow", current_only=False) != []
+        report = reg.check_design("coverage")
+        slow = next(r for r in report.requirements if r.attributes == {"growth": "slow"})
+        assert (bad.run_hash, "bad") in slow.non_active_matches
+    assert "Target design coverage" in printed and "UNMET" in printed

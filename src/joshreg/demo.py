@@ -36,6 +36,7 @@ from joshreg.cli.output import (
 )
 from joshreg.errors import JoshregError
 from joshreg.log.names import default_events_path
+from joshreg.models import Requirement, TargetDesign
 from joshreg.provenance.bottle import unbottle
 from joshreg.provenance.callback import RegistryCallback, RunResult
 from joshreg.provenance.jobs import ConfigSweepParameter, ExpandedJob, JobConfig, JobExpander, SweepConfig
@@ -239,6 +240,7 @@ def run_demo(directory: Path, out: TextIO | None = None) -> Path:
         reg.label_run(third, "baseline", on_collision="timestamp")
 
         _print_report(reg, jobs, population, out)
+        _curate(reg, jobs, population, out)
         _print_results(reg, sid, out)
         _write_plots(reg, sid, directory / "plots", out)
         _print_provenance(reg, directory, out)
@@ -297,6 +299,30 @@ def _print_report(
     labels = [label_table_row(r) for r in reg.labels_overview()]
     out.write(format_table(LABEL_HEADERS, labels) + "\n\nLabel history\n")
     out.write(format_table(HISTORY_HEADERS, history_rows(reg.label_history())) + "\n")
+
+
+def _curate(reg: RunRegistry, jobs: list[ExpandedJob], population: dict[str, float], out: TextIO) -> None:
+    """What a scientist says about the runs: the weakest marked bad, each tagged with its growth
+    class, and a design asking for every configuration of each class to be good, checked."""
+    weakest = min(population, key=population.__getitem__)
+    reg.mark_run(weakest, "bad", reason="population collapsed; check survivalRate")
+    for job in jobs:
+        growth = "fast" if job.parameters["maxGrowth"] > MAX_GROWTH[0] else "slow"
+        reg.set_attributes(job.run_hash, growth=growth)
+    design = TargetDesign(
+        "coverage", [Requirement({"growth": "fast"}, 6), Requirement({"growth": "slow"}, 4)]
+    )
+    reg.register_design(design)
+    report = reg.check_design("coverage")
+    out.write("\nStatus and attributes (mark_run, set_attributes; every change kept)\n")
+    rows = [(s.run_hash, s.status, s.reason) for s in reg.run_statuses() if s.status is not None]
+    out.write(format_table(("RUN_HASH", "STATUS", "REASON"), rows) + "\n")
+    out.write("\nTarget design coverage (check_design: only active runs count)\n")
+    coverage = [
+        (r.attributes["growth"], f"{r.found}/{r.min_active}", "met" if r.satisfied else "UNMET")
+        for r in report.requirements
+    ]
+    out.write(format_table(("GROWTH", "ACTIVE", ""), coverage) + "\n")
 
 
 def _print_results(reg: RunRegistry, sid: str, out: TextIO) -> None:
