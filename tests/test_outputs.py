@@ -88,3 +88,15 @@ def test_remote_consistency_checks_local_files(reg: RunRegistry, tmp_path: Path)
     ]
     issues = reg.check_remote_consistency()  # only B counts now: A's files are not B's
     assert [i.kind for i in issues] == ["orphan_remote_output"]
+
+
+def test_upstream_credential_arguments_are_accepted_and_object_storage_is_named(
+    reg: RunRegistry, session: str
+) -> None:
+    frame = reg.query_remote("height", group_by=("label",), endpoint="http://minio:9000", use_ssl=False)
+    assert len(frame) == 2
+    assert reg.check_remote_consistency(access_key="k", secret_key="s") == []
+    run = reg.get_runs_for_hash(A)[0].run_id
+    reg.register_output(run, "export.patch", "minio://bucket/runs/patch_9.csv")
+    with pytest.raises(InvalidArgumentError, match=r"object storage \(first: s3://bucket/runs/patch_9\.csv"):
+        reg.query_remote("height")

@@ -39,6 +39,15 @@ def s3_uri(uri: str) -> str:
     return uri
 
 
+def _local_only(uris: list[OutputURI]) -> None:
+    remote = [u.uri for u in uris if "://" in u.uri]
+    if remote:
+        raise InvalidArgumentError(
+            f"{len(remote)} outputs are in object storage (first: {remote[0]}); this joshreg reads "
+            "output files on local paths only"
+        )
+
+
 class OutputReads:
     """``get_output_uris``, ``query_remote``, ``check_remote_consistency``."""
 
@@ -75,11 +84,16 @@ class OutputReads:
         label_or_hash: str | None = None,
         where: str | None = None,
         cache: str | os.PathLike[str] | None = None,
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        use_ssl: bool | None = None,
     ) -> Any:
         """Aggregate ``variable`` over the export files of the current runs where they are,
         without loading them: one DuckDB scan of every file, joined to each run's hash and
         label. ``where`` is a SQL condition on the files' columns; ``cache`` writes the result
-        to a ``.parquet`` or ``.csv`` file too. Returns a pandas DataFrame."""
+        to a ``.parquet`` or ``.csv`` file too. Returns a pandas DataFrame. The credential
+        arguments are upstream's, for ``s3://`` outputs, which need joshreg's S3 support."""
         func = AGGREGATES.get(agg.lower())
         if func is None:
             raise InvalidArgumentError(f"Unknown agg {agg!r}; choose one of {', '.join(sorted(AGGREGATES))}")
@@ -90,6 +104,7 @@ class OutputReads:
                 + (f" of {label_or_hash}" if label_or_hash else "")
                 + "; register_output(run_id, 'export.patch', path) records them"
             )
+        _local_only(uris)
         files = ", ".join(sql_literal(u.uri) for u in uris)
         manifest = " UNION ALL ".join(
             f"SELECT {sql_literal(u.uri)} AS _file, {sql_literal(u.run_hash)} AS run_hash, "
@@ -118,7 +133,14 @@ class OutputReads:
         return frame
 
     def check_remote_consistency(
-        self, *, output_type: str = "patch", current_only: bool = True
+        self,
+        *,
+        output_type: str = "patch",
+        current_only: bool = True,
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        use_ssl: bool | None = None,
     ) -> list[ConsistencyIssue]:
         """Registered export files that are not where they were registered (errors), and files
         beside them that no current run registered (warnings: a bad, superseded or unknown
