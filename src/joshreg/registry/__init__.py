@@ -3,8 +3,10 @@
 ``RunRegistry`` (every write validated, then one event through one path; every read caught up
 first), ``RegistryView`` (the registry as of a past moment, read-only), both built on the shared
 read base ``RegistryReader``, and ``RunRecorder`` (the worker API, without DuckDB). One module
-per area: ``reads``, ``inspecting``, ``discovering`` (reads), ``writes``, ``maintenance``
-(whole-registry operations), ``listings`` (what the command line prints, as data). May import
+per area: ``reads``, ``status``, ``tags``, ``designs``, ``consistency``, ``outputs``,
+``inspecting``, ``discovering`` (reads), ``writes``, ``labelling`` (labels, statuses, reset and
+drop), ``maintenance`` (whole-registry operations), ``listings`` and ``text`` (what the command
+line prints, as data and as text). May import
 everything below it: log, projection, results' parsing, provenance and operations.
 
 Names load on first use, so importing a light module of this package (``listings``) does not
