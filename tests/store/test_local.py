@@ -154,3 +154,37 @@ def test_claim_is_exclusive_across_processes(tmp_path: Path) -> None:
         assert store.read_claim(f"race/{i:03d}.json") == f"{me}\n".encode()
     assert store.list_claims("race") == [f"race/{i:03d}.json" for i in range(NAMES)]
     assert not [n for n in os.listdir(os.path.join(root, "race")) if n.startswith(".tmp-")]
+
+
+def _create(root: str, barrier: object, out: object) -> None:
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        out.put(LocalStore(root).store_id)  # type: ignore[attr-defined]
+    except Exception as e:
+        out.put(f"failed: {e}")  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow  # other processes
+def test_processes_making_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """Workers started together on a new events path: whoever writes FORMAT first, the others
+    see its half-made store (a log folder, a temporary file) and open it, one store id for all."""
+    ctx = mp.get_context("spawn")
+    for attempt in range(3):
+        root = str(tmp_path / f"new{attempt}.events")
+        barrier, out = ctx.Barrier(RACERS), ctx.Queue()
+        procs = [ctx.Process(target=_create, args=(root, barrier, out)) for _ in range(RACERS)]
+        for p in procs:
+            p.start()
+        ids = [out.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert len(set(ids)) == 1 and not ids[0].startswith("failed"), ids
+        assert LocalStore(root).store_id == ids[0]
+
+
+def test_a_half_made_store_is_finished_not_refused(tmp_path: Path) -> None:
+    root = tmp_path / "half.events"
+    (root / "log").mkdir(parents=True)
+    (root / ".tmp-123-abcdef").write_bytes(b"")  # a creator that died before its FORMAT
+    store = LocalStore(root)
+    assert (root / "FORMAT").exists() and store.store_id

@@ -74,9 +74,14 @@ class LocalStore(LogStore):
         if not create:
             raise LogFormatError(f"there is no joshreg event store at {root}")
         try:
-            entries = [e for e in os.listdir(root) if e != "log"] if os.path.isdir(root) else []
+            # ``log`` and ``.tmp-*`` are what another process making this store right now writes
+            # before its FORMAT: not somebody's files.
+            listed = os.listdir(root) if os.path.isdir(root) else []
+            entries = [e for e in listed if e != "log" and not e.startswith(".tmp-")]
         except OSError as e:
             raise StoreError(f"cannot read {root}: {e}") from e
+        if entries and os.path.isfile(os.path.join(root, "FORMAT")):
+            return  # another process made the store between our two looks
         if entries:
             raise LogFormatError(
                 f"{root} is a directory with other files in it and no FORMAT, so it is not a joshreg "
