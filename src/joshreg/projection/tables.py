@@ -46,7 +46,7 @@ __all__ = [
 
 # Bump when the projection of an existing log changes; a stored projection with another
 # version is rebuilt from the log on open.
-PROJECTOR_VERSION = 4
+PROJECTOR_VERSION = 5
 
 CONFIG_PARAMS_CORE_COLUMNS = frozenset({"run_hash"})
 CELL_DATA_CORE_COLUMNS = frozenset(
