@@ -51,8 +51,9 @@ class ProjectResults:
         )
         if not loads:
             return
-        removed = self._removed_among(loads)
-        loads = [e for e in loads if e.event_id not in removed and e.run_id not in removed]  # type: ignore[attr-defined]
+        if self._any_removals():
+            removed = self._removed_among(loads)
+            loads = [e for e in loads if e.event_id not in removed and e.run_id not in removed]  # type: ignore[attr-defined]
         in_batch: dict[tuple[str, str | None, str], int] = {}
         for e in loads:
             key = (e.source_sha256, e.run_id, e.entity_type)  # type: ignore[attr-defined]

@@ -228,6 +228,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
         """Drop every table and replay the whole log, in one transaction."""
+        self._removals_seen = None
         t0 = time.perf_counter()
         con = self.con
         if self._fresh and self._store_is_empty():
@@ -305,6 +306,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                 self._insert_events(batch)
                 if rewrite:
                     con.execute("DELETE FROM label_history")
+                    self._removals_seen = None
                 self._insert_label_commits(commits)
                 # Resets and drops first, so a load they name is not added (see cells.py).
                 self._apply_removals(commits, rewrite=rewrite)

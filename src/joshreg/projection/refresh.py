@@ -173,6 +173,8 @@ class RefreshTables:
     def _refresh(self, *, full: bool, params_full: bool = True) -> None:
         con = self.con
         affected = self._affected
+        # Only when a reset or drop was ever recorded do the fills ask what they removed.
+        live_reg, live_run = (LIVE_REGISTRATION, LIVE_RUN) if self._any_removals() else ("", "")
 
         def skip(aff: str) -> bool:
             return not full and aff not in affected
@@ -204,7 +206,7 @@ class RefreshTables:
                        {label if full else "NULL"},
                        make_timestamp(coalesce(config_created_us, created_us, hlc // 1000)),
                        {status if full else "NULL, NULL, NULL, NULL"}
-                FROM {first("events_run_registered", "run_hash", fh + LIVE_REGISTRATION)} r
+                FROM {first("events_run_registered", "run_hash", fh + live_reg)} r
                 {"LEFT JOIN run_status s ON s.run_hash = r.run_hash" if full else ""}
                 """,
                 full=full,
@@ -232,16 +234,16 @@ class RefreshTables:
                 "session_configs",
                 f"""
                 SELECT session_id, run_hash, make_timestamp(min(coalesce(created_us, hlc // 1000)))
-                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")} {LIVE_REGISTRATION}
+                FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")} {live_reg}
                 GROUP BY session_id, run_hash
                 """,
                 full=full,
             )
         if params_full:
-            self._fill_params(full=True)
+            self._fill_params(full=True, live=live_reg)
         elif not skip("_aff_h"):
             delete("config_parameters", "run_hash", "_aff_h")
-            self._fill_params(full=False)
+            self._fill_params(full=False, live=live_reg)
         if not skip("_aff_s"):
             delete("sweep_sessions", "session_id", "_aff_s")
             fs = flt("session_id", "_aff_s")
@@ -261,14 +263,14 @@ class RefreshTables:
                 ) s USING (session_id)
                 LEFT JOIN (
                     SELECT session_id, count(DISTINCT run_hash) AS n
-                    FROM events_run_registered WHERE true {fs} {LIVE_REGISTRATION} GROUP BY session_id
+                    FROM events_run_registered WHERE true {fs} {live_reg} GROUP BY session_id
                 ) j USING (session_id)
                 """,
                 full=full,
             )
         if not skip("_aff_r"):
             delete("job_runs", "run_id", "_aff_r")
-            fr = flt("run_id", "_aff_r") + LIVE_RUN
+            fr = flt("run_id", "_aff_r") + live_run
             self._fill(
                 "job_runs",
                 f"""
@@ -288,7 +290,7 @@ class RefreshTables:
                 f"""
                 SELECT output_id, run_id, output_type, file_path, file_size, row_count,
                        make_timestamp(coalesce(created_us, hlc // 1000))
-                FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o") + LIVE_RUN)}
+                FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o") + live_run)}
                 """,
                 full=full,
             )
@@ -333,7 +335,7 @@ class RefreshTables:
         self.con.execute(f"CREATE TABLE config_parameters (run_hash VARCHAR(12){cols})")
         self.param_columns = usable
 
-    def _fill_params(self, *, full: bool) -> None:
+    def _fill_params(self, *, full: bool, live: str = LIVE_REGISTRATION) -> None:
         exprs = []
         for name, typ in self.param_columns.items():
             pointer = sql_literal("/" + name.replace("~", "~0").replace("/", "~1"))
@@ -343,7 +345,7 @@ class RefreshTables:
                 exprs.append(f"json_extract_string(p, {pointer})")
         select = ", ".join(["run_hash", *exprs])
         flt = "" if full else f"AND run_hash IN {self._affected['_aff_h']}"
-        first = _first_rows("events_run_registered", "run_hash", flt + LIVE_REGISTRATION, split=full)
+        first = _first_rows("events_run_registered", "run_hash", flt + live, split=full)
         self.con.execute(
             f"""
             INSERT INTO config_parameters

@@ -97,19 +97,26 @@ class ProjectRemovals:
             if a.results:
                 self._reload_unbound(a.run_hash)
 
+    # Whether label_history holds a reset or drop: None until asked, and again whenever the
+    # label rows are replaced (a rebuild, a merged fold that started over).
+    _removals_seen: bool | None = None
+
+    def _any_removals(self) -> bool:
+        if self._removals_seen is None:
+            row = self.con.execute(
+                "SELECT 1 FROM label_history WHERE action IN ('reset', 'dropped') LIMIT 1"
+            ).fetchone()
+            self._removals_seen = row is not None
+        return self._removals_seen
+
     def _warn_late_writes(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
         """Warn when a batch brings events of executions an earlier reset or drop removed (a
         worker finishing late): recorded in the log, left out of the tables."""
         if any(isinstance(a, (RunReset, RunDropped, RunRestored)) for c in commits for a in c.actions):
             self._removals_seen = True
             return  # this batch's own removals name what they saw
-        if not getattr(self, "_removals_seen", None):
-            row = self.con.execute(
-                "SELECT 1 FROM label_history WHERE action IN ('reset', 'dropped') LIMIT 1"
-            ).fetchone()
-            self._removals_seen = row is not None
-            if not self._removals_seen:
-                return
+        if not self._any_removals():
+            return
         ids = {e.run_id for e in events if getattr(e, "run_id", None)}  # type: ignore[attr-defined]
         if not ids:
             return
