@@ -33,6 +33,7 @@ LADDER: dict[str, float] = {
     "log.store.local": 2,
     "log.store.memory": 2,
     "log.store.compacted": 2,
+    "log.store.s3options": 2,
     "log.schemas": 2,
     "projection.tables": 2,
     "projection.spatial": 2,
@@ -115,6 +116,7 @@ LADDER: dict[str, float] = {
     "testing": 9,
     "testing.store_contract": 9,
     "testing.registries": 9,
+    "testing.servers": 9,
     "__init__": 8,
     "__main__": 8,
 }

@@ -1,0 +1,158 @@
+"""Where an S3-compatible event store is and how to sign in: one resolver for every client.
+
+The first piece of the object-storage event store (issue 15): a ``storage_options`` mapping
+(the keys pandas, polars and deltalake take) wins, then the standard ``AWS_*`` environment
+variables, then upstream joshpy's ``MINIO_*`` ones, field by field, so job scripts that set
+either keep working. Secrets never appear in a repr or a message. ``probe_conditional_put``
+checks that a service really refuses a second put-if-absent of one key, which every decision
+of the log (label commits, claims, chunks) relies on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from joshreg.errors import InvalidArgumentError, StoreError
+
+__all__ = ["S3Options", "probe_conditional_put", "resolve_s3_options"]
+
+# storage_options keys per field, in the spellings the data tools accept.
+_OPTION_KEYS = {
+    "endpoint": ("endpoint_url", "aws_endpoint_url", "endpoint", "aws_endpoint"),
+    "region": ("region", "aws_region", "region_name"),
+    "access_key_id": ("aws_access_key_id", "access_key_id", "key"),
+    "secret_access_key": ("aws_secret_access_key", "secret_access_key", "secret"),
+    "session_token": ("aws_session_token", "session_token", "token"),
+    "allow_http": ("allow_http", "aws_allow_http"),
+}
+_AWS_ENV = {
+    "endpoint": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "session_token": ("AWS_SESSION_TOKEN",),
+    "allow_http": ("AWS_ALLOW_HTTP",),
+}
+_MINIO_ENV = {
+    "endpoint": ("MINIO_ENDPOINT",),
+    "access_key_id": ("MINIO_ACCESS_KEY",),
+    "secret_access_key": ("MINIO_SECRET_KEY",),
+}
+_TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Resolved settings of an S3-compatible service; ``sources`` says where each came from."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    allow_http: bool = False
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def client_config(self) -> dict[str, Any]:
+        """The settings as ``obstore``'s ``S3Store`` takes them (path-style requests, which
+        every S3-compatible server accepts)."""
+        config: dict[str, Any] = {"region": self.region or "us-east-1", "virtual_hosted_style_request": False}
+        if self.endpoint:
+            config["endpoint"] = self.endpoint
+        if self.access_key_id:
+            config["access_key_id"] = self.access_key_id
+        if self.secret_access_key:
+            config["secret_access_key"] = self.secret_access_key
+        if self.session_token:
+            config["token"] = self.session_token
+        if not self.access_key_id:
+            config["skip_signature"] = True  # a public or anonymous service
+        if self.allow_http:
+            config["client_options"] = {"allow_http": True}
+        return config
+
+
+def resolve_s3_options(
+    storage_options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> S3Options:
+    """The settings for an ``s3://`` store: ``storage_options``, then ``AWS_*``, then
+    ``MINIO_*``, field by field. A ``MINIO_ENDPOINT`` without a scheme (``host:9000``) is read
+    as ``http://`` as upstream does; an ``http://`` endpoint allows plain http."""
+    env = os.environ if environ is None else environ
+    options = {str(k).lower(): v for k, v in (storage_options or {}).items()}
+    known = {k for keys in _OPTION_KEYS.values() for k in keys}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown storage_options {', '.join(unknown)}; joshreg reads "
+            + ", ".join(keys[0] for keys in _OPTION_KEYS.values())
+        )
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, keys in _OPTION_KEYS.items():
+        for key in keys:
+            if options.get(key) not in (None, ""):
+                values[name], sources[name] = options[key], "storage_options"
+                break
+        else:
+            for where, table in (("AWS_*", _AWS_ENV), ("MINIO_*", _MINIO_ENV)):
+                found = next((env[v] for v in table.get(name, ()) if env.get(v)), None)
+                if found is not None:
+                    values[name], sources[name] = found, where
+                    break
+    endpoint = values.get("endpoint")
+    if endpoint is not None and "://" not in str(endpoint):
+        endpoint = "http://" + str(endpoint)  # upstream's MINIO_ENDPOINT is host:port
+    allow = values.get("allow_http")
+    allow_http = (
+        (str(allow).lower() in _TRUE)
+        if allow is not None
+        else bool(endpoint and endpoint.startswith("http://"))
+    )
+    return S3Options(
+        endpoint=endpoint,
+        region=values.get("region"),
+        access_key_id=values.get("access_key_id"),
+        secret_access_key=values.get("secret_access_key"),
+        session_token=values.get("session_token"),
+        allow_http=allow_http,
+        sources=sources,
+    )
+
+
+def probe_conditional_put(client: Any, prefix: str, *, where: str) -> None:
+    """Put one new probe object twice with put-if-absent; the service must refuse the second.
+    ``client`` is an ``obstore`` store. Raises ``StoreError`` naming ``where`` (never a
+    secret) when the service accepts it: such a service cannot keep the log's order."""
+    import obstore
+    from obstore.exceptions import AlreadyExistsError
+
+    key = (
+        f"{prefix.rstrip('/')}/.joshreg-probe/{secrets.token_hex(8)}"
+        if prefix
+        else f".joshreg-probe/{secrets.token_hex(8)}"
+    )
+    try:
+        obstore.put(client, key, b"first", mode="create")
+        try:
+            obstore.put(client, key, b"second", mode="create")
+        except AlreadyExistsError:
+            return
+        raise StoreError(
+            f"the object store at {where} accepted a second put-if-absent of one key, so it cannot "
+            "keep the event log's order; use a service that honours conditional writes "
+            "(If-None-Match), as SeaweedFS, MinIO and AWS S3 do"
+        )
+    except StoreError:
+        raise
+    except Exception as e:  # the client's errors: connection, permissions, missing bucket
+        first = (str(e).splitlines() or [""])[0]  # the client adds a debug dump below
+        raise StoreError(f"cannot write to the object store at {where}: {first}") from None
+    finally:
+        with contextlib.suppress(Exception):  # a probe left behind is harmless
+            obstore.delete(client, key)

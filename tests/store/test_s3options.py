@@ -1,0 +1,85 @@
+"""The settings of an S3-compatible event store: storage_options, then AWS_*, then MINIO_*;
+secrets never shown; a service that ignores put-if-absent is refused (against a real server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from joshreg.errors import InvalidArgumentError, StoreError
+from joshreg.log.store.s3options import probe_conditional_put, resolve_s3_options
+
+AWS = {
+    "AWS_ENDPOINT_URL": "https://s3.example.org",
+    "AWS_ACCESS_KEY_ID": "aws-key",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "AWS_REGION": "eu-central-1",
+}
+MINIO = {
+    "MINIO_ENDPOINT": "minio.local:9000",
+    "MINIO_ACCESS_KEY": "minio-key",
+    "MINIO_SECRET_KEY": "minio-secret",
+}
+
+
+def test_storage_options_then_aws_then_minio_field_by_field() -> None:
+    got = resolve_s3_options(
+        {"aws_access_key_id": "opt-key", "aws_secret_access_key": "opt-secret"}, {**AWS, **MINIO}
+    )
+    assert (got.endpoint, got.access_key_id, got.secret_access_key, got.region) == (
+        "https://s3.example.org",
+        "opt-key",
+        "opt-secret",
+        "eu-central-1",
+    )
+    assert got.sources == {
+        "endpoint": "AWS_*",
+        "region": "AWS_*",
+        "access_key_id": "storage_options",
+        "secret_access_key": "storage_options",
+    }
+    minio = resolve_s3_options(None, MINIO)
+    assert (minio.endpoint, minio.access_key_id, minio.allow_http) == (
+        "http://minio.local:9000",
+        "minio-key",
+        True,
+    )
+    assert resolve_s3_options(None, {**MINIO, "AWS_ACCESS_KEY_ID": "a"}).access_key_id == "a"
+
+
+def test_plain_http_and_spellings_of_the_data_tools() -> None:
+    assert resolve_s3_options({"endpoint_url": "http://127.0.0.1:8333"}, {}).allow_http
+    assert not resolve_s3_options({"endpoint_url": "https://x"}, {}).allow_http
+    assert resolve_s3_options({"endpoint": "https://x", "allow_http": "true"}, {}).allow_http
+    assert resolve_s3_options({"key": "k", "secret": "s", "token": "t"}, {}).session_token == "t"
+    with pytest.raises(InvalidArgumentError, match="unknown storage_options endpiont"):
+        resolve_s3_options({"endpiont": "x"}, {})
+
+
+def test_secrets_never_show() -> None:
+    got = resolve_s3_options({"aws_session_token": "tok-123"}, {**AWS})
+    assert "aws-secret" not in repr(got) and "tok-123" not in repr(got)
+    config = got.client_config()
+    assert config["secret_access_key"] == "aws-secret" and config["virtual_hosted_style_request"] is False
+    anonymous = resolve_s3_options(None, {}).client_config()
+    assert anonymous["skip_signature"] is True and "endpoint" not in anonymous
+
+
+@pytest.mark.slow  # a server
+def test_the_probe_passes_on_seaweedfs_and_names_an_unreachable_service(tmp_path: Path) -> None:
+    from obstore.store import MemoryStore, S3Store
+
+    from joshreg.testing.servers import seaweedfs
+
+    with seaweedfs(tmp_path) as server:
+        server.create_bucket("sweeps")
+        options = resolve_s3_options({"endpoint_url": server.endpoint, "key": "any", "secret": "any"}, {})
+        client = S3Store("sweeps", **options.client_config())
+        probe_conditional_put(client, "exp1", where="s3://sweeps/exp1")  # refuses the second put
+        probe_conditional_put(MemoryStore(), "", where="memory")
+        unreachable = S3Store(
+            "sweeps", **resolve_s3_options({"endpoint_url": "http://127.0.0.1:9"}, {}).client_config()
+        )
+        with pytest.raises(StoreError, match="cannot write to the object store at s3://sweeps/x"):
+            probe_conditional_put(unreachable, "x", where="s3://sweeps/x")
