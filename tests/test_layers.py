@@ -34,6 +34,7 @@ LADDER: dict[str, float] = {
     "log.store.memory": 2,
     "log.store.compacted": 2,
     "log.store.s3options": 2,
+    "log.store.objects": 2,
     "log.schemas": 2,
     "projection.tables": 2,
     "projection.spatial": 2,
