@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from joshreg.closing import Closeable
@@ -60,8 +60,9 @@ class RunRecorder(Closeable):
     """Appends run events for one worker process.
 
     ``RunRecorder("sweep.duckdb")`` records into the store beside that registry file;
-    ``events_path=`` names the store directly. ``session_id`` is the default for
-    ``start_run``.
+    ``events_path=`` names the store directly (a folder, or ``s3://bucket/prefix`` with
+    ``storage_options=`` or the ``AWS_*`` / ``MINIO_*`` environment). ``session_id`` is the
+    default for ``start_run``.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class RunRecorder(Closeable):
         store: LogStore | None = None,
         writer: EventWriter | None = None,
         tracer: Callable[[str], None] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._owns_writer = writer is None  # a borrowed writer (registry.recorder()) stays open
         if writer is None:
@@ -94,7 +96,7 @@ class RunRecorder(Closeable):
                             f"RunRegistry({os.fspath(db_path)!r}) makes when it first opens the file "
                             "(a joshpy registry must be imported first: joshreg import)"
                         )
-                store = open_store(os.fspath(events_path))
+                store = open_store(os.fspath(events_path), storage_options=storage_options)
             writer = EventWriter(store, durability=durability, tracer=tracer)
         self.writer = writer
         self.session_id = session_id

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,15 @@ class RunRegistry(
         tracer: Callable[[str], None] | None = None,
         rebuild: bool = False,
         progress: Progress | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         """``rebuild=True`` drops the tables and replays the whole log at open; it is also how
         a registry file is pointed at another event store on purpose (otherwise a file built
         from one store and opened with another raises ``StoreMismatchError``). ``progress``
         hears of the catch-up or rebuild the open does (``(bytes done, bytes total)``), and
-        ``opened`` says what it applied.
+        ``opened`` says what it applied. ``events_path`` may be ``s3://bucket/prefix``: settings
+        from ``storage_options=`` (the keys pandas and polars take), then the ``AWS_*``, then the
+        ``MINIO_*`` environment variables.
 
         A path that holds anything joshreg did not write (a joshpy registry, another DuckDB
         file, a directory) raises ``ForeignDatabaseError`` and is left exactly as it was, with
@@ -89,8 +92,9 @@ class RunRegistry(
             events_path = ":memory:" if memory else default_events_path(db_path)
         self.events_path = os.fspath(events_path)
         self.private_projection = False
+        self.storage_options = storage_options
         found = None if memory else self._inspect_file(rebuild)
-        self._store: LogStore = open_store(self.events_path)
+        self._store: LogStore = open_store(self.events_path, storage_options=storage_options)
         if found is not None and found.kind == "joshreg" and not rebuild:
             self._check_same_store(found)
         self._conn: duckdb.DuckDBPyConnection | None = self._connect(
@@ -135,7 +139,7 @@ class RunRegistry(
         """Look at the registry file before anything is written anywhere: refuse files joshreg
         did not write, and a projection whose event store is missing."""
         path = os.fspath(self.db_path)
-        store_exists = store_exists_at(self.events_path)
+        store_exists = store_exists_at(self.events_path, self.storage_options)
         found = inspect_registry_file(path, store_exists=store_exists)
         if found.kind == "joshreg" and found.store_id is not None and not store_exists and not rebuild:
             raise StoreMismatchError(

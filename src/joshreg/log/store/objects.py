@@ -19,15 +19,16 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from joshreg.errors import LogFormatError, StoreError
+from joshreg.errors import InvalidArgumentError, LogFormatError, StoreError
 from joshreg.log.store.base import LogStore, SegmentInfo
 from joshreg.log.store.compacted import PREFIX as COMPACTED
 from joshreg.log.store.compacted import container_bytes, longest_copy, merge_listing
+from joshreg.log.store.s3options import probe_conditional_put, resolve_s3_options
 
-__all__ = ["ObjectStore"]
+__all__ = ["ObjectStore", "open_s3_store", "s3_store_exists"]
 
 FORMAT_NAME = "joshreg-event-store"
 FORMAT_VERSION = 1
@@ -39,11 +40,13 @@ LOCK_LEASE_S = 600.0  # a lock older than this was left by a process that died h
 class ObjectStore(LogStore):
     """The event store under ``prefix`` of an ``obstore`` store (``location`` is for messages)."""
 
-    def __init__(self, client: Any, location: str, prefix: str = "") -> None:
+    def __init__(self, client: Any, location: str, prefix: str = "", *, create: bool = True) -> None:
         self.client = client
         self.location = location
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._sizes: dict[str, int] = {}
+        if not create and self._get("FORMAT") is None:
+            raise LogFormatError(f"there is no joshreg event store at {location}")
         self._store_id = self._open_format()
 
     # --- naming and the client's errors -----------------------------------------------------
@@ -264,3 +267,45 @@ class ObjectStore(LogStore):
             yield
         finally:
             self._call(f"release the lock {name}", obstore.delete, self.client, self._key(lock))
+
+
+# Locations whose service passed the put-if-absent probe in this process.
+_PROBED: set[str] = set()
+
+
+def _client(location: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    from obstore.store import S3Store
+
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise InvalidArgumentError(f"{location} names no bucket; write s3://bucket/prefix")
+    options = resolve_s3_options(storage_options)
+    return S3Store(bucket, **options.client_config()), prefix
+
+
+def open_s3_store(
+    location: str, *, create: bool = True, storage_options: Mapping[str, Any] | None = None
+) -> ObjectStore:
+    """The event store at ``s3://bucket/prefix``. The first open in a process checks that the
+    service refuses a second put-if-absent of one key, and refuses it with one line if not."""
+    client, prefix = _client(location, storage_options)
+    if location not in _PROBED:
+        probe_conditional_put(client, prefix, where=location)
+        _PROBED.add(location)
+    return ObjectStore(client, location, prefix, create=create)
+
+
+def s3_store_exists(location: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+    import obstore
+    from obstore.exceptions import NotFoundError
+
+    client, prefix = _client(location, storage_options)
+    key = f"{prefix.strip('/')}/FORMAT" if prefix.strip("/") else "FORMAT"
+    try:
+        obstore.head(client, key)
+        return True
+    except (NotFoundError, FileNotFoundError):  # obstore's in-memory store raises the latter
+        return False
+    except Exception as e:
+        first = (str(e).splitlines() or [""])[0]
+        raise StoreError(f"cannot reach the event store at {location}: {first}") from None

@@ -1,0 +1,82 @@
+"""A registry whose event store is on object storage: a real SeaweedFS started by the test, a
+registry and worker processes recording to s3://, the tables caught up and rebuilt from it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from joshreg import RunRecorder, RunRegistry
+from joshreg.errors import LogFormatError
+from joshreg.log.store import open_store, store_exists_at
+from joshreg.testing.registries import FakeJobConfig
+
+pytestmark = pytest.mark.slow  # a server
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from joshreg.testing.servers import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        server.create_bucket("sweeps")
+        yield server.endpoint
+
+
+WORKER = """
+import sys
+from joshreg import RunRecorder
+events, session, run_hash = sys.argv[1:4]
+with RunRecorder(events_path=events, session_id=session) as rec:
+    rec.complete_run(rec.start_run(run_hash), 0)
+"""
+
+
+def test_a_registry_and_workers_record_to_s3(endpoint: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any-secret")
+    events = f"s3://sweeps/{tmp_path.name}/exp1"
+    db = tmp_path / "sweep.duckdb"
+    with RunRegistry(db, events_path=events) as reg:
+        sid = reg.create_session(FakeJobConfig(), session_id="s1")
+        for h in ("aaaaaaaaaaa1", "bbbbbbbbbbb2"):
+            reg.register_run(sid, h, None, h, None, {"g": 1.0})
+        reg.label_run("aaaaaaaaaaa1", "best")
+    for h in ("aaaaaaaaaaa1", "bbbbbbbbbbb2"):  # workers that share no file system with it
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER, events, "s1", h], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "any-secret" not in done.stderr
+    with RunRegistry(db, events_path=events) as reg:
+        runs = [r for h in ("aaaaaaaaaaa1", "bbbbbbbbbbb2") for r in reg.get_runs_for_hash(h)]
+        assert [r.exit_code for r in runs] == [0, 0]
+        assert reg.resolve_label("best") == "aaaaaaaaaaa1"
+        reg.mark_run("bbbbbbbbbbb2", "bad")
+        want = reg.query("SELECT * FROM job_runs ORDER BY run_id").fetchall()
+    db.unlink()
+    with RunRegistry(db, events_path=events) as reg:  # everything comes back from the bucket
+        assert reg.query("SELECT * FROM job_runs ORDER BY run_id").fetchall() == want
+        assert reg.get_run_status("bbbbbbbbbbb2").status == "bad"
+        assert reg.verify().ok
+
+
+def test_storage_options_win_and_a_missing_store_is_named(endpoint: str, tmp_path: Path) -> None:
+    options = {"endpoint_url": endpoint, "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+    events = f"s3://sweeps/{tmp_path.name}/other"
+    assert not store_exists_at(events, options)
+    with pytest.raises(LogFormatError, match=f"no joshreg event store at {events}"):
+        open_store(events, create=False, storage_options=options)
+    with RunRegistry(tmp_path / "r.duckdb", events_path=events, storage_options=options) as reg:
+        reg.create_session(FakeJobConfig(), session_id="s")
+    assert store_exists_at(events, options)
+    with RunRecorder(events_path=events, storage_options=options, session_id="s") as rec:
+        assert (
+            rec.store.location == events
+            and rec.store.store_id == open_store(events, storage_options=options).store_id
+        )
