@@ -80,3 +80,26 @@ def test_storage_options_win_and_a_missing_store_is_named(endpoint: str, tmp_pat
             rec.store.location == events
             and rec.store.store_id == open_store(events, storage_options=options).store_id
         )
+
+
+def test_the_command_line_reads_an_s3_store(endpoint: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    from joshreg.cli.app import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any-secret")
+    events = f"s3://sweeps/{tmp_path.name}/cli"
+    db = tmp_path / "sweep.duckdb"
+    with RunRegistry(db, events_path=events) as reg:
+        sid = reg.create_session(FakeJobConfig(), experiment_name="from-the-bucket", session_id="s1")
+        reg.register_run(sid, "aaaaaaaaaaa1", None, "a", None, {})
+    db.unlink()
+    assert main(["sessions", str(db), "--events-path", events]) == 0
+    assert "from-the-bucket" in capsys.readouterr().out
+    assert main(["rebuild", str(db), "--events-path", events]) == 0
+    assert (
+        main(["sessions", str(tmp_path / "none.duckdb"), "--events-path", f"s3://sweeps/{tmp_path.name}/no"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "no registry" in err and "any-secret" not in err

@@ -135,8 +135,8 @@ def open_registry(args: argparse.Namespace) -> RegistryReader:
     from joshreg.registry.registry import RunRegistry
 
     db = Path(args.registry)
-    events = Path(args.events_path) if args.events_path else Path(default_events_path(db))
-    if not db.exists() and not events.exists():
+    events = events_of(args, db)
+    if not db.exists() and not events_exist(events):
         raise JoshregError(f"no registry at {db}: neither {db} nor its log {events}/ exists")
     reg = RunRegistry(db, events_path=events)
     moment = getattr(args, "as_of", None)
@@ -146,6 +146,18 @@ def open_registry(args: argparse.Namespace) -> RegistryReader:
         return reg.as_of(moment)
 
 
-def events_of(args: argparse.Namespace, registry: str | os.PathLike[str]) -> Path:
-    """The event store the arguments name for ``registry``."""
+def events_of(args: argparse.Namespace, registry: str | os.PathLike[str]) -> Path | str:
+    """The event store the arguments name for ``registry``: a folder, or an ``s3://`` location
+    kept as text (a Path would fold its ``//``)."""
+    if args.events_path and str(args.events_path).startswith("s3://"):
+        return str(args.events_path)
     return Path(args.events_path) if args.events_path else Path(default_events_path(registry))
+
+
+def events_exist(events: Path | str) -> bool:
+    """Whether there is anything at the events location (an ``s3://`` store is asked)."""
+    if isinstance(events, str):
+        from joshreg.log.store import store_exists_at
+
+        return store_exists_at(events)
+    return events.exists()

@@ -7,7 +7,16 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from joshreg.cli.commands import EXIT_OK, EXIT_PROBLEMS, arg, command, count, events_of, open_registry
+from joshreg.cli.commands import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    arg,
+    command,
+    count,
+    events_exist,
+    events_of,
+    open_registry,
+)
 from joshreg.cli.output import ProgressLines, emit_json
 from joshreg.errors import JoshregError
 from joshreg.log.reader import ABANDONED_AFTER_S
@@ -39,7 +48,7 @@ def rebuild(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     db = Path(args.registry)
     events = events_of(args, db)
-    if not db.exists() and not events.exists():
+    if not db.exists() and not events_exist(events):
         raise JoshregError(f"no registry at {db}: neither {db} nor its log {events}/ exists")
     # Rebuilding at open is also the explicit way to point the file at another event store.
     with RunRegistry(db, events_path=events, rebuild=True, progress=progress) as reg:
@@ -234,7 +243,7 @@ def import_registry(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         say(f"importing {phase}: {done} of {total}")
 
     events = events_of(args, into)
-    dry_into_nothing = args.dry_run and not into.exists() and not events.exists()
+    dry_into_nothing = args.dry_run and not into.exists() and not events_exist(events)
     target = RunRegistry(":memory:") if dry_into_nothing else RunRegistry(into, events_path=events)
     with target as reg:
         report = reg.import_joshpy(
