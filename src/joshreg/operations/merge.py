@@ -38,7 +38,7 @@ from joshreg.errors import JoshregError, LogFormatError
 from joshreg.log.labels import PREFIX, commit_name, parse_commit
 from joshreg.log.labelstreams import IMPORTED, imported_dirs, stream_dir_ok
 from joshreg.log.names import default_events_path
-from joshreg.log.store import open_store, store_exists_at
+from joshreg.log.store import is_object_location, open_store, store_exists_at
 from joshreg.log.store.base import LogStore, SegmentInfo
 
 __all__ = ["CLAIM_FOLDERS", "MergeReport", "event_store_path", "merge_into", "merge_store", "merge_stores"]
@@ -93,11 +93,11 @@ class MergeReport:
 
 
 def event_store_path(path: str | os.PathLike[str]) -> str:
-    """The event store of ``path``: a store folder (it has ``FORMAT``) as it is, else the folder
-    beside a registry file (``sweep.duckdb`` → ``sweep.events``)."""
+    """The event store of ``path``: a store folder (it has ``FORMAT``) or an ``s3://`` location
+    as it is, else the folder beside a registry file (``sweep.duckdb`` → ``sweep.events``)."""
     p = os.fspath(path)
-    if os.path.isfile(os.path.join(p, "FORMAT")):
-        return p
+    if is_object_location(p) or os.path.isfile(os.path.join(p, "FORMAT")):
+        return p  # an s3:// location names its store itself
     return default_events_path(p)
 
 
@@ -118,7 +118,7 @@ def merge_store(source: str | os.PathLike[str], target: str | os.PathLike[str]) 
         raise JoshregError(f"no event store at {src_root}: nothing to merge from {os.fspath(source)}")
     tgt = open_store(tgt_root)
     try:
-        if os.path.samefile(src_root, tgt_root):
+        if _same_location(src_root, tgt_root):
             return MergeReport(src_root, tgt_root)
         src = open_store(src_root, create=False)
         try:
@@ -127,6 +127,14 @@ def merge_store(source: str | os.PathLike[str], target: str | os.PathLike[str]) 
             src.close()
     finally:
         tgt.close()
+
+
+def _same_location(a: str, b: str) -> bool:
+    """Whether two locations name one store (a copy of a store is another store, though it
+    has the same id)."""
+    if is_object_location(a) or is_object_location(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.samefile(a, b)
 
 
 def merge_into(src: LogStore, tgt: LogStore) -> MergeReport:

@@ -63,10 +63,12 @@ def seaweedfs(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server
         data.mkdir(parents=True, exist_ok=True)
         port = _free_port()
         args = [_weed(), "server", f"-dir={data}", "-s3", f"-s3.port={port}", "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1", "-master.telemetry=false"]  # fmt: skip
-        # Every port explicit: the defaults (and the http port + 10000 for gRPC) may be taken.
+                "-ip.bind=127.0.0.1", "-master.telemetry=false", "-s3.port.lance=0"]  # fmt: skip
+        # Every port explicit (the Lance one off): the defaults, and the http port + 10000 for
+        # gRPC, may be taken, by another test's server among them.
         for flag in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-                     "filer.port.grpc", "s3.port.grpc", "iam.port", "debug.port"):  # fmt: skip
+                     "filer.port.grpc", "s3.port.grpc", "s3.port.iceberg", "iam.port",
+                     "debug.port"):  # fmt: skip
             args.append(f"-{flag}={_free_port()}")
         log = stack.enter_context(open(root / "seaweedfs.log", "wb"))
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
