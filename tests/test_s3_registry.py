@@ -97,6 +97,8 @@ def test_the_command_line_reads_an_s3_store(endpoint: str, tmp_path: Path, monke
     assert main(["sessions", str(db), "--events-path", events]) == 0
     assert "from-the-bucket" in capsys.readouterr().out
     assert main(["rebuild", str(db), "--events-path", events]) == 0
+    assert main(["watch", str(db), "--events-path", events, "--once", "--interval", "0.5"]) == 0  # by polling
+    assert main(["verify", str(db), "--events-path", events]) == 0
     assert (
         main(["sessions", str(tmp_path / "none.duckdb"), "--events-path", f"s3://sweeps/{tmp_path.name}/no"])
         == 2
