@@ -40,14 +40,44 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from joshreg.errors import StoreError
+from joshreg.errors import LogFormatError, StoreError
 
-__all__ = ["LogStore", "SegmentInfo"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LogStore", "SegmentInfo", "format_body", "read_format"]
+
+#: What every store's ``FORMAT`` says, whatever holds it (a folder, a bucket).
+FORMAT_NAME = "joshreg-events"
+FORMAT_VERSION = 1
+
+
+def format_body() -> bytes:
+    """A new store's ``FORMAT``: the format, its version and a new store id."""
+    body = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "store_id": secrets.token_hex(16)}
+    return json.dumps(body).encode() + b"\n"
+
+
+def read_format(raw: bytes, location: str) -> str | None:
+    """The store id a ``FORMAT`` names (None for a store made before ids existed); raises
+    ``LogFormatError`` for anything but a joshreg store this joshreg can read."""
+    try:
+        info = json.loads(raw or b"{}")
+    except ValueError as e:
+        raise LogFormatError(f"{location}/FORMAT is not a joshreg FORMAT file: {e}") from e
+    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
+        raise LogFormatError(f"{location} is not a joshreg event store (FORMAT says {info!r})")
+    if int(info.get("version", 0)) > FORMAT_VERSION:
+        raise LogFormatError(
+            f"{location} uses event store format {info.get('version')}, newer than this "
+            f"joshreg's {FORMAT_VERSION}; upgrade joshreg to open it"
+        )
+    sid = info.get("store_id")
+    return sid if isinstance(sid, str) and sid else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,21 +12,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import secrets
 import time
 from collections.abc import Iterator
 
 from joshreg.errors import LogFormatError, StoreError
-from joshreg.log.store.base import LogStore, SegmentInfo
+from joshreg.log.store.base import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LogStore,
+    SegmentInfo,
+    format_body,
+    read_format,
+)
 from joshreg.log.store.compacted import PREFIX as COMPACTED
 from joshreg.log.store.compacted import container_bytes, longest_copy, merge_listing
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LEGACY_ID_FILE", "LocalStore"]
 
-FORMAT_NAME = "joshreg-events"
-FORMAT_VERSION = 1
 # Where a store whose FORMAT predates store ids keeps its id.
 LEGACY_ID_FILE = "STORE_ID"
 
@@ -92,22 +96,13 @@ class LocalStore(LogStore):
     def _check_format(self) -> None:
         path = os.path.join(self.root, "FORMAT")
         if not os.path.exists(path):
-            body = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "store_id": secrets.token_hex(16)}
-            self._put_if_absent("FORMAT", json.dumps(body).encode() + b"\n")
+            self._put_if_absent("FORMAT", format_body())
         try:
             with open(path, "rb") as f:
-                info = json.loads(f.read() or b"{}")
-        except (OSError, ValueError) as e:
+                raw = f.read()
+        except OSError as e:
             raise LogFormatError(f"{path} is not a joshreg FORMAT file: {e}") from e
-        if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
-            raise LogFormatError(f"{self.root} is not a joshreg event store (FORMAT says {info!r})")
-        if int(info.get("version", 0)) > FORMAT_VERSION:
-            raise LogFormatError(
-                f"{self.root} uses event store format {info.get('version')}, newer than this "
-                f"joshreg's {FORMAT_VERSION}; upgrade joshreg to open it"
-            )
-        sid = info.get("store_id")
-        self._store_id = sid if isinstance(sid, str) and sid else None
+        self._store_id = read_format(raw, self.root)
 
     @property
     def store_id(self) -> str:

@@ -16,22 +16,18 @@ next (see the issue 15 note).
 from __future__ import annotations
 
 import contextlib
-import json
-import secrets
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, LogFormatError, StoreError
-from joshreg.log.store.base import LogStore, SegmentInfo
+from joshreg.log.store.base import LogStore, SegmentInfo, format_body, read_format
 from joshreg.log.store.compacted import PREFIX as COMPACTED
 from joshreg.log.store.compacted import container_bytes, longest_copy, merge_listing
 from joshreg.log.store.s3options import probe_conditional_put, resolve_s3_options
 
 __all__ = ["ObjectStore", "open_s3_store", "s3_store_exists"]
 
-FORMAT_NAME = "joshreg-event-store"
-FORMAT_VERSION = 1
 CHUNK_SUFFIX = ".chunk"
 LOCK_POLL_S = 0.02
 LOCK_LEASE_S = 600.0  # a lock older than this was left by a process that died holding it
@@ -99,21 +95,11 @@ class ObjectStore(LogStore):
         return [meta for batch in stream for meta in batch]
 
     def _open_format(self) -> str:
-        body = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "store_id": secrets.token_hex(16)}
-        self._put_new("FORMAT", json.dumps(body).encode() + b"\n")
-        raw = self._get("FORMAT") or b"{}"
-        try:
-            info = json.loads(raw)
-        except ValueError as e:
-            raise LogFormatError(f"{self.location}/FORMAT is not a joshreg FORMAT file: {e}") from None
-        if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
-            raise LogFormatError(f"{self.location} is not a joshreg event store (FORMAT says {info!r})")
-        if int(info.get("version", 0)) > FORMAT_VERSION:
-            raise LogFormatError(
-                f"{self.location} uses event store format {info.get('version')}, newer than this "
-                f"joshreg's {FORMAT_VERSION}; upgrade joshreg to open it"
-            )
-        return str(info.get("store_id"))
+        self._put_new("FORMAT", format_body())
+        sid = read_format(self._get("FORMAT") or b"", self.location)
+        if sid is None:  # object stores were made after store ids existed: never happens
+            raise LogFormatError(f"{self.location}/FORMAT names no store id")
+        return sid
 
     @property
     def store_id(self) -> str:  # type: ignore[override]
