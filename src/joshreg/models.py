@@ -75,8 +75,24 @@ class SessionInfo:
         return JobConfig.from_dict(data) if isinstance(data, dict) else None
 
 
+class _Marked:
+    """``effective_status`` and ``is_current`` of anything with a run's ``status``."""
+
+    status: str | None
+
+    @property
+    def effective_status(self) -> str:
+        """The status, with an unmarked run (``status`` None) read as ``active``."""
+        return self.status or "active"
+
+    @property
+    def is_current(self) -> bool:
+        """Whether the run counts: neither superseded nor marked bad."""
+        return self.effective_status == "active"
+
+
 @dataclass
-class ConfigInfo:
+class ConfigInfo(_Marked):
     """One run configuration, identified by its content hash."""
 
     run_hash: str
@@ -93,23 +109,13 @@ class ConfigInfo:
     status_reason: str | None = None
     status_updated_at: datetime | None = None
 
-    @property
-    def effective_status(self) -> str:
-        """The status, with an unmarked run (``status`` None) read as ``active``."""
-        return self.status or "active"
-
-    @property
-    def is_current(self) -> bool:
-        """Whether the run counts: neither superseded nor marked bad."""
-        return self.effective_status == "active"
-
 
 #: The statuses a run may be marked with (``mark_run``); unmarked reads as ``active``.
 RUN_STATUSES = ("active", "superseded", "bad")
 
 
 @dataclass
-class RunStatus:
+class RunStatus(_Marked):
     """A run configuration's status (``get_run_status``); ``status`` None means never marked."""
 
     run_hash: str
@@ -117,14 +123,6 @@ class RunStatus:
     superseded_by: str | None = None
     reason: str | None = None
     updated_at: datetime | None = None
-
-    @property
-    def effective_status(self) -> str:
-        return self.status or "active"
-
-    @property
-    def is_current(self) -> bool:
-        return self.effective_status == "active"
 
 
 @dataclass
