@@ -4,8 +4,6 @@ a batch touched or for everything.
 
 from __future__ import annotations
 
-import msgspec
-
 from joshreg.log.events import (
     REMOVALS,
     DesignDeleted,
@@ -130,14 +128,7 @@ class RefreshTables:
         executions' outputs, and the sessions that registered the hashes."""
         for a in removals:
             hashes.add(a.run_hash)
-            if isinstance(a, RunRestored):
-                row = self.con.execute(
-                    "SELECT detail FROM label_history WHERE commit_id = " + sql_literal(a.restores)
-                ).fetchone()
-                detail = msgspec.json.decode(row[0]) if row and row[0] else {}
-                runs.update(detail.get("run_ids", ()))
-            else:
-                runs.update(a.run_ids)
+            runs.update(self._named_run_ids(a))
         named = ", ".join(sql_literal(h) for h in sorted(hashes))
         sessions.update(
             r[0]

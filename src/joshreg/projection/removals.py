@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from joshreg.errors import RemovedRunWarning
-from joshreg.log.events import EventBase, LabelAction, LabelCommit, RunDropped, RunReset, RunRestored
+from joshreg.log.events import (
+    REMOVALS,
+    EventBase,
+    LabelAction,
+    LabelCommit,
+    RunDropped,
+    RunReset,
+    RunRestored,
+)
 from joshreg.projection.sqltext import sql_literal
 
 if TYPE_CHECKING:
@@ -72,9 +80,7 @@ class ProjectRemovals:
         """Delete the rows the new resets and drops name; load again what a restore brings
         back. After a merged fold started over (``rewrite``) with any of them, ``cell_data``
         is loaded afresh, since what is live may have changed anywhere."""
-        actions = [
-            a for c in commits for a in c.actions if isinstance(a, (RunReset, RunDropped, RunRestored))
-        ]
+        actions = [a for c in commits for a in c.actions if isinstance(a, REMOVALS)]
         if not actions:
             return
         if rewrite:
@@ -83,11 +89,7 @@ class ProjectRemovals:
             return
         for a in actions:
             if isinstance(a, RunRestored):
-                row = self.con.execute(
-                    "SELECT detail FROM label_history WHERE commit_id = " + sql_literal(a.restores)
-                ).fetchone()
-                detail = msgspec.json.decode(row[0]) if row and row[0] else {}
-                run_ids = list(detail.get("run_ids", ()))
+                run_ids = self._named_run_ids(a)
                 if run_ids:
                     self._load_where(f"run_id IN ({_literals(run_ids)})")
                 self._reload_unbound(a.run_hash)
@@ -112,7 +114,7 @@ class ProjectRemovals:
     def _warn_late_writes(self, events: list[EventBase], commits: list[LabelCommit]) -> None:
         """Warn when a batch brings events of executions an earlier reset or drop removed (a
         worker finishing late): recorded in the log, left out of the tables."""
-        if any(isinstance(a, (RunReset, RunDropped, RunRestored)) for c in commits for a in c.actions):
+        if any(isinstance(a, REMOVALS) for c in commits for a in c.actions):
             self._removals_seen = True
             return  # this batch's own removals name what they saw
         if not self._any_removals():
@@ -130,6 +132,17 @@ class ProjectRemovals:
                 RemovedRunWarning,
                 stacklevel=4,
             )
+
+    def _named_run_ids(self, action: RunReset | RunDropped | RunRestored) -> list[str]:
+        """The executions a removal names: its own, or, for a restore, those of the drop it
+        undoes (read from ``label_history``, where that drop already is)."""
+        if not isinstance(action, RunRestored):
+            return list(action.run_ids)
+        row = self.con.execute(
+            "SELECT detail FROM label_history WHERE commit_id = " + sql_literal(action.restores)
+        ).fetchone()
+        detail = msgspec.json.decode(row[0]) if row and row[0] else {}
+        return list(detail.get("run_ids", ()))
 
     def _reload_unbound(self, run_hash: str) -> None:
         """The rows of ``run_hash`` loaded without an execution, again from the loads that count
