@@ -24,7 +24,7 @@ from joshreg.errors import InvalidArgumentError, LogFormatError, StoreError
 from joshreg.log.store.base import LogStore, SegmentInfo, format_body, read_format
 from joshreg.log.store.compacted import PREFIX as COMPACTED
 from joshreg.log.store.compacted import container_bytes, longest_copy, merge_listing
-from joshreg.log.store.s3options import probe_conditional_put, resolve_s3_options
+from joshreg.log.store.s3options import client_error, probe_conditional_put, resolve_s3_options
 
 __all__ = ["ObjectStore", "open_s3_store", "s3_store_exists"]
 
@@ -63,8 +63,9 @@ class ObjectStore(LogStore):
         except (AlreadyExistsError, NotFoundError, FileNotFoundError):
             raise  # obstore raises FileNotFoundError for a missing object
         except Exception as e:
-            first = (str(e).splitlines() or [""])[0]
-            raise StoreError(f"cannot {what} in the event store at {self.location}: {first}") from None
+            raise StoreError(
+                f"cannot {what} in the event store at {self.location}: {client_error(e)}"
+            ) from None
 
     def _put_new(self, name: str, data: bytes) -> bool:
         """Create ``name`` unless it exists; True if this call created it. (A chunk whose put
@@ -293,5 +294,4 @@ def s3_store_exists(location: str, storage_options: Mapping[str, Any] | None = N
     except (NotFoundError, FileNotFoundError):  # obstore's in-memory store raises the latter
         return False
     except Exception as e:
-        first = (str(e).splitlines() or [""])[0]
-        raise StoreError(f"cannot reach the event store at {location}: {first}") from None
+        raise StoreError(f"cannot reach the event store at {location}: {client_error(e)}") from None

@@ -19,7 +19,7 @@ from typing import Any
 
 from joshreg.errors import InvalidArgumentError, StoreError
 
-__all__ = ["S3Options", "probe_conditional_put", "resolve_s3_options"]
+__all__ = ["S3Options", "client_error", "probe_conditional_put", "resolve_s3_options"]
 
 # storage_options keys per field, in the spellings the data tools accept.
 _OPTION_KEYS = {
@@ -125,6 +125,11 @@ def resolve_s3_options(
     )
 
 
+def client_error(e: BaseException) -> str:
+    """A client error's first line: ``obstore`` adds a multi-line debug dump below it."""
+    return (str(e).splitlines() or [""])[0]
+
+
 def probe_conditional_put(client: Any, prefix: str, *, where: str) -> None:
     """Put one new probe object twice with put-if-absent; the service must refuse the second.
     ``client`` is an ``obstore`` store. Raises ``StoreError`` naming ``where`` (never a
@@ -151,8 +156,7 @@ def probe_conditional_put(client: Any, prefix: str, *, where: str) -> None:
     except StoreError:
         raise
     except Exception as e:  # the client's errors: connection, permissions, missing bucket
-        first = (str(e).splitlines() or [""])[0]  # the client adds a debug dump below
-        raise StoreError(f"cannot write to the object store at {where}: {first}") from None
+        raise StoreError(f"cannot write to the object store at {where}: {client_error(e)}") from None
     finally:
         with contextlib.suppress(Exception):  # a probe left behind is harmless
             obstore.delete(client, key)
