@@ -22,24 +22,21 @@ from typing import Any
 import duckdb
 
 from joshreg import RunRecorder, RunRegistry
+from joshreg.projection.tables import LATER_UPSTREAM_TABLES, UPSTREAM_TABLES
 
 HERE = Path(__file__).resolve().parent
 
-# Tables (and views) compared, with the columns that order their rows.
+# Tables (and views) compared: upstream's seed tables, which never change (cell_data is summed
+# per run, below), the labels and the log's problems.
 TABLES = (
-    "sweep_sessions",
-    "job_configs",
-    "session_configs",
-    "config_parameters",
-    "job_runs",
-    "run_outputs",
+    *(t for t in UPSTREAM_TABLES if t != "cell_data"),
     "label_history",
     "labels_current",
     "log_problems",
 )
 # Tables of upstream's later features, in a snapshot only when they hold rows (older golden logs
 # have none, and their expected files predate the tables).
-LATER_TABLES = ("run_tags", "target_designs", "target_requirements")
+LATER_TABLES = LATER_UPSTREAM_TABLES
 
 
 def snapshot(con: duckdb.DuckDBPyConnection, exact: tuple[str, ...] = ()) -> dict[str, Any]:

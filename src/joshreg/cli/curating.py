@@ -193,6 +193,15 @@ def designs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if report.complete else EXIT_PROBLEMS
 
 
+# What reset and drop take alike.
+REMOVAL_ARGS = (
+    arg("run", metavar="RUN", help="a label or run hash"),
+    arg("--reason", help="why, kept in the label history"),
+    arg("--dry-run", action="store_true", help="only count what would go"),
+    arg("--yes", action="store_true", help="do not ask"),
+)
+
+
 def _removal(args: argparse.Namespace, out: TextIO, verb: str) -> int:
     """reset and drop: count, say what goes, ask (unless --yes), then do it."""
     with open_registry(args) as reg:
@@ -237,10 +246,7 @@ def _removal(args: argparse.Namespace, out: TextIO, verb: str) -> int:
       joshreg reset demo-output/sweep.duckdb baseline --dry-run
       joshreg reset demo-output/sweep.duckdb 3f2a9c41d07e --reason "diverged" --yes
     """,
-    arg("run", metavar="RUN", help="a label or run hash"),
-    arg("--reason", help="why, kept in the label history"),
-    arg("--dry-run", action="store_true", help="only count what would go"),
-    arg("--yes", action="store_true", help="do not ask"),
+    *REMOVAL_ARGS,
 )
 def reset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _removal(args, out, "reset")
@@ -257,10 +263,7 @@ def reset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
       joshreg drop demo-output/sweep.duckdb 3f2a9c41d07e --dry-run
       joshreg drop demo-output/sweep.duckdb 3f2a9c41d07e --reason "wrong template" --yes
     """,
-    arg("run", metavar="RUN", help="a label or run hash"),
-    arg("--reason", help="why, kept in the label history"),
-    arg("--dry-run", action="store_true", help="only count what would go"),
-    arg("--yes", action="store_true", help="do not ask"),
+    *REMOVAL_ARGS,
 )
 def drop(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _removal(args, out, "drop")
