@@ -46,6 +46,7 @@ from joshreg.errors import (
     UnsafeBottleError,
     WaitTimeoutError,
 )
+from joshreg.registry import LAZY_EXPORTS
 
 if TYPE_CHECKING:
     from joshreg.models import (
@@ -124,28 +125,7 @@ __version__ = "0.1.0"
 
 # Where each lazily loaded name lives.
 _LAZY: dict[str, str] = {
-    "ColumnStats": "joshreg.models",
-    "ConfigInfo": "joshreg.models",
-    "ConfigSourceInfo": "joshreg.models",
-    "DataSummary": "joshreg.models",
-    "LabelChange": "joshreg.models",
-    "REGISTRY_SYNC_TABLES": "joshreg.projection.tables",
-    "OutputURI": "joshreg.models",
-    "ConsistencyIssue": "joshreg.models",
-    "DropSummary": "joshreg.models",
-    "Requirement": "joshreg.models",
-    "RequirementCoverage": "joshreg.models",
-    "TargetCoverageReport": "joshreg.models",
-    "TargetDesign": "joshreg.models",
-    "AttributeMatch": "joshreg.models",
-    "RunDetail": "joshreg.models",
-    "RunStatus": "joshreg.models",
-    "StatusChange": "joshreg.models",
-    "RUN_STATUSES": "joshreg.models",
-    "RunInfo": "joshreg.models",
-    "SessionInfo": "joshreg.models",
-    "SessionSummary": "joshreg.models",
-    "SparsityReport": "joshreg.models",
+    **LAZY_EXPORTS,  # the registry package's names: its facade and result types
     "CompactionReport": "joshreg.operations.compaction",
     "MergeReport": "joshreg.operations.merge",
     "merge_stores": "joshreg.operations.merge",
@@ -168,10 +148,6 @@ _LAZY: dict[str, str] = {
     "JobSet": "joshreg.provenance.jobs",
     "SweepConfig": "joshreg.provenance.jobs",
     "compute_run_hash": "joshreg.provenance.jobs",
-    "RunRecorder": "joshreg.registry.recorder",
-    "RegistryReader": "joshreg.registry.reader",
-    "RegistryView": "joshreg.registry.view",
-    "RunRegistry": "joshreg.registry.registry",
     "CellDataLoader": "joshreg.results.cell_data",
     "DiagnosticQueries": "joshreg.results.diagnostics",
 }

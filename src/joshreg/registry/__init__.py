@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from joshreg.registry.registry import RunRegistry
     from joshreg.registry.view import RegistryView
 
-_LAZY = {
+#: Where each name of this package lives (``joshreg`` re-exports them all).
+LAZY_EXPORTS = {
     "RegistryClosedError": "joshreg.errors",
     "RegistryBusyError": "joshreg.errors",
     "ColumnStats": "joshreg.models",
@@ -112,7 +113,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = LAZY_EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'joshreg.registry' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
