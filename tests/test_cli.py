@@ -13,7 +13,7 @@ import pytest
 
 from joshreg import RunRegistry
 from joshreg.cli.app import build_parser, main
-from joshreg.cli.output import format_duration, format_table
+from joshreg.registry.text import format_duration, format_table
 from joshreg.testing.registries import FakeJobConfig
 
 

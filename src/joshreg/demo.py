@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from joshreg.cli.output import (
+from joshreg.errors import JoshregError
+from joshreg.log.names import default_events_path
+from joshreg.models import Requirement, TargetDesign
+from joshreg.provenance.bottle import unbottle
+from joshreg.provenance.callback import RegistryCallback, RunResult
+from joshreg.provenance.jobs import ConfigSweepParameter, ExpandedJob, JobConfig, JobExpander, SweepConfig
+from joshreg.registry.recorder import RunRecorder
+from joshreg.registry.registry import RunRegistry
+from joshreg.registry.text import (
     HISTORY_HEADERS,
     LABEL_HEADERS,
     SESSION_HEADERS,
@@ -34,14 +42,6 @@ from joshreg.cli.output import (
     label_table_row,
     session_table_row,
 )
-from joshreg.errors import JoshregError
-from joshreg.log.names import default_events_path
-from joshreg.models import Requirement, TargetDesign
-from joshreg.provenance.bottle import unbottle
-from joshreg.provenance.callback import RegistryCallback, RunResult
-from joshreg.provenance.jobs import ConfigSweepParameter, ExpandedJob, JobConfig, JobExpander, SweepConfig
-from joshreg.registry.recorder import RunRecorder
-from joshreg.registry.registry import RunRegistry
 from joshreg.results.plots import plot_comparison, plot_spatial, plot_timeseries
 
 __all__ = ["JOSH_SOURCE", "TEMPLATE", "demo_config", "main", "run_demo"]

@@ -8,14 +8,9 @@ import sys
 from typing import Any, TextIO
 
 from joshreg.cli.commands import EXIT_OK, EXIT_PROBLEMS, arg, command, open_registry
-from joshreg.cli.output import (
-    STATUS_HISTORY_HEADERS,
-    emit_json,
-    format_table,
-    status_rows,
-    status_text,
-)
+from joshreg.cli.output import emit_json
 from joshreg.errors import InvalidArgumentError
+from joshreg.registry.text import STATUS_HISTORY_HEADERS, format_table, status_rows, status_text
 
 __all__ = ["designs", "drop", "parse_value", "reset", "status", "tags"]
 

@@ -9,12 +9,14 @@ import warnings
 from typing import TYPE_CHECKING, TextIO
 
 from joshreg.cli.commands import EXIT_OK, arg, command, count, open_registry
-from joshreg.cli.output import (
+from joshreg.cli.output import emit_json
+from joshreg.errors import DebugParseWarning, InvalidArgumentError, JoshregError, NotFoundError
+from joshreg.registry.listings import LOG_TYPES, matches_type
+from joshreg.registry.text import (
     HISTORY_HEADERS,
     LABEL_HEADERS,
     RUN_HEADERS,
     SESSION_HEADERS,
-    emit_json,
     format_run_info,
     format_table,
     format_time,
@@ -23,8 +25,6 @@ from joshreg.cli.output import (
     run_table_row,
     session_table_row,
 )
-from joshreg.errors import DebugParseWarning, InvalidArgumentError, JoshregError, NotFoundError
-from joshreg.registry.listings import LOG_TYPES, matches_type
 
 if TYPE_CHECKING:
     from joshreg.provenance.debug import DebugMessageStore

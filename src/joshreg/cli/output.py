@@ -1,6 +1,6 @@
-"""How the command line shows things: the registry's texts (``registry.text``, re-exported
-here), progress, live watch lines, and one JSON encoder (``emit_json``) for every ``--json``:
-times as ISO 8601 with ``Z`` (they are UTC).
+"""What only the command line shows: progress, live watch lines, and one JSON encoder
+(``emit_json``) for every ``--json``: times as ISO 8601 with ``Z`` (they are UTC). Tables and
+the run page are the registry's texts (``registry.text``), which ``describe_*`` return too.
 """
 
 from __future__ import annotations
@@ -13,50 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from joshreg.registry.listings import iso_utc
-from joshreg.registry.text import (
-    HISTORY_HEADERS,
-    INFO_RUN_HEADERS,
-    LABEL_HEADERS,
-    RUN_HEADERS,
-    SESSION_HEADERS,
-    STATUS_HISTORY_HEADERS,
-    format_duration,
-    format_run_info,
-    format_table,
-    format_time,
-    history_rows,
-    label_table_row,
-    run_table_row,
-    session_table_row,
-    status_rows,
-    status_text,
-)
+from joshreg.registry.text import format_time
 
 if TYPE_CHECKING:
     from joshreg.operations.watch import Batch, FollowSummary
 
-__all__ = [
-    "HISTORY_HEADERS",
-    "INFO_RUN_HEADERS",
-    "LABEL_HEADERS",
-    "RUN_HEADERS",
-    "SESSION_HEADERS",
-    "STATUS_HISTORY_HEADERS",
-    "ProgressLines",
-    "emit_json",
-    "format_duration",
-    "format_run_info",
-    "format_table",
-    "format_time",
-    "history_rows",
-    "label_table_row",
-    "run_table_row",
-    "session_table_row",
-    "status_rows",
-    "status_text",
-    "watch_line",
-    "watch_summary_line",
-]
+__all__ = ["ProgressLines", "emit_json", "watch_line", "watch_summary_line"]
 
 PROGRESS_AFTER_S = 1.0
 PROGRESS_EVERY_S = 0.5
