@@ -73,7 +73,7 @@ LADDER: dict[str, float] = {
     "projection.timetravel": 4.5,
     "closing": 0,
     "registry.listings": 4.2,
-    "registry.text": 4.25,
+    "registry.text": 4.15,
     "registry.reads": 4.6,
     "registry.status": 4.6,
     "registry.tags": 4.6,

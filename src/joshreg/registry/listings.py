@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from joshreg.log.events import event_types
 from joshreg.projection.sqltext import bind
+from joshreg.registry.text import cell_text, format_time
 
 if TYPE_CHECKING:
     from joshreg.registry.reader import RegistryReader as RunRegistry
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 __all__ = [
     "LOG_TYPES",
     "LogEntry",
-    "cell_text",
-    "format_time",
     "iso_utc",
     "label_rows",
     "log_entries",
@@ -32,24 +31,6 @@ __all__ = [
     "run_rows",
     "session_rows",
 ]
-
-
-def format_time(value: datetime | None, *, millis: bool = False) -> str:
-    """A UTC timestamp as ``YYYY-MM-DD HH:MM:SS`` (``.mmm`` with ``millis``); ``-`` for none."""
-    if value is None:
-        return "-"
-    text = value.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{text}.{value.microsecond // 1000:03d}" if millis else text
-
-
-def cell_text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def session_rows(reg: RunRegistry) -> list[dict[str, Any]]:

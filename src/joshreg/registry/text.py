@@ -11,9 +11,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from joshreg.registry.listings import cell_text as cell
-from joshreg.registry.listings import format_time
-
 if TYPE_CHECKING:
     from joshreg.models import LabelChange
 
@@ -24,6 +21,7 @@ __all__ = [
     "RUN_HEADERS",
     "SESSION_HEADERS",
     "STATUS_HISTORY_HEADERS",
+    "cell_text",
     "format_duration",
     "format_run_info",
     "format_table",
@@ -35,6 +33,25 @@ __all__ = [
     "status_rows",
     "status_text",
 ]
+
+
+def format_time(value: datetime | None, *, millis: bool = False) -> str:
+    """A UTC timestamp as ``YYYY-MM-DD HH:MM:SS`` (``.mmm`` with ``millis``); ``-`` for none."""
+    if value is None:
+        return "-"
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{value.microsecond // 1000:03d}" if millis else text
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
 
 SESSION_HEADERS = ("SESSION", "EXPERIMENT", "STATUS", "JOBS", "RUNS (ok/fail/pend)", "CREATED")
 LABEL_HEADERS = ("LABEL", "RUN_HASH", "LABELLED", "REGISTERED")
@@ -59,7 +76,7 @@ def format_duration(start: datetime | None, end: datetime | None) -> str:
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Rows as left-aligned columns under a header line; ``(none)`` when there are no rows."""
-    cells = [[cell(v) for v in row] for row in rows]
+    cells = [[cell_text(v) for v in row] for row in rows]
     if not cells:
         return "(none)"
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
