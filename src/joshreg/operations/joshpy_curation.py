@@ -16,20 +16,17 @@ from joshreg.log.events import DesignRegistered, RunStatusChanged, TagsSet, json
 from joshreg.operations.joshpy_source import decode, event_id
 
 if TYPE_CHECKING:
-    from joshreg.operations.joshpy_import import ImportReport, ImportTarget
     from joshreg.operations.joshpy_source import Source
 
 STATUSES = ("active", "superseded", "bad")
 
 
 class ImportCuration:
-    """``statuses``, ``tags`` and ``designs`` of a joshpy registry, as events (``_ids`` and
-    ``_append`` are the importer's)."""
+    """``statuses``, ``tags`` and ``designs`` of a joshpy registry, as events. ``tgt``,
+    ``report``, ``_ids`` and ``_append`` are the importer's, as for ``ImportResults``."""
 
     src: Source
-    tgt: ImportTarget
     tz: str
-    report: ImportReport
     added: Counter[str]
     present: Counter[str]
     bad_hashes: set[str]
