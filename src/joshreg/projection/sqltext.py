@@ -9,7 +9,6 @@ here, never pasted: a string's single quotes are doubled, which is DuckDB's only
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -38,7 +37,7 @@ def literal(value: object) -> str:
     """A Python value as the SQL literal DuckDB would have bound it as.
 
     Strings stay untyped literals so that, like a bound parameter, they take the type of the
-    column they meet; floats are typed DOUBLE so ``0.1`` is not read as a DECIMAL.
+    column they meet; floats are typed DOUBLE, parsed from their text, never via a DECIMAL.
     """
     if value is None:
         return "NULL"
@@ -47,9 +46,10 @@ def literal(value: object) -> str:
     if isinstance(value, int):
         return f"({value})" if value < 0 else str(value)  # -x::T casts x before negating
     if isinstance(value, float):
-        if math.isfinite(value):
-            return f"{value!r}::DOUBLE"
-        return f"'{value!r}'::DOUBLE"  # 'nan', 'inf', '-inf' parse as DOUBLE
+        # Quoted, so DuckDB parses the shortest repr straight to DOUBLE: a bare 0.101483348258453
+        # 47 is read as DECIMAL(18,17) first and can land one unit in the last place away; and
+        # 'nan', 'inf', '-inf' parse the same way.
+        return f"'{value!r}'::DOUBLE"
     if isinstance(value, str):
         return sql_literal(value)
     if isinstance(value, datetime):
