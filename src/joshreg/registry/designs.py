@@ -50,7 +50,8 @@ class DesignReads:
             found = self.get_design(name_or_design)
             if found is None:
                 raise NotFoundError(
-                    f"No target design named {name_or_design!r}; list_designs() shows the registered ones"
+                    f"No target design named {name_or_design!r}; list_designs() (joshreg designs) shows the "
+                    "registered ones"
                 )
             design = found
         self.sync()
