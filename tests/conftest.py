@@ -75,3 +75,14 @@ def register(registry: RunRegistry, session: str) -> Register:
         return run_hash
 
     return _register
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real SeaweedFS on loopback for the whole session (per xdist worker), with a bucket
+    ``sweeps``; tests keep apart by using their own prefix (``tmp_path.name``)."""
+    from joshreg.testing.servers import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        server.create_bucket("sweeps")
+        yield server.endpoint

@@ -33,6 +33,7 @@ __all__ = [
     "SessionNotFoundError",
     "SourceNotStoredError",
     "SparsityWarning",
+    "RemoteUnavailableError",
     "SpatialUnavailableError",
     "StoreError",
     "StoreMismatchError",
@@ -159,6 +160,10 @@ class WaitTimeoutError(JoshregError, TimeoutError):
 
 class SpatialUnavailableError(JoshregError, RuntimeError):
     """The DuckDB spatial extension could not be loaded."""
+
+
+class RemoteUnavailableError(JoshregError, RuntimeError):
+    """DuckDB cannot reach ``s3://`` data: its httpfs extension is missing or did not load."""
 
 
 class JoshregWarning(UserWarning):
