@@ -37,7 +37,9 @@ def extension_file(name: str, error: type[JoshregError], hint: str = "") -> Path
     )
 
 
-def load_extension(con: duckdb.DuckDBPyConnection, name: str, error: type[JoshregError], hint: str = "") -> None:
+def load_extension(
+    con: duckdb.DuckDBPyConnection, name: str, error: type[JoshregError], hint: str = ""
+) -> None:
     """``LOAD`` extension ``name`` into ``con`` from its wheel."""
     path = extension_file(name, error, hint)
     try:

@@ -57,5 +57,7 @@ def use_s3(con: duckdb.DuckDBPyConnection, storage_options: Mapping[str, Any] | 
         con.execute(secret_sql(options))
     except duckdb.Error as e:  # never echo the statement: it holds the secret
         first = (str(e).splitlines() or [""])[0].split("CREATE", 1)[0]
-        raise StoreError(f"DuckDB refused the S3 settings (endpoint {options.endpoint or 'AWS'}): {first}") from None
+        raise StoreError(
+            f"DuckDB refused the S3 settings (endpoint {options.endpoint or 'AWS'}): {first}"
+        ) from None
     return options
