@@ -86,3 +86,22 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
         server.create_bucket("sweeps")
         yield server.endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto S3 server on loopback for the whole session (per xdist worker), with a bucket
+    ``sweeps``: a second, independent implementation. It needs signed requests (any key)."""
+    from joshreg.testing.servers import moto
+
+    with moto(tmp_path_factory.mktemp("moto")) as server:
+        server.create_bucket("sweeps")
+        yield server.endpoint
+
+
+@pytest.fixture(params=["seaweedfs", "moto"])
+def each_s3_endpoint(request: pytest.FixtureRequest) -> str:
+    """The endpoint of each S3 server in turn (bucket ``sweeps``): a test that takes it runs
+    once against SeaweedFS and once against moto. Each server starts on first use only."""
+    name = "s3_endpoint" if request.param == "seaweedfs" else "moto_endpoint"
+    return request.getfixturevalue(name)

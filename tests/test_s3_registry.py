@@ -1,11 +1,10 @@
-"""A registry whose event store is on object storage: a real SeaweedFS started by the test, a
+"""A registry whose event store is on object storage: real servers (SeaweedFS and moto), a
 registry and worker processes recording to s3://, the tables caught up and rebuilt from it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,10 @@ from joshreg.testing.registries import FakeJobConfig
 pytestmark = pytest.mark.slow  # a server
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from joshreg.testing.servers import seaweedfs
-
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        server.create_bucket("sweeps")
-        yield server.endpoint
+@pytest.fixture
+def endpoint(each_s3_endpoint: str) -> str:
+    """Each test runs against SeaweedFS and against moto (both signed in with any key)."""
+    return each_s3_endpoint
 
 
 WORKER = """

@@ -1,9 +1,8 @@
-"""The LogStore contract for ObjectStore: against obstore's in-memory object store (fast) and a
-real SeaweedFS server started by the test (slow)."""
+"""The LogStore contract for ObjectStore: against obstore's in-memory object store (fast) and
+two real S3 servers, SeaweedFS and moto, started by the session (slow)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,24 +22,19 @@ class TestObjectStoreInMemory(LogStoreContract):
         return ObjectStore(MemoryStore(), "memory://test", prefix="exp1")
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from joshreg.testing.servers import seaweedfs
-
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        server.create_bucket("sweeps")
-        yield server.endpoint
-
-
 @pytest.mark.slow  # a server
-class TestObjectStoreOnSeaweedFS(LogStoreContract):
+class TestObjectStoreOnS3Servers(LogStoreContract):
+    """The contract on each real server (SeaweedFS, then moto: ``each_s3_endpoint``)."""
+
     store_class = ObjectStore
 
     @pytest.fixture
-    def store(self, tmp_path: Path, seaweed: str) -> LogStore:  # type: ignore[override]
+    def store(self, tmp_path: Path, each_s3_endpoint: str) -> LogStore:  # type: ignore[override]
         from obstore.store import S3Store
 
-        options = resolve_s3_options({"endpoint_url": seaweed, "key": "any", "secret": "any"}, {})
+        options = resolve_s3_options(
+            {"endpoint_url": each_s3_endpoint, "key": "any", "secret": "any"}, {}
+        )  # signed: moto refuses anonymous requests
         prefix = tmp_path.name  # a fresh store per test, in one bucket
         return ObjectStore(
             S3Store("sweeps", **options.client_config()), f"s3://sweeps/{prefix}", prefix=prefix

