@@ -49,7 +49,7 @@ def results_event(
         entity_type=entity_type,
         blob=name,
         blob_sha256=sha,
-        source_path=os.path.abspath(export.source_path),
+        source_path=export.source_path,  # absolute, or the s3:// URI it came from
         source_sha256=export.source_sha256,
         row_count=export.rows,
         columns=export.variables,
@@ -100,6 +100,7 @@ class RunRecorder(Closeable):
             writer = EventWriter(store, durability=durability, tracer=tracer)
         self.writer = writer
         self.session_id = session_id
+        self.storage_options = storage_options  # also for exports read from s3://
 
     @property
     def store(self) -> LogStore:
@@ -180,7 +181,7 @@ class RunRecorder(Closeable):
         registry's columns, so a variable whose type conflicts with an existing column widens
         that column to VARCHAR instead of failing; ``CellDataLoader`` refuses such loads.
         """
-        export = read_josh_csv(csv_path)
+        export = read_josh_csv(csv_path, storage_options=self.storage_options)
         self.record(
             results_event(self.store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type)
         )

@@ -38,6 +38,7 @@ from joshreg.provenance.git import git_hash
 from joshreg.registry.recorder import RunRecorder, results_event
 from joshreg.results import discovery
 from joshreg.results.josh_csv import read_josh_csv
+from joshreg.results.locations import s3_uri, source_exists
 
 
 class RegistryWrites:
@@ -116,8 +117,9 @@ class RegistryWrites:
         non-empty ``cell_data`` that leaves it sparse emits a ``SparsityWarning``.
         """
         self._con()
-        if not os.path.exists(csv_path):
-            raise FileNotFoundError(f"CSV not found: {os.fspath(csv_path)}")
+        options = getattr(self, "storage_options", None)  # an s3:// export is read with them
+        if not source_exists(csv_path, options):
+            raise FileNotFoundError(f"CSV not found: {s3_uri(os.fspath(csv_path))}")
         # Rows for a run nobody registered would be orphans for good: refuse them up front.
         self._require_hash(run_hash)
         if run_id is not None:
@@ -128,7 +130,7 @@ class RegistryWrites:
                     f"run_id '{run_id}' is an execution of run hash '{owner.run_hash}', not '{run_hash}'; "
                     "load its results under that hash"
                 )
-        export = read_josh_csv(csv_path)
+        export = read_josh_csv(csv_path, storage_options=options)
         self.sync()
         check_new_names(
             export.variables,

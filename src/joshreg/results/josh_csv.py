@@ -20,11 +20,13 @@ import csv
 import hashlib
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import ColumnConflictError, InvalidArgumentError
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS
+from joshreg.results.locations import is_object_uri, read_bytes, s3_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -42,7 +44,8 @@ _REQUIRED = ("step", "replicate")
 
 @dataclass(frozen=True)
 class JoshExport:
-    """One parsed export: the typed rows, the variables' types and the source's identity.
+    """One parsed export: the typed rows, the variables' types and the source's identity
+    (``source_path`` is absolute, or an ``s3://`` URI for an export in a bucket).
 
     ``examples`` holds, per variable, where its first value is and what it says
     (``line 2: '1.5'``), for messages about a type that clashes with the registry's column.
@@ -59,14 +62,18 @@ class JoshExport:
         return self.table.num_rows
 
 
-def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
-    """Parse a Josh CSV export; raise ``FileNotFoundError`` or a ``ValueError`` naming the
-    file, the line and the column when the file is not a valid export."""
+def read_josh_csv(
+    path: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+) -> JoshExport:
+    """Parse a Josh CSV export, a local file or an ``s3://`` / ``minio://`` object (read with
+    ``storage_options``, then the ``AWS_*`` / ``MINIO_*`` environment); raise
+    ``FileNotFoundError``, ``StoreError`` for a bucket that cannot be read, or a ``ValueError``
+    naming the file, the line and the column when the file is not a valid export."""
     import pyarrow as pa
 
-    source = os.fspath(path)
-    with open(source, "rb") as f:  # FileNotFoundError says which path
-        data = f.read()
+    remote = is_object_uri(path)
+    source = s3_uri(os.fspath(path)) if remote else os.fspath(path)
+    data = read_bytes(source, storage_options)
     digest = hashlib.sha256(data).hexdigest()
     header = _header(data, source)
     table = _parse(data, header, source)
@@ -98,7 +105,10 @@ def read_josh_csv(path: str | os.PathLike[str]) -> JoshExport:
             )
         seen[low] = name
         columns[name], variables[name], examples[name] = _variable(table.column(name), name, source)
-    return JoshExport(pa.table(columns), variables, source, digest, {k: v for k, v in examples.items() if v})
+    identity = source if remote else os.path.abspath(source)
+    return JoshExport(
+        pa.table(columns), variables, identity, digest, {k: v for k, v in examples.items() if v}
+    )
 
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
