@@ -23,6 +23,10 @@ test-fast *args:
 demo *args:
     {{ python }} -m joshreg.demo "$@"
 
+# The demo sweep on object storage into demo-s3-output/: a SeaweedFS (dev extras) in a temp folder, workers sharing only the bucket.
+demo-s3 *args:
+    {{ python }} -m joshreg.testing.demo_s3 "$@"
+
 # Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/.
 # Core (event log, projector) first, then simulation results (CSV loads, cell_data, diagnostics),
 # then the live projection (joshreg watch latency, snapshots), then importing a joshpy registry,

@@ -118,6 +118,7 @@ LADDER: dict[str, float] = {
     "testing.store_contract": 9,
     "testing.registries": 9,
     "testing.servers": 9,
+    "testing.demo_s3": 9,
     "__init__": 8,
     "__main__": 8,
 }

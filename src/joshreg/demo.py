@@ -8,19 +8,28 @@ labels move (every move stays in the history), the results are summarised, queri
 time and a spatial filter and plotted, the baseline run is bottled and unbottled, and two runs'
 configs are diffed. The directory (``demo-output/`` by default) is wiped first, so the demo
 always starts fresh.
+
+``run_demo_s3`` runs the same sweep with its events in a bucket (``just demo-s3`` starts a
+SeaweedFS for it: ``joshreg.testing.demo_s3``): worker subprocesses that share nothing but the
+bucket's URL and the ``AWS_*`` variables record there, each in its own temporary folder, and a
+registry in another folder catches up from the bucket and prints the same report.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import multiprocessing
+import os
+import pickle
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -44,7 +53,7 @@ from joshreg.registry.text import (
 )
 from joshreg.results.plots import plot_comparison, plot_spatial, plot_timeseries
 
-__all__ = ["JOSH_SOURCE", "TEMPLATE", "demo_config", "main", "run_demo"]
+__all__ = ["JOSH_SOURCE", "TEMPLATE", "demo_config", "main", "run_demo", "run_demo_s3", "s3_worker"]
 
 MAX_GROWTH = (40, 60, 80)
 SURVIVAL_RATE = (0.80, 0.85, 0.90, 0.95)
@@ -154,27 +163,50 @@ def write_export(path: Path, rows: list[tuple[object, ...]]) -> None:
 
 
 def _worker(db_path: str, session_id: str, jobs: list[ExpandedJob], out_dir: str) -> None:
-    """One worker process: simulate, export and load each of its runs; never opens the DuckDB file.
+    """One worker process: simulate, export and load each of its runs; never opens the DuckDB file."""
+    exports = Path(out_dir) / "exports"
+    with RunRecorder(db_path, session_id=session_id) as rec:
+        _record_jobs(rec, session_id, jobs, exports, str(exports))
+
+
+def _record_jobs(
+    rec: RunRecorder, session_id: str, jobs: list[ExpandedJob], exports: Path, outputs: str
+) -> None:
+    """Simulate, export and load each job's runs; ``outputs`` is where the exports are kept
+    (``exports`` itself, or a bucket they are uploaded to), recorded as the run's output.
 
     The callback records each start before the simulation and each end after it, so the
     registry's durations are the simulations' own.
     """
-    exports = Path(out_dir) / "exports"
-    with RunRecorder(db_path, session_id=session_id) as rec:
-        callback = RegistryCallback(rec, session_id)
-        for job in jobs:
-            h, params = job.run_hash, job.parameters
-            run_id = callback.start(job)
-            if _fails(params):
-                callback.finish(run_id, RunResult(1, stderr="simulated crash: population exploded at step 7"))
-                continue
-            paths = []
-            for r in range(job.replicates):
-                paths.append(exports / f"{h}_{r}.csv")
-                write_export(paths[-1], simulate(h, params, r))
-            callback.finish(run_id, RunResult(0))
-            rows = sum(rec.load_csv(path, run_id, h) for path in paths)
-            rec.register_output(run_id, "export.patch", f"{exports}/{h}_{{replicate}}.csv", row_count=rows)
+    callback = RegistryCallback(rec, session_id)
+    for job in jobs:
+        h, params = job.run_hash, job.parameters
+        run_id = callback.start(job)
+        if _fails(params):
+            callback.finish(run_id, RunResult(1, stderr="simulated crash: population exploded at step 7"))
+            continue
+        paths = []
+        for r in range(job.replicates):
+            paths.append(exports / f"{h}_{r}.csv")
+            write_export(paths[-1], simulate(h, params, r))
+        callback.finish(run_id, RunResult(0))
+        if outputs.startswith("s3://"):
+            _upload(paths, outputs)
+        rows = sum(rec.load_csv(path, run_id, h) for path in paths)
+        rec.register_output(run_id, "export.patch", f"{outputs}/{h}_{{replicate}}.csv", row_count=rows)
+
+
+def _upload(paths: list[Path], url: str) -> None:
+    """Put each file under ``url`` (``s3://bucket/prefix``), signed in from the environment."""
+    import obstore
+    from obstore.store import S3Store
+
+    from joshreg.log.store.s3options import resolve_s3_options
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    client = S3Store(bucket, **resolve_s3_options().client_config())
+    for path in paths:
+        obstore.put(client, f"{prefix}/{path.name}".lstrip("/"), path.read_bytes())
 
 
 def _prepare(directory: Path) -> None:
@@ -195,30 +227,11 @@ def run_demo(directory: Path, out: TextIO | None = None) -> Path:
     t0 = time.perf_counter()
     _prepare(directory)
     (directory / "exports").mkdir()
-    (directory / "models").mkdir()
-    source = directory / "models" / "main.josh"
-    source.write_text(JOSH_SOURCE)
-    template = directory / "models" / "sweep.jshc.j2"
-    template.write_text(TEMPLATE)
+    config, jobs = _sweep(directory)
     db_path = directory / "sweep.duckdb"
-    config = demo_config(source, template)
-    job_set = JobExpander().expand(config, output_dir=directory / "jobs")
-    jobs = job_set.jobs
 
     with RunRegistry(db_path) as reg:
-        sid = reg.create_session(config, experiment_name="demo_sweep")
-        for job in jobs:
-            reg.register_run(
-                sid,
-                job.run_hash,
-                str(source),
-                job.config_content,
-                None,
-                job.parameters,
-                josh_content=JOSH_SOURCE,
-            )
-        reg.update_session_status(sid, "running")
-
+        sid = _register(reg, config, jobs)
         ctx = multiprocessing.get_context("spawn")
         procs = [
             ctx.Process(target=_worker, args=(str(db_path), sid, jobs[w::WORKERS], str(directory)))
@@ -231,19 +244,7 @@ def run_demo(directory: Path, out: TextIO | None = None) -> Path:
         failed = [p.exitcode for p in procs if p.exitcode != 0]
         if failed:
             raise JoshregError(f"{len(failed)} demo worker(s) failed with exit codes {failed}")
-        reg.update_session_status(sid, "completed")
-
-        population = final_population(reg)
-        best, second, third = sorted(population, key=population.__getitem__, reverse=True)[:3]
-        reg.label_run(best, "baseline")
-        reg.label_run(second, "candidate")
-        reg.label_run(third, "baseline", on_collision="timestamp")
-
-        _print_report(reg, jobs, population, out)
-        _curate(reg, jobs, population, out)
-        _print_results(reg, sid, out)
-        _write_plots(reg, sid, directory / "plots", out)
-        _print_provenance(reg, directory, out)
+        _conclude(reg, sid, jobs, directory, out)
     events = default_events_path(db_path)
     cli = _cli_name()
     out.write(
@@ -251,6 +252,146 @@ def run_demo(directory: Path, out: TextIO | None = None) -> Path:
         f"look around: {cli} log {db_path}   |   {cli} labels {db_path} --history\n"
     )
     return db_path
+
+
+def run_demo_s3(directory: Path, events: str, environ: Mapping[str, str], out: TextIO | None = None) -> Path:
+    """The same sweep with its events at ``events`` (``s3://bucket/prefix``); return the path of
+    the registry that printed the report.
+
+    ``environ`` holds the ``AWS_*`` variables that reach the bucket. The sweep is registered
+    from ``directory/submit/``; the workers are subprocesses that get only ``events``, their
+    jobs and ``environ``, each in a temporary folder of its own, and upload their exports to
+    the bucket; a registry in ``directory`` (no file in common with the others) catches up from
+    the bucket and reports, as ``run_demo`` does.
+    """
+    out = out or sys.stdout
+    t0 = time.perf_counter()
+    _prepare(directory)
+    config, jobs = _sweep(directory)
+    options = _storage_options(environ)
+    (directory / "submit").mkdir()
+    with RunRegistry(
+        directory / "submit" / "sweep.duckdb", events_path=events, storage_options=options
+    ) as reg:
+        sid = _register(reg, config, jobs)
+    bucket, _, prefix = events.removeprefix("s3://").partition("/")
+    exports = f"s3://{bucket}/exports/{prefix.strip('/')}".rstrip("/")
+    _run_s3_workers(events, sid, jobs, exports, environ)
+    db_path = directory / "sweep.duckdb"
+    with RunRegistry(db_path, events_path=events, storage_options=options) as reg:
+        _conclude(reg, sid, jobs, directory, out)
+    out.write(
+        f"\nregistry: {db_path}   event log: {events}   exports: {exports}/   "
+        f"({time.perf_counter() - t0:.1f} s)\n"
+        f"{WORKERS} worker processes recorded into the bucket, sharing no folder with each other or "
+        "with this registry\n"
+    )
+    return db_path
+
+
+_OPTION_FOR_VARIABLE = {
+    "AWS_ENDPOINT_URL": "endpoint_url",
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "AWS_SESSION_TOKEN": "aws_session_token",
+    "AWS_REGION": "region",
+    "AWS_ALLOW_HTTP": "allow_http",
+}
+
+
+def _storage_options(environ: Mapping[str, str]) -> dict[str, str]:
+    """The workers' ``AWS_*`` variables as ``storage_options``, so this process reaches the
+    same bucket without changing its own environment."""
+    return {option: environ[name] for name, option in _OPTION_FOR_VARIABLE.items() if name in environ}
+
+
+def _run_s3_workers(
+    events: str, session_id: str, jobs: list[ExpandedJob], exports: str, environ: Mapping[str, str]
+) -> None:
+    """Start WORKERS subprocesses, each in its own temporary folder; their jobs go on stdin
+    (as a batch system hands a job its spec). None inherits a store setting of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MINIO_"))}
+    env.update(environ)
+    code = "from joshreg.demo import s3_worker; s3_worker()"
+    with contextlib.ExitStack() as stack:
+        procs = []
+        for w in range(WORKERS):
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"joshreg-demo-worker{w}-")))
+            log = stack.enter_context(open(folder / "worker.log", "wb"))
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, events, session_id, exports],
+                cwd=folder,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            assert proc.stdin is not None
+            with proc.stdin:
+                proc.stdin.write(pickle.dumps(jobs[w::WORKERS]))
+            procs.append((proc, folder / "worker.log"))
+        failed = [(proc.wait(), path.read_text(errors="replace")) for proc, path in procs]
+        failed = [(status, text) for status, text in failed if status != 0]
+    if failed:
+        raise JoshregError(
+            f"{len(failed)} demo worker(s) failed with exit codes {[status for status, _ in failed]}:\n"
+            + failed[0][1][-2000:]
+        )
+
+
+def s3_worker() -> None:
+    """A worker of ``run_demo_s3`` (``python -c``): arguments EVENTS SESSION EXPORTS, its jobs
+    pickled on stdin, the bucket's settings in ``AWS_*``; works in the current folder."""
+    events, session_id, outputs = sys.argv[1:4]
+    jobs = pickle.loads(sys.stdin.buffer.read())
+    exports = Path.cwd() / "exports"
+    exports.mkdir()
+    with RunRecorder(events_path=events, session_id=session_id) as rec:
+        _record_jobs(rec, session_id, jobs, exports, outputs)
+
+
+def _sweep(directory: Path) -> tuple[JobConfig, list[ExpandedJob]]:
+    """Write the model and template into ``directory/models`` and expand the sweep's jobs."""
+    (directory / "models").mkdir()
+    source = directory / "models" / "main.josh"
+    source.write_text(JOSH_SOURCE)
+    template = directory / "models" / "sweep.jshc.j2"
+    template.write_text(TEMPLATE)
+    config = demo_config(source, template)
+    return config, JobExpander().expand(config, output_dir=directory / "jobs").jobs
+
+
+def _register(reg: RunRegistry, config: JobConfig, jobs: list[ExpandedJob]) -> str:
+    """Open the demo's session and register every job; return the session id."""
+    sid = reg.create_session(config, experiment_name="demo_sweep")
+    for job in jobs:
+        reg.register_run(
+            sid,
+            job.run_hash,
+            str(config.source_path),
+            job.config_content,
+            None,
+            job.parameters,
+            josh_content=JOSH_SOURCE,
+        )
+    reg.update_session_status(sid, "running")
+    return sid
+
+
+def _conclude(reg: RunRegistry, sid: str, jobs: list[ExpandedJob], directory: Path, out: TextIO) -> None:
+    """After the workers: close the session, move labels, and print, plot and bottle."""
+    reg.update_session_status(sid, "completed")
+    population = final_population(reg)
+    best, second, third = sorted(population, key=population.__getitem__, reverse=True)[:3]
+    reg.label_run(best, "baseline")
+    reg.label_run(second, "candidate")
+    reg.label_run(third, "baseline", on_collision="timestamp")
+
+    _print_report(reg, jobs, population, out)
+    _curate(reg, jobs, population, out)
+    _print_results(reg, sid, out)
+    _write_plots(reg, sid, directory / "plots", out)
+    _print_provenance(reg, directory, out)
 
 
 def final_population(reg: RunRegistry) -> dict[str, float]:
