@@ -40,6 +40,7 @@ LADDER: dict[str, float] = {
     "projection.spatial": 2,
     "projection.snapshot": 2,
     "projection.dbfile": 2.5,
+    "results.locations": 2.5,
     "results.josh_csv": 3,
     "log.writer": 3,
     "log.reader": 3,

@@ -1,5 +1,5 @@
 """Outputs where they are: get_output_uris, query_remote and check_remote_consistency over the
-export files runs wrote, on local paths."""
+export files runs wrote, on local paths (tests/test_s3_outputs.py: in a bucket)."""
 
 from __future__ import annotations
 
@@ -90,13 +90,23 @@ def test_remote_consistency_checks_local_files(reg: RunRegistry, tmp_path: Path)
     assert [i.kind for i in issues] == ["orphan_remote_output"]
 
 
-def test_upstream_credential_arguments_are_accepted_and_object_storage_is_named(
-    reg: RunRegistry, session: str
-) -> None:
+def test_upstream_credential_arguments_are_accepted_for_local_outputs(reg: RunRegistry) -> None:
     frame = reg.query_remote("height", group_by=("label",), endpoint="http://minio:9000", use_ssl=False)
     assert len(frame) == 2
     assert reg.check_remote_consistency(access_key="k", secret_key="s") == []
-    run = reg.get_runs_for_hash(A)[0].run_id
-    reg.register_output(run, "export.patch", "minio://bucket/runs/patch_9.csv")
-    with pytest.raises(InvalidArgumentError, match=r"object storage \(first: s3://bucket/runs/patch_9\.csv"):
-        reg.query_remote("height")
+
+
+def test_remote_count_mismatch_on_local_files(reg: RunRegistry, session: str, tmp_path: Path) -> None:
+    for rep in (0, 1, 2):  # three replicates of A ran; two files are registered
+        reg.complete_run(reg.start_run(A, session_id=session, replicate=rep), 0)
+    extra = reg.start_run(B, session_id=session)  # a second file for B's replicate 1
+    path = tmp_path / B / f"patch_{B}_again_1.csv"
+    path.write_text("position.x,position.y,height,step,replicate\n0,0,9,0,1\n")
+    reg.register_output(extra, "export.patch", str(path))
+    issues = reg.check_remote_consistency()
+    assert [(i.kind, i.run_hash) for i in issues] == [
+        ("remote_count_mismatch", A),
+        ("remote_count_mismatch", B),
+    ]
+    assert "3 replicates ran successfully but 2 patch files are registered" in issues[0].detail
+    assert issues[1].detail.startswith("replicate 1 has 2 patch files")

@@ -2,22 +2,37 @@
 
 Upstream HEAD reads exports straight from where the runs wrote them instead of loading them:
 ``get_output_uris`` lists them, ``query_remote`` scans them once with DuckDB and aggregates,
-``check_remote_consistency`` compares the registered files with what is there. Here they work
-on local paths (object storage comes with the S3 event store); unlike upstream, local outputs
-are checked rather than skipped. A mixin of every reader.
+``check_remote_consistency`` compares the registered files with what is there. They work on
+local paths and on ``s3://`` objects (``minio://bucket/key``, as upstream records outputs, reads
+as ``s3://``): DuckDB scans objects through its httpfs extension with a temporary secret, and
+folders are listed through ``obstore``, both from the one settings resolver (upstream's
+``endpoint``/``access_key``/``secret_key``/``use_ssl``, then the registry's ``storage_options``,
+then ``AWS_*``, then ``MINIO_*``). Unlike upstream, local outputs are checked rather than
+skipped. A mixin of every reader.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from joshreg.errors import InvalidArgumentError
+import duckdb
+
+from joshreg.errors import InvalidArgumentError, StoreError
 from joshreg.models import ConsistencyIssue, OutputURI
+from joshreg.projection.httpfs import use_s3
 from joshreg.projection.sqltext import bind, quote_identifier, sql_literal
 from joshreg.projection.tables import CURRENT_RUN_HASHES
+from joshreg.results.locations import (
+    endpoint_named,
+    is_object_uri,
+    list_folder,
+    s3_uri,
+    upstream_storage_options,
+)
 
 AGGREGATES = {"mean": "avg", "avg": "avg", "sum": "sum", "min": "min", "max": "max", "median": "median",
               "std": "stddev_samp", "count": "count"}  # fmt: skip
@@ -31,21 +46,22 @@ def replicate_from_uri(uri: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def s3_uri(uri: str) -> str:
-    """``minio://bucket/key`` (and ``minio:/bucket/key``) as ``s3://bucket/key``."""
-    for prefix in ("minio://", "minio:/"):
-        if uri.startswith(prefix):
-            return "s3://" + uri[len(prefix) :]
-    return uri
+def _folder(uri: str) -> str:
+    return uri.rsplit("/", 1)[0] if is_object_uri(uri) else os.path.dirname(uri)
 
 
-def _local_only(uris: list[OutputURI]) -> None:
-    remote = [u.uri for u in uris if "://" in u.uri]
-    if remote:
-        raise InvalidArgumentError(
-            f"{len(remote)} outputs are in object storage (first: {remote[0]}); this joshreg reads "
-            "output files on local paths only"
-        )
+def _files_in(folder: str, options: dict[str, Any]) -> set[str]:
+    """The files directly in a local folder (absolute paths) or an ``s3://`` folder (URIs)."""
+    if is_object_uri(folder):
+        return list_folder(folder, options)
+    if not os.path.isdir(folder):
+        return set()
+    return {p for p in (os.path.join(folder, n) for n in os.listdir(folder)) if os.path.isfile(p)}
+
+
+def _key(uri: str) -> str:
+    """One spelling per file: absolute for a path, ``s3://`` for an object."""
+    return uri if is_object_uri(uri) else os.path.abspath(uri)
 
 
 class OutputReads:
@@ -92,8 +108,9 @@ class OutputReads:
         """Aggregate ``variable`` over the export files of the current runs where they are,
         without loading them: one DuckDB scan of every file, joined to each run's hash and
         label. ``where`` is a SQL condition on the files' columns; ``cache`` writes the result
-        to a ``.parquet`` or ``.csv`` file too. Returns a pandas DataFrame. The credential
-        arguments are upstream's, for ``s3://`` outputs, which need joshreg's S3 support."""
+        to a ``.parquet`` or ``.csv`` file too. Returns a pandas DataFrame. ``s3://`` and
+        ``minio://`` outputs are read in place with the credential arguments (upstream's), over
+        the registry's ``storage_options`` and the environment; ``StoreError`` when they cannot."""
         func = AGGREGATES.get(agg.lower())
         if func is None:
             raise InvalidArgumentError(f"Unknown agg {agg!r}; choose one of {', '.join(sorted(AGGREGATES))}")
@@ -104,7 +121,11 @@ class OutputReads:
                 + (f" of {label_or_hash}" if label_or_hash else "")
                 + "; register_output(run_id, 'export.patch', path) records them"
             )
-        _local_only(uris)
+        con = self._con()
+        remote = any(is_object_uri(u.uri) for u in uris)
+        options = self._s3_settings(endpoint, access_key, secret_key, use_ssl)
+        if remote:
+            use_s3(con, options)
         files = ", ".join(sql_literal(u.uri) for u in uris)
         manifest = " UNION ALL ".join(
             f"SELECT {sql_literal(u.uri)} AS _file, {sql_literal(u.run_hash)} AS run_hash, "
@@ -121,7 +142,16 @@ class OutputReads:
             + (f" WHERE {where}" if where else "")
             + (f" GROUP BY {keys} ORDER BY {keys}" if keys else "")
         )
-        frame = self._con().execute(sql).df()
+        try:
+            frame = con.execute(sql).df()
+        except duckdb.IOException as e:
+            if not remote:
+                raise
+            first = (str(e).splitlines() or [""])[0]
+            raise StoreError(
+                f"cannot read the {output_type} outputs in object storage "
+                f"(endpoint {endpoint_named(options)}): {first}; check the registered paths and S3 settings"
+            ) from None
         if cache is not None:
             target = Path(cache)
             if target.suffix == ".parquet":
@@ -142,27 +172,88 @@ class OutputReads:
         secret_key: str | None = None,
         use_ssl: bool | None = None,
     ) -> list[ConsistencyIssue]:
-        """Registered export files that are not where they were registered (errors), and files
-        beside them that no current run registered (warnings: a bad, superseded or unknown
-        run's output, or a stray)."""
+        """Compare the registered export files of the current runs with what is where they
+        were registered, local folders and ``s3://`` folders alike (one listing per folder).
+
+        Errors: ``missing_remote_output``, a registered file that is not there;
+        ``remote_count_mismatch``, a run with fewer files registered than the replicates its
+        successful executions recorded, or with two files there for one replicate (an
+        aggregate would count it twice). Warning: ``orphan_remote_output``, a CSV beside them
+        that no current run registered (a bad, superseded or unknown run's output, a stray).
+        """
+        options = self._s3_settings(endpoint, access_key, secret_key, use_ssl)
         current = self.get_output_uris(output_type=output_type, current_only=current_only)
-        known = {
-            os.path.abspath(u.uri) for u in self.get_output_uris(output_type=output_type, current_only=False)
-        }
-        live = {os.path.abspath(u.uri) for u in current}
+        every = self.get_output_uris(output_type=output_type, current_only=False)
+        known = {_key(u.uri) for u in every}
+        live = {_key(u.uri) for u in current}
+        present: set[str] = set()
+        for folder in sorted({_folder(k) for k in live}):
+            present |= _files_in(folder, options)
         issues = [
             ConsistencyIssue("missing_remote_output", u.run_hash, f"{u.uri} is registered but not there")
             for u in current
-            if "://" not in u.uri and not os.path.exists(u.uri)
+            if _key(u.uri) not in present
         ]
-        folders = sorted({os.path.dirname(p) for p in live if os.path.isdir(os.path.dirname(p))})
-        for folder in folders:
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(folder, name)
-                if path in live or not os.path.isfile(path) or not name.endswith(".csv"):
-                    continue
+        issues += self._count_mismatches(current, present, output_type)
+        for path in sorted(present - live):
+            if path.endswith(".csv"):
                 owner = "a run that does not count (bad or superseded)" if path in known else "no run"
                 issues.append(
                     ConsistencyIssue("orphan_remote_output", None, f"{path} belongs to {owner}", "warning")
                 )
         return issues
+
+    def _count_mismatches(
+        self, current: list[OutputURI], present: set[str], output_type: str
+    ) -> list[ConsistencyIssue]:
+        by_run: dict[str, list[OutputURI]] = defaultdict(list)
+        for u in current:
+            by_run[u.run_hash].append(u)
+        if not by_run:
+            return []
+        hashes = ", ".join(sql_literal(h) for h in sorted(by_run))
+        ran = dict(
+            self._con()
+            .execute(
+                "SELECT run_hash, count(DISTINCT replicate) FROM job_runs "
+                f"WHERE exit_code = 0 AND run_hash IN ({hashes}) GROUP BY run_hash"
+            )
+            .fetchall()
+        )
+        issues = []
+        for run_hash, uris in sorted(by_run.items()):
+            if len(uris) < ran.get(run_hash, 0):
+                issues.append(
+                    ConsistencyIssue(
+                        "remote_count_mismatch",
+                        run_hash,
+                        f"{ran[run_hash]} replicates ran successfully but {len(uris)} {output_type} "
+                        "files are registered",
+                    )
+                )
+            there: dict[int, list[str]] = defaultdict(list)
+            for u in uris:
+                if u.replicate is not None and _key(u.uri) in present:
+                    there[u.replicate].append(u.uri)
+            for replicate, files in sorted(there.items()):
+                if len(files) > 1:
+                    issues.append(
+                        ConsistencyIssue(
+                            "remote_count_mismatch",
+                            run_hash,
+                            f"replicate {replicate} has {len(files)} {output_type} files: {', '.join(files)}",
+                        )
+                    )
+        return issues
+
+    def _s3_settings(
+        self, endpoint: str | None, access_key: str | None, secret_key: str | None, use_ssl: bool | None
+    ) -> dict[str, Any]:
+        """Upstream's credential arguments over this registry's ``storage_options``."""
+        return upstream_storage_options(
+            getattr(self, "storage_options", None),
+            endpoint=endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            use_ssl=use_ssl,
+        )

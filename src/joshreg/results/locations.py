@@ -17,7 +17,17 @@ from typing import Any
 from joshreg.errors import InvalidArgumentError, StoreError
 from joshreg.log.store.s3options import client_error, resolve_s3_options
 
-__all__ = ["is_object_uri", "object_client", "read_bytes", "s3_uri", "source_exists", "split_uri", "where"]
+__all__ = [
+    "endpoint_named",
+    "is_object_uri",
+    "list_folder",
+    "object_client",
+    "read_bytes",
+    "s3_uri",
+    "source_exists",
+    "split_uri",
+    "upstream_storage_options",
+]
 
 
 def s3_uri(uri: str) -> str:
@@ -49,7 +59,7 @@ def object_client(bucket: str, storage_options: Mapping[str, Any] | None = None)
     return S3Store(bucket, **resolve_s3_options(storage_options).client_config())
 
 
-def where(storage_options: Mapping[str, Any] | None) -> str:
+def endpoint_named(storage_options: Mapping[str, Any] | None) -> str:
     """The endpoint a request goes to, for messages (never a credential)."""
     return resolve_s3_options(storage_options).endpoint or "AWS S3"
 
@@ -92,6 +102,50 @@ def read_bytes(path: str | os.PathLike[str], storage_options: Mapping[str, Any] 
 
 def _error(what: str, uri: str, storage_options: Mapping[str, Any] | None, e: BaseException) -> StoreError:
     return StoreError(
-        f"cannot {what} {uri} (endpoint {where(storage_options)}): {client_error(e)}; check the "
+        f"cannot {what} {uri} (endpoint {endpoint_named(storage_options)}): {client_error(e)}; check the "
         "bucket name and the S3 settings (storage_options, AWS_* or MINIO_* variables)"
     )
+
+
+def upstream_storage_options(
+    base: Mapping[str, Any] | None = None,
+    *,
+    endpoint: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    use_ssl: bool | None = None,
+) -> dict[str, Any]:
+    """Upstream's credential arguments as ``storage_options`` over ``base`` (a registry's own),
+    so the one resolver still fills the rest from ``AWS_*`` and ``MINIO_*``. Upstream's
+    ``endpoint`` is ``host:port``, plain http unless ``use_ssl``; a scheme given is kept unless
+    ``use_ssl`` says otherwise, and ``use_ssl`` alone re-schemes the endpoint resolved."""
+    options = dict(base or {})
+    if use_ssl is not None and endpoint is None:
+        endpoint = resolve_s3_options(options).endpoint
+    if endpoint:
+        scheme, sep, host = endpoint.partition("://")
+        if not sep:
+            scheme, host = "http", endpoint
+        if use_ssl is not None:
+            scheme = "https" if use_ssl else "http"
+        options["endpoint_url"] = f"{scheme}://{host}"
+        options["allow_http"] = scheme == "http"
+    if access_key:
+        options["aws_access_key_id"] = access_key
+    if secret_key:
+        options["aws_secret_access_key"] = secret_key
+    return options
+
+
+def list_folder(folder: str, storage_options: Mapping[str, Any] | None = None) -> set[str]:
+    """The ``s3://`` URIs of the objects directly inside ``folder`` (an ``s3://bucket/path``
+    URI), one paged listing; empty when there are none."""
+    import obstore
+
+    bucket, _, path = s3_uri(folder).removeprefix("s3://").partition("/")
+    prefix = path.strip("/") + "/" if path.strip("/") else ""
+    try:
+        listing = obstore.list_with_delimiter(object_client(bucket, storage_options), prefix or None)
+    except Exception as e:
+        raise _error("list", s3_uri(folder), storage_options, e) from None
+    return {f"s3://{bucket}/{meta['path']}" for meta in listing["objects"]}
