@@ -464,14 +464,15 @@ class _Importer(ImportResults, ImportCuration):
 
 
 def import_joshpy(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Source,
     target: ImportTarget,
     *,
     source_timezone: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Append the events that reproduce the joshpy registry at ``source`` to ``target``."""
+    """Append the events that reproduce the joshpy registry at ``source`` to ``target``.
+    A ``Source`` the caller opened (tables already in a connection) stays the caller's to close."""
     t0 = time.perf_counter()
     tz = source_timezone or local_timezone()
     with duckdb.connect() as check:
@@ -480,7 +481,7 @@ def import_joshpy(
         raise InvalidArgumentError(
             f"unknown time zone {tz!r}; give an IANA name such as Europe/Berlin or America/Los_Angeles"
         )
-    src = Source(os.fspath(source))
+    src = source if isinstance(source, Source) else Source(os.fspath(source))
     try:
         imp = _Importer(src, target, tz, dry_run, progress)
         imp.check()
@@ -495,7 +496,8 @@ def import_joshpy(
         imp.tags()
         imp.designs()
     finally:
-        src.close()
+        if src is not source:
+            src.close()
     report = imp.report
     order = ("sessions", "session_statuses", "configurations", "session_links", "runs", "completions",
              "outputs", "labels", "result_files", "result_rows", "statuses", "tags", "designs")  # fmt: skip

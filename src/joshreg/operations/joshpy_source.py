@@ -97,11 +97,17 @@ def decode(text: str | None) -> Any:
 
 
 class Source:
-    """The source's tables behind one DuckDB connection, under their own names."""
+    """The source's tables behind one DuckDB connection, under their own names.
 
-    def __init__(self, path: str) -> None:
-        self.path = os.path.abspath(path)
-        if os.path.isdir(path):
+    ``con`` is a connection that already holds them (``kind`` says what they came from, ``path``
+    where): ``pull_from_s3`` fills one from a bucket, so the bucket imports like a folder.
+    """
+
+    def __init__(self, path: str, *, con: duckdb.DuckDBPyConnection | None = None, kind: str = "") -> None:
+        self.path = path if con is not None else os.path.abspath(path)
+        if con is not None:
+            self.kind, self.con = kind or "tables", con
+        elif os.path.isdir(path):
             self.kind = "parquet"
             if os.path.isfile(os.path.join(path, "FORMAT")):
                 raise InvalidArgumentError(

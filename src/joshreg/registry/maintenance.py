@@ -27,6 +27,7 @@ from joshreg.projection.snapshot import publish_snapshot, snapshot_path
 if TYPE_CHECKING:
     from joshreg.operations.joshpy_import import ImportReport
     from joshreg.operations.joshpy_import import Progress as ImportProgress
+    from joshreg.operations.joshpy_source import Source
     from joshreg.operations.merge import MergeReport
     from joshreg.operations.verify import VerifyProgress, VerifyReport
 
@@ -97,7 +98,7 @@ class RegistryMaintenance:
 
     def import_joshpy(
         self,
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] | Source,
         *,
         source_timezone: str | None = None,
         dry_run: bool = False,
