@@ -23,6 +23,7 @@ from joshreg.errors import (
     DuplicateSessionError,
     ForeignDatabaseError,
     IdeUnavailableError,
+    ImportConflictWarning,
     InvalidArgumentError,
     JoshregError,
     JoshregWarning,
@@ -45,6 +46,7 @@ from joshreg.errors import (
     StoreError,
     StoreMismatchError,
     UnsafeBottleError,
+    UploadBacklogError,
     WaitTimeoutError,
 )
 from joshreg.registry import LAZY_EXPORTS
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
         MergeReport,
         merge_stores,
     )
+    from joshreg.operations.publish import open_s3_registries
     from joshreg.operations.verify import (
         VerifyProblem,
         VerifyReport,
@@ -181,6 +184,7 @@ __all__ = [
     "FileSweepParameter",
     "ForeignDatabaseError",
     "IdeUnavailableError",
+    "ImportConflictWarning",
     "ImportReport",
     "InvalidArgumentError",
     "JobConfig",
@@ -228,6 +232,7 @@ __all__ = [
     "TargetCoverageReport",
     "TargetDesign",
     "UnsafeBottleError",
+    "UploadBacklogError",
     "VerifyProblem",
     "VerifyReport",
     "WaitTimeoutError",
@@ -235,6 +240,7 @@ __all__ = [
     "compute_run_hash",
     "load_debug_file",
     "merge_stores",
+    "open_s3_registries",
     "unbottle",
 ]
 

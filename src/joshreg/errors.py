@@ -16,6 +16,7 @@ __all__ = [
     "DuplicateSessionError",
     "ForeignDatabaseError",
     "IdeUnavailableError",
+    "ImportConflictWarning",
     "InvalidArgumentError",
     "JoshregError",
     "JoshregWarning",
@@ -38,6 +39,7 @@ __all__ = [
     "StoreError",
     "StoreMismatchError",
     "UnsafeBottleError",
+    "UploadBacklogError",
     "WaitTimeoutError",
 ]
 
@@ -105,6 +107,11 @@ class ConsistencyError(JoshregError, RuntimeError):
 
 class StoreError(JoshregError, OSError):
     """The event store could not be read or written (permissions, full disk, missing files)."""
+
+
+class UploadBacklogError(StoreError):
+    """Appended events wait in this process's buffer because the object store does not take
+    them; nothing is lost while the process lives, and the writer keeps its segment."""
 
 
 class LogFormatError(JoshregError, ValueError):
@@ -187,6 +194,11 @@ class DebugParseWarning(JoshregWarning):
 
 class DuplicateLoadWarning(JoshregWarning):
     """The same file content was already loaded for this run and entity type: no rows added."""
+
+
+class ImportConflictWarning(JoshregWarning):
+    """``pull_from_s3`` met a session id or run hash this registry holds with other content:
+    the registry's was kept, and the source's rows of it were left out."""
 
 
 class SparsityWarning(JoshregWarning):

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         TargetCoverageReport,
         TargetDesign,
     )
+    from joshreg.operations.publish import open_s3_registries
     from joshreg.projection.tables import REGISTRY_SYNC_TABLES
     from joshreg.registry.reader import RegistryReader
     from joshreg.registry.recorder import RunRecorder
@@ -78,6 +79,7 @@ LAZY_EXPORTS = {
     "RunRecorder": "joshreg.registry.recorder",
     "RunRegistry": "joshreg.registry.registry",
     "RegistryView": "joshreg.registry.view",
+    "open_s3_registries": "joshreg.operations.publish",
 }
 
 __all__ = [
@@ -109,6 +111,7 @@ __all__ = [
     "StatusChange",
     "TargetCoverageReport",
     "TargetDesign",
+    "open_s3_registries",
 ]
 
 

@@ -35,6 +35,7 @@ from joshreg.projection.timetravel import Moment
 from joshreg.registry.designs import DesignWrites
 from joshreg.registry.labelling import RegistryLabelling
 from joshreg.registry.maintenance import RegistryMaintenance
+from joshreg.registry.publishing import RegistryPublishing
 from joshreg.registry.reader import RegistryReader
 from joshreg.registry.recorder import RunRecorder
 from joshreg.registry.tags import TagWrites
@@ -45,7 +46,13 @@ __all__ = ["RegistryClosedError", "RunRegistry"]
 
 
 class RunRegistry(
-    RegistryWrites, RegistryLabelling, TagWrites, DesignWrites, RegistryMaintenance, RegistryReader
+    RegistryWrites,
+    RegistryLabelling,
+    TagWrites,
+    DesignWrites,
+    RegistryMaintenance,
+    RegistryPublishing,
+    RegistryReader,
 ):
     """A registry of sweep sessions, run configurations, executions, outputs and labels.
 

@@ -35,6 +35,8 @@ WRITE_NAMES = (
     "mark_run",
     "merge_from",
     "publish_snapshot",
+    "pull_from_s3",
+    "push_to_s3",
     "rebuild",
     "recorder",
     "register_design",
