@@ -48,5 +48,9 @@ def test_two_stores_on_one_prefix_share_one_id_and_see_each_other() -> None:
     a, b = ObjectStore(client, "m://x", "p"), ObjectStore(client, "m://x", "p")
     assert a.store_id == b.store_id
     a.append("log/w.jsonl", b"one\n")
-    b.append("log/w.jsonl", b"two\n")  # a second handle continues after what it lists
+    a.sync("log/w.jsonl")
+    b.segments()  # a second handle continues after what it has listed
+    b.append("log/w.jsonl", b"two\n")
+    b.sync("log/w.jsonl")
+    a.segments()
     assert a.read("log/w.jsonl") == b"one\ntwo\n" and ObjectStore(client, "m://x", "q").store_id != a.store_id

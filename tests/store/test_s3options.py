@@ -81,5 +81,7 @@ def test_the_probe_passes_on_seaweedfs_and_names_an_unreachable_service(tmp_path
         unreachable = S3Store(
             "sweeps", **resolve_s3_options({"endpoint_url": "http://127.0.0.1:9"}, {}).client_config()
         )
-        with pytest.raises(StoreError, match="cannot write to the object store at s3://sweeps/x"):
-            probe_conditional_put(unreachable, "x", where="s3://sweeps/x")
+        with pytest.raises(
+            StoreError, match=r"cannot reach http://127.0.0.1:9 to put .* s3://sweeps/x.*AWS_ENDPOINT_URL"
+        ):
+            probe_conditional_put(unreachable, "x", where="s3://sweeps/x", endpoint="http://127.0.0.1:9")

@@ -24,6 +24,13 @@ a new writer id.
 table shows), so anyone can tell a finished segment from a live one and compact it to Parquet.
 Appending after ``close()`` starts a new segment under a new writer id; a sealed segment never
 grows again.
+
+On object storage (a store with ``background_uploads``) every line is handed to the store at
+once and the store's flusher uploads a chunk every 256 lines or within 50 ms of the oldest
+waiting line (``store.uploads``): ``batch`` and ``none`` return without waiting, ``event``
+waits for the upload, and ``flush()``/``close()`` always wait. A full upload buffer refuses an
+event before it gets its envelope, and a flush that cannot finish says so, without the writer
+leaving its segment: what waits in the buffer is not lost while the process lives.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from typing import Literal, NoReturn, TypeVar
 
 import msgspec
 
-from joshreg.errors import InvalidArgumentError, StoreError
+from joshreg.errors import InvalidArgumentError, StoreError, UploadBacklogError
 from joshreg.log.clock import HybridClock, actor, new_writer_id, uuid7
 from joshreg.log.codec import GENESIS, encode_event, frame_bytes
 from joshreg.log.events import EventBase, SegmentSealed
@@ -99,6 +106,7 @@ class EventWriter:
         self._written_seq = 0
         self._synced_seq = 0
         self._sealed = False
+        self._handoff = store.background_uploads
         _open_writers.add(self)
 
     # --- identity -----------------------------------------------------------------------------
@@ -157,6 +165,8 @@ class EventWriter:
         """Append one event to the current group; return it with its envelope filled in."""
         if self._pid != _getpid() or self._sealed:
             self._start()
+        if self._handoff:
+            return self._hand_over(event)
         full, line = self._envelope(event)
         group = self._group
         group.append(line)
@@ -169,6 +179,32 @@ class EventWriter:
         if self.tracer is not None:
             self.tracer(f"append {full.__struct_config__.tag} {self._writer_id}#{full.seq}")
         return full
+
+    def _hand_over(self, event: E) -> E:
+        """``append`` on a store that uploads in the background: the line goes to it at once."""
+        self.store.check_room(self._segment)  # before the envelope: a refused event leaves no trace
+        full, line = self._envelope(event)
+        try:
+            self.store.append(self._segment, line)
+        except UploadBacklogError:
+            raise
+        except StoreError as e:
+            self._abandon(e)
+        self._written_seq = self._seq
+        if self.durability == "event":
+            self._sync_written()
+        if self.tracer is not None:
+            self.tracer(f"append {full.__struct_config__.tag} {self._writer_id}#{full.seq}")
+        return full
+
+    def _sync_written(self) -> None:
+        try:
+            self.store.sync(self._segment)
+        except UploadBacklogError:
+            raise  # still buffered, still in order: the segment goes on
+        except StoreError as e:
+            self._abandon(e)
+        self._synced_seq = self._written_seq
 
     def append_many(self, events: Iterable[E]) -> list[E]:
         """Append several events, then write the group (and fsync it unless ``none``)."""
@@ -187,11 +223,7 @@ class EventWriter:
                 self._abandon(e)
             self._written_seq = self._seq
         if sync and self._synced_seq < self._written_seq:
-            try:
-                self.store.sync(self._segment)
-            except StoreError as e:
-                self._abandon(e)
-            self._synced_seq = self._written_seq
+            self._sync_written()
 
     def _abandon(self, error: StoreError) -> NoReturn:
         """Leave the segment after a failed write or fsync; raise what the caller must know.
@@ -228,7 +260,7 @@ class EventWriter:
         Returns the sequence number up to which events are durable.
         """
         if self._pid == _getpid():
-            self._write_group(sync=self.durability != "none")
+            self._write_group(sync=self.durability != "none" or self._handoff)
         return self.durable_seq
 
     @property

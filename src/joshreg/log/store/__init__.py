@@ -27,12 +27,17 @@ def is_object_location(location: str) -> bool:
 
 
 def open_store(
-    location: str, *, create: bool = True, storage_options: Mapping[str, Any] | None = None
+    location: str,
+    *,
+    create: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    refresh_interval: float = 0.0,
 ) -> LogStore:
     """The store at ``location``: a directory path, ``s3://bucket/prefix`` (settings from
     ``storage_options``, then the environment, see ``s3options``), or ``":memory:"`` for a
     private in-memory one.
 
+    ``refresh_interval`` (object storage only): list other processes' writes at most this often.
     ``create=False`` raises ``LogFormatError`` instead of making a store where there is none.
     """
     if location == ":memory:":
@@ -40,7 +45,9 @@ def open_store(
     if is_object_location(location):
         from joshreg.log.store.objects import open_s3_store
 
-        return open_s3_store(location, create=create, storage_options=storage_options)
+        return open_s3_store(
+            location, create=create, storage_options=storage_options, refresh_interval=refresh_interval
+        )
     if storage_options:
         raise InvalidArgumentError(f"storage_options are for s3:// event stores, not {location}")
     return LocalStore(location, create=create)

@@ -106,6 +106,13 @@ class LogStore(ABC):
     #: Names this store for good: a projection remembers the store it was built from, so that
     #: opening it with another store (a mistyped path) is refused instead of emptying it.
     store_id: str
+    #: True when ``append`` only buffers and the store makes bytes durable by itself soon after
+    #: (object storage: a PUT per batch is too slow to wait for). Writers then hand every line
+    #: over at once, call ``check_room`` before making an event, and ``sync`` only to wait.
+    background_uploads: bool = False
+
+    def check_room(self, segment: str) -> None:  # noqa: B027 - only buffering stores refuse
+        """Raise ``StoreError`` if ``segment`` cannot take another line now (a full buffer)."""
 
     @abstractmethod
     def append(self, segment: str, data: bytes) -> None:

@@ -1,46 +1,92 @@
 """The event store on object storage (S3-compatible services, through ``obstore``).
 
 Every object is immutable once named and every name is taken with put-if-absent, so no two
-writers and no retry can overwrite each other. A segment is a sequence of chunk objects, one
-per ``append`` (the writer's group commit decides how many lines that is), named
-``<segment>/<start offset as 20 digits>.chunk`` so that listing returns them in order; the
-chunks' lines continue the segment's checksum chain, so a gap, a duplicate or an edited chunk
-shows as on disk. Claims, ``FORMAT`` and locks are put-if-absent objects. A chunk put refused
-as already there (a retry whose first attempt landed) is read back and compared byte for byte.
+writers and no retry can overwrite each other. A segment is a sequence of chunk objects laid
+out by time bucket (``store.chunks``: one ``start_after`` listing finds what is new); appends
+go up in the background (``store.uploads``: the ``batch`` flusher, a bounded buffer during an
+outage, retries under a fixed name); a chunk put refused as already there (a retry whose first
+attempt landed) is read back and compared byte for byte. Claims, ``FORMAT`` and locks are
+put-if-absent objects.
 
-This is the backend, checked by ``LogStoreContract``; opening ``s3://`` paths from the
-registry, the CLI and workers, the background flusher and cheap discovery by key layout come
-next (see the issue 15 note).
+A process always sees its own appends and claims at once. What other processes write becomes
+visible at the next listing: with ``refresh_interval`` (the registry sets 1 s) a store lists at
+most that often, so reads in a loop do not each become listings; 0 lists every time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, LogFormatError, StoreError
 from joshreg.log.store.base import LogStore, SegmentInfo, format_body, read_format
+from joshreg.log.store.chunks import (
+    FULL_LISTING_S,
+    GRACE_S,
+    ChunkIndex,
+    ChunkRef,
+    bucket_of,
+    chunk_name,
+    parse_chunk_name,
+)
 from joshreg.log.store.compacted import PREFIX as COMPACTED
 from joshreg.log.store.compacted import container_bytes, longest_copy, merge_listing
-from joshreg.log.store.s3options import client_error, probe_conditional_put, resolve_s3_options
+from joshreg.log.store.s3options import explain, probe_conditional_put, resolve_s3_options
+from joshreg.log.store.uploads import OwnSegment, Uploads
 
 __all__ = ["ObjectStore", "open_s3_store", "s3_store_exists"]
 
-CHUNK_SUFFIX = ".chunk"
 LOCK_POLL_S = 0.02
 LOCK_LEASE_S = 600.0  # a lock older than this was left by a process that died holding it
 
 
 class ObjectStore(LogStore):
-    """The event store under ``prefix`` of an ``obstore`` store (``location`` is for messages)."""
+    """The event store under ``prefix`` of an ``obstore`` store (``location`` is for messages).
 
-    def __init__(self, client: Any, location: str, prefix: str = "", *, create: bool = True) -> None:
+    ``refresh_interval``: list what other processes wrote at most this often (seconds).
+    ``max_buffer``: bytes of appended lines held while the service does not take them.
+    ``flush_timeout``: how long ``sync`` (``flush()``, ``close()``) waits for the uploads.
+    """
+
+    background_uploads = True
+
+    def __init__(
+        self,
+        client: Any,
+        location: str,
+        prefix: str = "",
+        *,
+        create: bool = True,
+        refresh_interval: float = 0.0,
+        endpoint: str | None = None,
+        max_buffer: int = 64 << 20,
+        flush_timeout: float = 120.0,
+    ) -> None:
         self.client = client
         self.location = location
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self._sizes: dict[str, int] = {}
+        self.endpoint = endpoint
+        self.refresh_interval = refresh_interval
+        self.flush_timeout = flush_timeout
+        #: Requests made, by kind (list, get, put, delete, head): for tests and benchmarks.
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.RLock()  # the index and the caches below
+        self._index = ChunkIndex()
+        self._compacted: list[tuple[str, float | None]] = []
+        self._listed_at = -math.inf  # monotonic time of the last listing
+        self._full_at = -math.inf
+        self._cursor: str | None = None  # list after this time bucket next (None: list all)
+        self._missing: dict[str, float] = {}  # claim -> when it was found missing
+        self._claim_lists: dict[str, tuple[float, list[str]]] = {}
+        self._uploads = Uploads(
+            self._chunk_name, self._put_chunk, location, max_buffer=max_buffer, on_uploaded=self._uploaded
+        )
         if not create and self._get("FORMAT") is None:
             raise LogFormatError(f"there is no joshreg event store at {location}")
         self._store_id = self._open_format()
@@ -53,29 +99,28 @@ class ObjectStore(LogStore):
     def _name(self, key: str) -> str:
         return key[len(self.prefix) :]
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, action: str, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a client call; its errors (but not-found and already-exists, which callers
-        handle) become one-line ``StoreError``s naming the store, never a credential."""
+        handle) become one-line ``StoreError``s saying what to do, never naming a credential."""
         from obstore.exceptions import AlreadyExistsError, NotFoundError
 
+        self.requests[action] += 1
         try:
             return fn(*args, **kwargs)
         except (AlreadyExistsError, NotFoundError, FileNotFoundError):
             raise  # obstore raises FileNotFoundError for a missing object
         except Exception as e:
-            raise StoreError(
-                f"cannot {what} in the event store at {self.location}: {client_error(e)}"
+            raise explain(
+                e, action=action, what=what, location=self.location, endpoint=self.endpoint
             ) from None
 
     def _put_new(self, name: str, data: bytes) -> bool:
-        """Create ``name`` unless it exists; True if this call created it. (A chunk whose put
-        may have landed before a retry is checked by its bytes in ``append``; a claim is not,
-        since two racing claimants may write the same bytes.)"""
+        """Create ``name`` unless it exists; True if this call created it."""
         import obstore
         from obstore.exceptions import AlreadyExistsError
 
         try:
-            self._call(f"write {name}", obstore.put, self.client, self._key(name), data, mode="create")
+            self._call("put", name, obstore.put, self.client, self._key(name), data, mode="create")
             return True
         except AlreadyExistsError:
             return False
@@ -85,14 +130,17 @@ class ObjectStore(LogStore):
         from obstore.exceptions import NotFoundError
 
         try:
-            return bytes(self._call(f"read {name}", obstore.get, self.client, self._key(name)).bytes())
+            return bytes(self._call("get", name, obstore.get, self.client, self._key(name)).bytes())
         except (NotFoundError, FileNotFoundError):
             return None
 
-    def _list(self, prefix: str) -> list[dict[str, Any]]:
+    def _list(self, prefix: str, after: str | None = None) -> list[dict[str, Any]]:
         import obstore
 
-        stream = self._call(f"list {prefix}", obstore.list, self.client, prefix=self._key(prefix))
+        offset = None if after is None else self._key(after)
+        stream = self._call(
+            "list", prefix, obstore.list, self.client, prefix=self._key(prefix), offset=offset
+        )
         return [meta for batch in stream for meta in batch]
 
     def _open_format(self) -> str:
@@ -106,70 +154,177 @@ class ObjectStore(LogStore):
     def store_id(self) -> str:  # type: ignore[override]
         return self._store_id
 
-    # --- segments ---------------------------------------------------------------------------
+    # --- listing ------------------------------------------------------------------------------
 
-    def _chunks(self, segment: str) -> list[tuple[int, int, str]]:
-        """``(offset, size, key)`` of the segment's chunks, in order."""
-        out = []
-        for meta in self._list(segment + "/"):
-            base = meta["path"].rsplit("/", 1)[-1]
-            if base.endswith(CHUNK_SUFFIX) and base[: -len(CHUNK_SUFFIX)].isdigit():
-                out.append((int(base[: -len(CHUNK_SUFFIX)]), int(meta["size"]), meta["path"]))
-        return sorted(out)
+    def _fresh(self, when: float) -> bool:
+        return self.refresh_interval > 0 and time.monotonic() - when < self.refresh_interval
 
-    def append(self, segment: str, data: bytes) -> None:
-        if not data:
-            return
-        offset = self._sizes.get(segment)
-        if offset is None:
-            offset = sum(size for _, size, _ in self._chunks(segment))
-        name = f"{segment}/{offset:020d}{CHUNK_SUFFIX}"
-        if not self._put_new(name, bytes(data)) and self._get(name) != bytes(data):
-            raise StoreError(
+    def _relist(self, *, full: bool = False) -> None:
+        """Learn the chunks written since the last listing (all of them when ``full``, at the
+        first listing, and every ``FULL_LISTING_S``; see ``store.chunks``)."""
+        now, wall = time.monotonic(), time.time()
+        full = full or self._cursor is None or now - self._full_at >= FULL_LISTING_S
+        after = None if full else f"log/{self._cursor}"
+        listed = self._list("log/", after)
+        compacted = None
+        if full:
+            compacted = [
+                (self._name(m["path"]), m["last_modified"].timestamp() if m.get("last_modified") else None)
+                for m in self._list(COMPACTED + "/")
+            ]
+        with self._lock:
+            index = ChunkIndex() if full else self._index
+            for meta in listed:
+                parsed = parse_chunk_name(self._name(meta["path"]))
+                if parsed is None:
+                    continue
+                stamp = meta.get("last_modified")
+                ref = ChunkRef(
+                    parsed[1], int(meta["size"]), self._name(meta["path"]), stamp and stamp.timestamp()
+                )
+                index.add(parsed[0], ref)
+            if full:
+                for own in self._uploads.own.values():  # uploaded while the listing ran
+                    for offset, size, name in own.chunks:
+                        index.add(own.name, ChunkRef(offset, size, name))
+                self._index, self._compacted, self._full_at = index, compacted or [], now
+            self._cursor = bucket_of(wall - GRACE_S)
+            self._listed_at = now
+
+    def segments(self) -> list[SegmentInfo]:
+        with self._lock:
+            if not self._fresh(self._listed_at):
+                self._relist()
+            names = set(self._index.chunks) | set(self._own())
+            files = []
+            for name in sorted(names):
+                size = max(self._index.size(name), self._own_size(name))
+                if size:
+                    files.append(SegmentInfo(name, size, self._index.modified(name)))
+            return merge_listing(files, self._compacted) if self._compacted else files
+
+    def chunk_gaps(self) -> list[tuple[str, int, str, float | None]]:
+        """``(segment, where its contiguous bytes end, the first chunk found after, when that
+        chunk was stored)`` for every segment with a missing chunk (a full listing)."""
+        self._relist(full=True)
+        with self._lock:
+            return [
+                (seg, end, ref.name, ref.modified)
+                for seg in sorted(self._index.chunks)
+                for end, ref in self._index.gaps(seg)
+            ]
+
+    # --- appending ----------------------------------------------------------------------------
+
+    def _own(self) -> dict[str, OwnSegment]:
+        return self._uploads.own if self._uploads.mine() else {}
+
+    def _own_size(self, segment: str) -> int:
+        own = self._own().get(segment)
+        return 0 if own is None else own.size
+
+    def _chunk_name(self, segment: str, offset: int) -> str:
+        return chunk_name(segment, offset, time.time())
+
+    def _put_chunk(self, name: str, data: bytes) -> None:
+        """Upload one chunk; a put refused as already there (our own earlier attempt landed)
+        is compared byte for byte."""
+        if not self._put_new(name, data) and self._get(name) != data:
+            error = StoreError(
                 f"chunk {name} of the event store at {self.location} exists with other bytes: "
                 "another process writes this segment, which must never happen"
             )
-        self._sizes[segment] = offset + len(data)
+            error.permanent = True  # type: ignore[attr-defined]
+            raise error
+
+    def _uploaded(self, segment: str, offset: int, size: int, name: str) -> None:
+        with self._lock:
+            self._index.add(segment, ChunkRef(offset, size, name, time.time()))
+
+    def check_room(self, segment: str) -> None:
+        self._uploads.check_room()
+
+    def append(self, segment: str, data: bytes) -> None:
+        """Buffer ``data`` for the background uploads (see ``store.uploads``). A segment this
+        process has not appended to continues after what the last listing showed of it."""
+        if not data:
+            return
+        if segment not in self._own():
+            with self._lock:
+                start = self._index.size(segment)
+        else:
+            start = 0
+        self._uploads.append(segment, start, bytes(data))
 
     def sync(self, segment: str) -> None:
-        """Nothing to do: an appended chunk is durable when ``append`` returns."""
+        """Wait until every byte appended to ``segment`` is in chunk objects."""
+        self._uploads.wait_uploaded(segment, self.flush_timeout)
 
     def close_segment(self, segment: str) -> None:
-        self._sizes.pop(segment, None)
+        self._uploads.forget(segment)
 
-    def segments(self) -> list[SegmentInfo]:
-        sizes: dict[str, int] = {}
-        modified: dict[str, float] = {}
-        compacted: list[tuple[str, float | None]] = []
-        for meta in self._list("log/"):
-            name = self._name(meta["path"])
-            segment, _, base = name.rpartition("/")
-            if not base.endswith(CHUNK_SUFFIX):
-                continue
-            sizes[segment] = sizes.get(segment, 0) + int(meta["size"])
-            stamp = meta.get("last_modified")
-            if stamp is not None:
-                modified[segment] = max(modified.get(segment, 0.0), stamp.timestamp())
-        for meta in self._list(COMPACTED + "/"):
-            stamp = meta.get("last_modified")
-            compacted.append((self._name(meta["path"]), stamp.timestamp() if stamp else None))
-        files = [SegmentInfo(n, s, modified.get(n)) for n, s in sorted(sizes.items())]
-        return merge_listing(files, compacted) if compacted else files
+    def close(self) -> None:
+        self._uploads.close(self.flush_timeout)
+
+    # --- reading ------------------------------------------------------------------------------
 
     def read(self, segment: str, offset: int = 0, end: int | None = None) -> bytes:
-        chunks = self._chunks(segment)
-        if chunks:
-            parts = []
-            for start, size, key in chunks:
-                if end is not None and start >= end:
-                    break
-                if start + size <= offset:
+        own = self._own().get(segment)
+        for attempt in (0, 1):
+            with self._lock:
+                refs = self._index.ordered(segment)
+            size = max(sum(r.size for r in refs), 0 if own is None else own.size)
+            stop = size if end is None else min(end, size)
+            if own is not None and offset < stop:
+                local = own.local_bytes(offset, stop)
+                if local is not None:
+                    return local
+            if not refs and own is None:
+                if attempt == 0 and not self._fresh(self._listed_at):
+                    self._relist()  # a segment this handle has not listed yet
                     continue
-                parts.append((start, self._get(self._name(key)) or b""))
-            data = b"".join(p for _, p in parts)
-            base = parts[0][0] if parts else offset
-            return data[offset - base : None if end is None else end - base]
-        copy = longest_copy(self.list_claims(COMPACTED), segment)
+                return self._read_compacted(segment, offset, end)
+            try:
+                return self._read_chunks(segment, refs, own, offset, stop)
+            except _ChunkGone:
+                if attempt:
+                    raise StoreError(f"chunks of {segment} vanished while reading {self.location}") from None
+                self._relist(full=True)  # compaction replaced them: read the copy
+                with self._lock:
+                    if not self._index.ordered(segment):
+                        return self._read_compacted(segment, offset, end)
+        raise AssertionError("unreachable")
+
+    def _read_chunks(
+        self, segment: str, refs: list[ChunkRef], own: OwnSegment | None, offset: int, stop: int
+    ) -> bytes:
+        parts: list[bytes] = []
+        at = offset
+        wanted = [r for r in refs if r.offset < stop and r.offset + r.size > offset]
+        for ref, data in zip(wanted, self._fetch([r.name for r in wanted]), strict=True):
+            if data is None:
+                raise _ChunkGone
+            parts.append(data[max(0, at - ref.offset) : stop - ref.offset])
+            at = min(stop, ref.offset + ref.size)
+        if own is not None and at < stop:
+            rest = own.local_bytes(at, stop)
+            if rest is None:
+                raise StoreError(f"lost track of {segment}'s own bytes {at}-{stop} in {self.location}")
+            parts.append(rest)
+        return b"".join(parts)
+
+    def _fetch(self, names: list[str]) -> list[bytes | None]:
+        """GET several objects, in parallel when there are several."""
+        if len(names) <= 1:
+            return [self._get(n) for n in names]
+        with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+            return list(pool.map(self._get, names))
+
+    def _read_compacted(self, segment: str, offset: int, end: int | None) -> bytes:
+        with self._lock:
+            copy = longest_copy((n for n, _ in self._compacted), segment)
+        if copy is None:
+            copy = longest_copy(self.list_claims(COMPACTED), segment)
         if copy is None:
             return b""
         try:
@@ -179,55 +334,93 @@ class ObjectStore(LogStore):
         return whole[offset:end]
 
     def put_segment(self, segment: str, data: bytes) -> bool:
-        if self._chunks(segment):
+        if self._own_size(segment):
             return False
-        return self._put_new(f"{segment}/{0:020d}{CHUNK_SUFFIX}", bytes(data))
+        self._relist(full=True)
+        with self._lock:
+            if self._index.chunks.get(segment) or longest_copy((n for n, _ in self._compacted), segment):
+                return False
+        name = chunk_name(segment, 0, time.time())
+        if not self._put_new(name, bytes(data)):
+            return False
+        self._uploaded(segment, 0, len(data), name)
+        return True
 
     def retire_segment(self, segment: str) -> bool:
         import obstore
 
-        chunks = self._chunks(segment)
+        self.sync(segment)  # a segment of this process: its chunks first
+        self._relist(full=True)
+        with self._lock:
+            chunks = list(self._index.chunks.get(segment, {}).values())
+            copy = longest_copy((n for n, _ in self._compacted), segment)
         if not chunks:
             return False
-        size = sum(s for _, s, _ in chunks)
-        copy = longest_copy(self.list_claims(COMPACTED), segment)
+        size = self._index.size(segment)
         if copy is None or copy[1] < size:
             raise StoreError(
                 f"refusing to delete {segment}: no compacted copy holds its {size} bytes (compact it first)"
             )
-        self._call(f"delete {segment}", obstore.delete, self.client, [key for _, _, key in chunks])
-        self._sizes.pop(segment, None)
+        keys = [self._key(r.name) for r in chunks]
+        self._call("delete", segment, obstore.delete, self.client, keys)
+        with self._lock:
+            self._index.forget(segment)
+        self._uploads.forget(segment)
         return True
 
     # --- claims -------------------------------------------------------------------------------
 
     def claim(self, name: str, data: bytes) -> bool:
-        return self._put_new(name, bytes(data))
+        made = self._put_new(name, bytes(data))
+        with self._lock:
+            self._missing.pop(name, None)
+            for prefix, (_, names) in self._claim_lists.items():
+                if name.startswith(prefix) and "/" not in name[len(prefix) :] and name not in names:
+                    names.append(name)
+                    names.sort()
+        return made
 
     def read_claim(self, name: str) -> bytes | None:
-        return self._get(name)
+        with self._lock:
+            since = self._missing.get(name)
+        if since is not None and self._fresh(since):
+            return None
+        data = self._get(name)
+        if data is None and self.refresh_interval > 0:
+            with self._lock:
+                self._missing[name] = time.monotonic()
+        return data
 
     def list_claims(self, prefix: str) -> list[str]:
         import obstore
 
         folder = prefix.rstrip("/") + "/"
-        listing = self._call(f"list {folder}", obstore.list_with_delimiter, self.client, self._key(folder))
+        with self._lock:
+            cached = self._claim_lists.get(folder)
+        if cached is not None and self._fresh(cached[0]):
+            return list(cached[1])
+        listing = self._call("list", folder, obstore.list_with_delimiter, self.client, self._key(folder))
         names = (self._name(meta["path"]) for meta in listing["objects"])
-        return sorted(n for n in names if not n.rsplit("/", 1)[-1].startswith("."))
+        found = sorted(n for n in names if not n.rsplit("/", 1)[-1].startswith("."))
+        if self.refresh_interval > 0:
+            with self._lock:
+                self._claim_lists[folder] = (time.monotonic(), found)
+        return list(found)
 
     def walk_claims(self, prefix: str) -> Iterator[str]:
         folder = prefix.rstrip("/") + "/"
         if folder.startswith("log/"):
             return iter(())
         names = (self._name(meta["path"]) for meta in self._list(folder))
-        return iter(sorted(n for n in names if not n.startswith(("log/", "locks/")) and n != "FORMAT"))
+        hidden = ("log/", "locks/", ".joshreg-probe/")
+        return iter(sorted(n for n in names if not n.startswith(hidden) and n != "FORMAT"))
 
     def claim_exists(self, name: str) -> bool:
         import obstore
         from obstore.exceptions import NotFoundError
 
         try:
-            self._call(f"look up {name}", obstore.head, self.client, self._key(name))
+            self._call("get", name, obstore.head, self.client, self._key(name))
             return True
         except (NotFoundError, FileNotFoundError):
             return False
@@ -253,40 +446,50 @@ class ObjectStore(LogStore):
         try:
             yield
         finally:
-            self._call(f"release the lock {name}", obstore.delete, self.client, self._key(lock))
+            self._call("delete", f"the lock {name}", obstore.delete, self.client, self._key(lock))
+
+
+class _ChunkGone(Exception):
+    """A listed chunk was not there to read: compaction replaced it."""
 
 
 # Locations whose service passed the put-if-absent probe in this process.
 _PROBED: set[str] = set()
 
 
-def _client(location: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+def _client(location: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str, str | None]:
     from obstore.store import S3Store
 
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
     if not bucket:
         raise InvalidArgumentError(f"{location} names no bucket; write s3://bucket/prefix")
     options = resolve_s3_options(storage_options)
-    return S3Store(bucket, **options.client_config()), prefix
+    return S3Store(bucket, **options.client_config()), prefix, options.endpoint
 
 
 def open_s3_store(
-    location: str, *, create: bool = True, storage_options: Mapping[str, Any] | None = None
+    location: str,
+    *,
+    create: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    refresh_interval: float = 0.0,
 ) -> ObjectStore:
     """The event store at ``s3://bucket/prefix``. The first open in a process checks that the
     service refuses a second put-if-absent of one key, and refuses it with one line if not."""
-    client, prefix = _client(location, storage_options)
+    client, prefix, endpoint = _client(location, storage_options)
     if location not in _PROBED:
-        probe_conditional_put(client, prefix, where=location)
+        probe_conditional_put(client, prefix, where=location, endpoint=endpoint)
         _PROBED.add(location)
-    return ObjectStore(client, location, prefix, create=create)
+    return ObjectStore(
+        client, location, prefix, create=create, endpoint=endpoint, refresh_interval=refresh_interval
+    )
 
 
 def s3_store_exists(location: str, storage_options: Mapping[str, Any] | None = None) -> bool:
     import obstore
     from obstore.exceptions import NotFoundError
 
-    client, prefix = _client(location, storage_options)
+    client, prefix, endpoint = _client(location, storage_options)
     key = f"{prefix.strip('/')}/FORMAT" if prefix.strip("/") else "FORMAT"
     try:
         obstore.head(client, key)
@@ -294,4 +497,4 @@ def s3_store_exists(location: str, storage_options: Mapping[str, Any] | None = N
     except (NotFoundError, FileNotFoundError):  # obstore's in-memory store raises the latter
         return False
     except Exception as e:
-        raise StoreError(f"cannot reach the event store at {location}: {client_error(e)}") from None
+        raise explain(e, action="get", what="FORMAT", location=location, endpoint=endpoint) from None

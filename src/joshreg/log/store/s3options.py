@@ -15,11 +15,19 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, StoreError
 
-__all__ = ["S3Options", "client_error", "probe_conditional_put", "resolve_s3_options"]
+__all__ = [
+    "PERMISSIONS",
+    "S3Options",
+    "client_error",
+    "explain",
+    "probe_conditional_put",
+    "resolve_s3_options",
+]
 
 # storage_options keys per field, in the spellings the data tools accept.
 _OPTION_KEYS = {
@@ -72,8 +80,17 @@ class S3Options:
             config["token"] = self.session_token
         if not self.access_key_id:
             config["skip_signature"] = True  # a public or anonymous service
+        client: dict[str, Any] = {"connect_timeout": timedelta(seconds=5)}
         if self.allow_http:
-            config["client_options"] = {"allow_http": True}
+            client["allow_http"] = True
+        config["client_options"] = client
+        # The client's own retries stay short; the background uploads retry for as long as the
+        # process lives, and a read that still fails after these is reported (``explain``).
+        config["retry_config"] = {
+            "max_retries": 4,
+            "retry_timeout": timedelta(seconds=20),
+            "backoff": {"init_backoff": timedelta(milliseconds=50), "max_backoff": timedelta(seconds=2)},
+        }
         return config
 
 
@@ -125,12 +142,72 @@ def resolve_s3_options(
     )
 
 
+#: The S3 permission each kind of request needs, for "access denied" messages.
+PERMISSIONS = {
+    "list": "s3:ListBucket",
+    "get": "s3:GetObject",
+    "put": "s3:PutObject",
+    "delete": "s3:DeleteObject",
+}
+
+
+def explain(e: BaseException, *, action: str, what: str, location: str, endpoint: str | None) -> StoreError:
+    """One line for a client error met while doing ``action`` (list, get, put or delete) on
+    ``what`` in the store at ``location``: what went wrong and what to set or do. The error's
+    ``permanent`` says whether waiting could cure it (an outage) or not (a missing bucket)."""
+    text = str(e)
+    first = client_error(e)
+    kind = type(e).__name__
+    service = endpoint or "AWS S3"
+    permanent = True
+    if "NoSuchBucket" in text:
+        bucket = location.removeprefix("s3://").split("/", 1)[0]
+        msg = (
+            f"the bucket {bucket} does not exist at {service}: create it, or correct the location {location}"
+        )
+    elif "RequestTimeTooSkewed" in text:
+        msg = (
+            f"this machine's clock differs too much from {service}'s (RequestTimeTooSkewed), so it "
+            "refuses signed requests: set the clock right (NTP) and try again"
+        )
+    elif kind == "UnauthenticatedError" or any(
+        code in text
+        for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "MissingAuthentication")
+    ):
+        msg = (
+            f"{service} did not accept the credentials ({first}): set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or pass them in "
+            "storage_options"
+        )
+    elif kind == "PermissionDeniedError" or "AccessDenied" in text:
+        need = PERMISSIONS.get(action, action)
+        msg = (
+            f"access denied to {action} {what} in {location}: the credentials lack the {need} "
+            "permission there (or there are none: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
+    elif "error sending request" in text or ("connect" in text.lower() and "retries" in text):
+        permanent = False
+        msg = (
+            f"cannot reach {service} to {action} {what} in {location} ({first}): is the service up? "
+            "Set its URL in AWS_ENDPOINT_URL or storage_options={'endpoint_url': ...} "
+            "(and AWS_ALLOW_HTTP=true for a plain-http one)"
+        )
+    else:
+        permanent = not any(x in text for x in ("retries", " 5", "SlowDown", "Throttl", "409", "Conflict"))
+        msg = f"cannot {action} {what} in the event store at {location}: {first}"
+        if not permanent:
+            msg += " (still failing after retries; try again later)"
+    error = StoreError(msg)
+    error.permanent = permanent  # type: ignore[attr-defined]
+    return error
+
+
 def client_error(e: BaseException) -> str:
     """A client error's first line: ``obstore`` adds a multi-line debug dump below it."""
     return (str(e).splitlines() or [""])[0]
 
 
-def probe_conditional_put(client: Any, prefix: str, *, where: str) -> None:
+def probe_conditional_put(client: Any, prefix: str, *, where: str, endpoint: str | None = None) -> None:
     """Put one new probe object twice with put-if-absent; the service must refuse the second.
     ``client`` is an ``obstore`` store. Raises ``StoreError`` naming ``where`` (never a
     secret) when the service accepts it: such a service cannot keep the log's order."""
@@ -156,7 +233,7 @@ def probe_conditional_put(client: Any, prefix: str, *, where: str) -> None:
     except StoreError:
         raise
     except Exception as e:  # the client's errors: connection, permissions, missing bucket
-        raise StoreError(f"cannot write to the object store at {where}: {client_error(e)}") from None
+        raise explain(e, action="put", what="a probe object", location=where, endpoint=endpoint) from None
     finally:
         with contextlib.suppress(Exception):  # a probe left behind is harmless
             obstore.delete(client, key)

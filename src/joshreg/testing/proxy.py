@@ -1,0 +1,93 @@
+"""A TCP proxy on loopback that tests can cut and restore: a network outage between a worker
+and a real S3 server, without touching the server."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+__all__ = ["CuttableProxy", "cuttable_proxy"]
+
+
+class CuttableProxy:
+    """Forwards ``127.0.0.1:port`` to ``target``. ``cut()`` drops every open connection and
+    refuses new ones (they are accepted and closed at once, as a dead link looks to a
+    client); ``restore()`` forwards again."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._cut = False
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            for s in list(self._open):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self._open.clear()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self._stopped = True
+        self.cut()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(self.target, timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            with self._lock:
+                self._open.discard(src)
+                self._open.discard(dst)
+
+
+@contextlib.contextmanager
+def cuttable_proxy(endpoint: str) -> Iterator[CuttableProxy]:
+    """A proxy to ``endpoint`` (``http://host:port``) for the ``with`` block."""
+    host, _, port = endpoint.removeprefix("http://").rstrip("/").partition(":")
+    proxy = CuttableProxy(host, int(port))
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -1,0 +1,218 @@
+"""The object store's own behaviour beyond the contract: background uploads, the bounded
+buffer, the time-bucketed key layout and its listings, refresh_interval, safe retries and the
+one-line errors (against obstore's in-memory store; the real servers are in test_s3_*)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import obstore
+import pytest
+from obstore.store import MemoryStore
+
+from joshreg.errors import StoreError, UploadBacklogError
+from joshreg.log.events import RunStarted
+from joshreg.log.store.chunks import BUCKET_S, ChunkIndex, ChunkRef, bucket_of, chunk_name, parse_chunk_name
+from joshreg.log.store.objects import ObjectStore
+from joshreg.log.store.s3options import explain
+from joshreg.log.writer import EventWriter
+
+SEG = "log/w1.jsonl"
+
+
+def chunks_in(client: Any, prefix: str = "p") -> list[str]:
+    return sorted(m["path"] for batch in obstore.list(client, prefix=prefix + "/log/") for m in batch)
+
+
+def wait_for(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+class FlakyStore(ObjectStore):
+    """An object store whose chunk uploads fail while ``down`` is set (a network outage)."""
+
+    down = False
+
+    def _put_chunk(self, name: str, data: bytes) -> None:
+        if self.down:
+            error = StoreError("cannot reach the service (error sending request)")
+            error.permanent = False  # type: ignore[attr-defined]
+            raise error
+        super()._put_chunk(name, data)
+
+
+def test_chunk_names_sort_by_time_then_segment_and_offset() -> None:
+    t = 1_800_000_000.0
+    first, later = chunk_name(SEG, 0, t), chunk_name(SEG, 100, t + BUCKET_S)
+    assert first < later and chunk_name("log/a.jsonl", 5, t + BUCKET_S) < later
+    assert parse_chunk_name(first) == (SEG, 0, bucket_of(t))
+    assert parse_chunk_name("log/w1.jsonl/00000000000000000000.chunk") is None  # not this layout
+    assert bucket_of(t) < bucket_of(t + BUCKET_S) and bucket_of(t) == bucket_of(t + BUCKET_S - 1)
+
+
+def test_a_segment_is_only_as_long_as_its_contiguous_chunks() -> None:
+    index = ChunkIndex()
+    index.add(SEG, ChunkRef(0, 10, "a"))
+    index.add(SEG, ChunkRef(25, 5, "c"))
+    assert index.size(SEG) == 10 and index.gaps(SEG) == [(10, ChunkRef(25, 5, "c"))]
+    index.add(SEG, ChunkRef(10, 15, "b"))
+    assert index.size(SEG) == 30 and index.gaps(SEG) == []
+
+
+def test_a_lone_append_goes_up_in_the_background_within_the_delay() -> None:
+    client = MemoryStore()
+    writer_store, other = ObjectStore(client, "m://x", "p"), ObjectStore(client, "m://x", "p")
+    started = time.monotonic()
+    writer_store.append(SEG, b"one\n")
+    assert chunks_in(client) == []  # append only buffered: no request on the caller's time
+    wait_for(lambda: chunks_in(client))
+    assert time.monotonic() - started < 1.0
+    assert [(s.name, s.size) for s in other.segments()] == [(SEG, 4)]
+    assert other.read(SEG) == b"one\n"
+
+
+def test_appends_while_an_upload_is_in_flight_go_into_the_next_chunk_in_order() -> None:
+    client = MemoryStore()
+    store = ObjectStore(client, "m://x", "p")
+    lines = [f"line {i}\n".encode() for i in range(3000)]
+    for line in lines:
+        store.append(SEG, line)
+    store.sync(SEG)
+    names = chunks_in(client)
+    assert 1 < len(names) < 3000  # grouped, not one object per line
+    offsets = [parse_chunk_name(n.removeprefix("p/"))[1] for n in names]  # type: ignore[index]
+    assert offsets == sorted(offsets)
+    assert ObjectStore(client, "m://x", "p").read(SEG) == b"".join(lines)
+
+
+def test_a_writer_in_batch_mode_does_not_wait_and_in_event_mode_does() -> None:
+    client = MemoryStore()
+    batch = EventWriter(ObjectStore(client, "m://x", "b"), durability="batch")
+    batch.append(RunStarted(run_id="r1", run_hash="h", session_id="s", replicate=0))
+    assert chunks_in(client, "b") == []
+    batch.flush()
+    assert len(chunks_in(client, "b")) == 1
+    event = EventWriter(ObjectStore(client, "m://x", "e"), durability="event")
+    event.append(RunStarted(run_id="r1", run_hash="h", session_id="s", replicate=0))
+    assert len(chunks_in(client, "e")) == 1  # uploaded before append returned
+
+
+def test_an_outage_fills_the_buffer_up_to_its_bound_then_refuses_and_loses_nothing() -> None:
+    client = MemoryStore()
+    store = FlakyStore(client, "m://x", "p", max_buffer=4096, flush_timeout=0.3)
+    store.down = True
+    writer = EventWriter(store)
+    kept = []
+    with pytest.raises(UploadBacklogError, match=r"wait in this process .* Nothing is lost"):
+        for i in range(1000):
+            kept.append(writer.append(RunStarted(run_id=f"r{i}", run_hash="h", session_id="s", replicate=0)))
+    assert 5 < len(kept) < 1000
+    with pytest.raises(UploadBacklogError, match="not in the event store at m://x yet"):
+        writer.flush()
+    store.down = False  # the service is back
+    writer.flush()
+    more = writer.append(RunStarted(run_id="after", run_hash="h", session_id="s", replicate=0))
+    writer.flush()
+    data = ObjectStore(client, "m://x", "p").read(writer.segment)
+    seqs = [int(line.split(b'"seq":')[1].split(b",")[0]) for line in data.splitlines()]
+    assert seqs == [*range(1, len(kept) + 1), more.seq]  # every kept event once, in order
+
+
+def test_a_retried_put_that_had_landed_is_compared_not_doubled() -> None:
+    client = MemoryStore()
+    store = ObjectStore(client, "m://x", "p")
+    name = chunk_name(SEG, 0, time.time())
+    obstore.put(client, f"p/{name}", b"same\n")  # the first attempt landed, its answer was lost
+    store._put_chunk(name, b"same\n")  # the retry: refused as there, read back, equal: fine
+    with pytest.raises(StoreError, match="exists with other bytes"):
+        store._put_chunk(name, b"other\n")
+
+
+def test_a_listing_starts_after_the_last_seen_time_bucket() -> None:
+    client = MemoryStore()
+    reader = ObjectStore(client, "m://x", "p")
+    assert reader.segments() == []
+    before = reader.requests["list"]
+    # A chunk named in a bucket long before the reader's cursor is not listed again ...
+    obstore.put(client, "p/" + chunk_name("log/late.jsonl", 0, time.time() - 3600), b"x\n")
+    obstore.put(client, "p/" + chunk_name("log/new.jsonl", 0, time.time()), b"y\n")
+    assert [s.name for s in reader.segments()] == ["log/new.jsonl"]
+    assert reader.requests["list"] == before + 1  # one listing, compacted copies not listed again
+    # ... until a full listing (every FULL_LISTING_S, and by verify's chunk_gaps) finds it.
+    assert reader.chunk_gaps() == []
+    assert [s.name for s in reader.segments()] == ["log/late.jsonl", "log/new.jsonl"]
+
+
+def test_a_missing_chunk_hides_what_follows_it_until_it_appears() -> None:
+    client = MemoryStore()
+    reader = ObjectStore(client, "m://x", "p")
+    now = time.time()
+    obstore.put(client, "p/" + chunk_name(SEG, 4, now), b"two\n")
+    assert [(s.name, s.size) for s in reader.segments()] == []
+    [(segment, end, name, _)] = reader.chunk_gaps()
+    assert (segment, end) == (SEG, 0) and name.endswith("00000000000000000004.chunk")
+    obstore.put(client, "p/" + chunk_name(SEG, 0, now), b"one\n")
+    assert [(s.name, s.size) for s in reader.segments()] == [(SEG, 8)]
+    assert reader.read(SEG) == b"one\ntwo\n"
+
+
+def test_a_reader_whose_chunks_were_compacted_away_reads_the_copy() -> None:
+    from joshreg.log.store.compacted import compacted_name
+    from joshreg.testing.store_contract import container
+
+    client = MemoryStore()
+    writer, reader = ObjectStore(client, "m://x", "p"), ObjectStore(client, "m://x", "p")
+    data = b"one\ntwo\n"
+    writer.append(SEG, data)
+    writer.sync(SEG)
+    assert [s.size for s in reader.segments()] == [len(data)]  # the reader knows the chunk
+    assert writer.claim(compacted_name(SEG, len(data)), container(data))
+    assert writer.retire_segment(SEG)
+    assert reader.read(SEG, 4) == b"two\n"  # 404 on the chunk: list again, read the copy
+
+
+def test_refresh_interval_lists_at_most_that_often_but_own_writes_show_at_once() -> None:
+    client = MemoryStore()
+    mine = ObjectStore(client, "m://x", "p", refresh_interval=0.3)
+    other = ObjectStore(client, "m://x", "p")
+    mine.segments()
+    lists, gets = mine.requests["list"], mine.requests["get"]
+    other.append("log/other.jsonl", b"theirs\n")
+    other.sync("log/other.jsonl")
+    mine.append(SEG, b"mine\n")
+    assert [(s.name, s.size) for s in mine.segments()] == [(SEG, 5)]  # own: at once, no listing
+    assert mine.read(SEG) == b"mine\n" and mine.requests["list"] == lists and mine.requests["get"] == gets
+    assert mine.read_claim("labels/x") is None and mine.read_claim("labels/x") is None
+    assert mine.requests["get"] == gets + 1  # a missing claim is asked once per interval
+    time.sleep(0.35)
+    assert {s.name for s in mine.segments()} == {SEG, "log/other.jsonl"}
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "expected", "permanent"),
+    [
+        ("Generic S3 error: ... 404 Not Found: <Code>NoSuchBucket</Code>", "list",
+         "the bucket sweeps does not exist at http://h:1", True),
+        ("PermissionDenied: 403 <Code>AccessDenied</Code>", "list", "lack the s3:ListBucket permission",
+         True),
+        ("403 <Code>AccessDenied</Code>", "delete", "s3:DeleteObject", True),
+        ("403 <Code>RequestTimeTooSkewed</Code>", "put", "clock differs", True),
+        ("403 <Code>InvalidAccessKeyId</Code>", "get", "set AWS_ACCESS_KEY_ID", True),
+        ("Error performing PUT after 4 retries - HTTP error: error sending request", "put",
+         "cannot reach http://h:1 .* AWS_ENDPOINT_URL", False),
+        ("Server returned 503 SlowDown after 4 retries", "get", "still failing after retries", False),
+    ],
+)  # fmt: skip
+def test_client_errors_read_as_one_line_saying_what_to_do(
+    text: str, action: str, expected: str, permanent: bool
+) -> None:
+    error = explain(RuntimeError(text + "\n\nDebug source: secret-ish dump"), action=action,
+                    what="log/", location="s3://sweeps/exp", endpoint="http://h:1")  # fmt: skip
+    with pytest.raises(StoreError, match=expected):
+        raise error
+    assert "\n" not in str(error) and "Debug source" not in str(error)
+    assert error.permanent is permanent  # type: ignore[attr-defined]
