@@ -216,3 +216,20 @@ def test_client_errors_read_as_one_line_saying_what_to_do(
         raise error
     assert "\n" not in str(error) and "Debug source" not in str(error)
     assert error.permanent is permanent  # type: ignore[attr-defined]
+
+
+def test_verify_calls_a_missing_chunk_not_yet_visible_then_lost() -> None:
+    from joshreg.operations.verify import verify_store
+
+    client = MemoryStore()
+    store = ObjectStore(client, "m://x", "p")
+    writer = EventWriter(store, durability="event")  # one chunk per event
+    for i in range(3):
+        writer.append(RunStarted(run_id=f"r{i}", run_hash="h", session_id="s", replicate=0))
+    [first, *_] = chunks_in(client)
+    obstore.delete(client, first)  # the first chunk vanishes (or has not arrived yet)
+    fresh = ObjectStore(client, "m://x", "p")
+    report = verify_store(fresh, rebuild=False)
+    assert report.ok and [p.kind for p in report.warnings] == ["chunk-not-yet-visible"]
+    later = verify_store(fresh, rebuild=False, now=time.time() + 3600)
+    assert not later.ok and any(p.kind == "chunk-missing" and "lost" in p.message for p in later.problems)

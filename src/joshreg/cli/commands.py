@@ -127,8 +127,9 @@ def when(text: str) -> Moment:
 # --- opening the registry -------------------------------------------------------------------------
 
 
-def open_registry(args: argparse.Namespace) -> RegistryReader:
+def open_registry(args: argparse.Namespace, *, refresh_interval: float = 1.0) -> RegistryReader:
     """Open an existing registry; refuse a path with neither a database file nor a log.
+    (``refresh_interval``: see ``RunRegistry``; a follower lists at every poll instead.)
 
     With ``--as-of`` it is a read-only view as of then, and the live registry is closed at once.
     """
@@ -138,7 +139,7 @@ def open_registry(args: argparse.Namespace) -> RegistryReader:
     events = events_of(args, db)
     if not db.exists() and not events_exist(events):
         raise JoshregError(f"no registry at {db}: neither {db} nor its log {events}/ exists")
-    reg = RunRegistry(db, events_path=events)
+    reg = RunRegistry(db, events_path=events, refresh_interval=refresh_interval)
     moment = getattr(args, "as_of", None)
     if moment is None:
         return reg

@@ -81,7 +81,7 @@ def watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             saved[sig] = signal.signal(sig, on_signal)
     try:
-        with open_registry(args) as reg:
+        with open_registry(args, refresh_interval=0.0) as reg:
             snap = None if args.no_snapshot else Path(args.snapshot or snapshot_path(reg.db_path))
             if reg.private_projection:
                 err.write(

@@ -16,6 +16,7 @@ from joshreg.log.codec import decode_chunk, verify_lines
 from joshreg.log.events import EventBase, ResultsLoaded, SegmentSealed
 from joshreg.log.reader import Chunk, ChunkObserver, Cursor
 from joshreg.log.store.base import LogStore, SegmentInfo
+from joshreg.log.store.chunks import GRACE_S
 from joshreg.log.store.compacted import container_bytes, container_metadata, read_container
 from joshreg.operations.verify_report import RESTORE, VerifyProblem, VerifyProgress, VerifyReport
 
@@ -143,7 +144,30 @@ def check_segments(
         if progress and (seg.size > at.offset or seg is segments[-1]):  # not again for nothing
             progress("segments", done, total)
     _check_sequences(scan, report)
+    _check_chunk_gaps(store, report, now)
     report.writers = len(scan.by_writer)
+
+
+def _check_chunk_gaps(store: LogStore, report: VerifyReport, now: float) -> None:
+    """On object storage, a chunk missing before later ones of its segment: "not yet visible"
+    (a warning) while the later chunk is younger than the grace period, lost (an error) after."""
+    gaps = getattr(store, "chunk_gaps", None)
+    if gaps is None:
+        return
+    for segment, end, later, stored in gaps():
+        young = stored is not None and now - stored < GRACE_S
+        what = f"the chunk at byte {end} of {segment} is missing, though {later} follows it"
+        report.add(
+            VerifyProblem(
+                "chunk-not-yet-visible" if young else "chunk-missing",
+                f"{what}; it may still be uploading: verify again in a minute"
+                if young
+                else f"{what}: its lines are lost; the bytes after it are not read. Restore the "
+                "chunk from a copy of the bucket if there is one",
+                segment,
+                severity="warning" if young else "error",
+            )
+        )
 
 
 def _scan_segment(

@@ -109,7 +109,8 @@ class RunRecorder(Closeable):
     def record(self, event: EventBase) -> None:
         """Append one validated event and publish it: the one path by which a call of this
         recorder or of a ``RunRegistry`` becomes an event. Published at once, so a worker
-        killed after a call returns loses nothing of that call."""
+        killed after a call returns loses nothing of that call (on object storage: nothing
+        older than the upload delay, 50 ms; ``flush()`` waits for the upload)."""
         self.writer.append(event)
         self.writer.publish()
 

@@ -78,6 +78,7 @@ class RunRegistry(
         rebuild: bool = False,
         progress: Progress | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        refresh_interval: float = 1.0,
     ) -> None:
         """``rebuild=True`` drops the tables and replays the whole log at open; it is also how
         a registry file is pointed at another event store on purpose (otherwise a file built
@@ -85,7 +86,8 @@ class RunRegistry(
         hears of the catch-up or rebuild the open does (``(bytes done, bytes total)``), and
         ``opened`` says what it applied. ``events_path`` may be ``s3://bucket/prefix``: settings
         from ``storage_options=`` (the keys pandas and polars take), then the ``AWS_*``, then the
-        ``MINIO_*`` environment variables.
+        ``MINIO_*`` environment variables; there a read lists what other processes wrote at
+        most every ``refresh_interval`` seconds (this process's own writes show at once).
 
         A path that holds anything joshreg did not write (a joshpy registry, another DuckDB
         file, a directory) raises ``ForeignDatabaseError`` and is left exactly as it was, with
@@ -101,7 +103,9 @@ class RunRegistry(
         self.private_projection = False
         self.storage_options = storage_options
         found = None if memory else self._inspect_file(rebuild)
-        self._store: LogStore = open_store(self.events_path, storage_options=storage_options)
+        self._store: LogStore = open_store(
+            self.events_path, storage_options=storage_options, refresh_interval=refresh_interval
+        )
         if found is not None and found.kind == "joshreg" and not rebuild:
             self._check_same_store(found)
         self._conn: duckdb.DuckDBPyConnection | None = self._connect(
