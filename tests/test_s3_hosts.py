@@ -45,6 +45,12 @@ def worker_env(endpoint: str, home: Path) -> dict[str, str]:
     return {**keep, **SIGNING, "AWS_ENDPOINT_URL": endpoint, "HOME": str(home), "TMPDIR": str(home)}
 
 
+def use_server(monkeypatch: pytest.MonkeyPatch, endpoint: str | None) -> None:
+    """This process's settings for the server (signing only, when ``endpoint`` is None)."""
+    for k, v in {**SIGNING, **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {})}.items():
+        monkeypatch.setenv(k, v)
+
+
 def snapshot(reg: RunRegistry) -> list[tuple]:
     return reg.query(
         "SELECT r.run_id, r.run_hash, r.exit_code, count(*) OVER (PARTITION BY r.run_id) "
@@ -55,8 +61,7 @@ def snapshot(reg: RunRegistry) -> list[tuple]:
 def test_workers_that_share_only_a_bucket_are_seen_exactly_once_by_every_host(
     s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k, v in {**SIGNING, "AWS_ENDPOINT_URL": s3_endpoint}.items():
-        monkeypatch.setenv(k, v)
+    use_server(monkeypatch, s3_endpoint)
     events = f"s3://sweeps/{tmp_path.name}/sweep"
     hashes = [f"{me:06d}{i:06d}" for me in range(WORKERS) for i in range(RUNS)]
     with RunRegistry(tmp_path / "laptop" / "sweep.duckdb", events_path=events, enable_spatial=False) as reg:
@@ -121,8 +126,7 @@ with RunRegistry(db, events_path=events, enable_spatial=False) as reg:
 def test_a_label_race_on_s3_has_exactly_one_winner(
     each_s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k, v in {**SIGNING, "AWS_ENDPOINT_URL": each_s3_endpoint}.items():
-        monkeypatch.setenv(k, v)
+    use_server(monkeypatch, each_s3_endpoint)
     events = f"s3://sweeps/{tmp_path.name}/race"
     hashes = [f"{c * 11}{i}" for i, c in enumerate("defgh")]
     with RunRegistry(tmp_path / "main.duckdb", events_path=events, enable_spatial=False) as reg:
@@ -160,8 +164,7 @@ def test_a_connection_cut_mid_write_loses_and_doubles_nothing(
 ) -> None:
     from joshreg.testing.proxy import cuttable_proxy
 
-    for k, v in SIGNING.items():
-        monkeypatch.setenv(k, v)
+    use_server(monkeypatch, None)
     events = f"s3://sweeps/{tmp_path.name}/cut"
     with cuttable_proxy(s3_endpoint) as proxy:
         options = {"endpoint_url": proxy.endpoint}
@@ -192,8 +195,7 @@ def test_a_connection_cut_mid_write_loses_and_doubles_nothing(
 def test_a_registry_lists_at_most_every_refresh_interval_and_sees_its_own_writes(
     s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k, v in {**SIGNING, "AWS_ENDPOINT_URL": s3_endpoint}.items():
-        monkeypatch.setenv(k, v)
+    use_server(monkeypatch, s3_endpoint)
     events = f"s3://sweeps/{tmp_path.name}/refresh"
     with RunRegistry(tmp_path / "a.duckdb", events_path=events, refresh_interval=30) as reg:
         sid = reg.create_session(FakeJobConfig(), session_id="s1")

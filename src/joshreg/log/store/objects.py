@@ -192,9 +192,9 @@ class ObjectStore(LogStore):
             self._listed_at = now
 
     def segments(self) -> list[SegmentInfo]:
+        if not self._fresh(self._listed_at):
+            self._relist()  # not under the lock: the uploads record their chunks meanwhile
         with self._lock:
-            if not self._fresh(self._listed_at):
-                self._relist()
             names = set(self._index.chunks) | set(self._own())
             files = []
             for name in sorted(names):
