@@ -40,6 +40,12 @@ bench *args:
     {{ python }} benchmarks/bench_curation.py "$@"
     {{ python }} benchmarks/bench_startup.py "$@"
 
+# The event store on object storage (issue 15's speed goals) against a SeaweedFS (dev extras)
+# started in a temp folder, beside the same workloads on a local disk; writes bench-output/s3.json.
+# Separate from `bench`, which it would take past 10 minutes (about 3-4 minutes on its own).
+bench-s3 *args:
+    {{ python }} benchmarks/bench_s3.py "$@"
+
 # Regenerate schemas/ (JSON Schema of every event type) from the msgspec types.
 schemas:
     {{ python }} -m joshreg.log.schemas
