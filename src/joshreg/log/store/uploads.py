@@ -117,6 +117,7 @@ class Uploads:
         self._pid = -1
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._buffered = 0
 
     # --- the writer's side --------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class Uploads:
         if self._pid != os.getpid():
             self._cond = threading.Condition()
             self.own, self._urgent, self.error, self._thread = {}, set(), None, None
-            self._pid = os.getpid()
+            self._pid, self._buffered = os.getpid(), 0
 
     def _alive(self) -> None:
         if self._thread is None:
@@ -145,7 +146,8 @@ class Uploads:
         return own
 
     def buffered(self) -> int:
-        return sum(len(s.in_flight) + s.waiting_bytes for s in self.own.values())
+        """Bytes appended and not yet uploaded (kept as a running count: asked per event)."""
+        return self._buffered
 
     def check_room(self, incoming: int = 0) -> None:
         """Raise ``UploadBacklogError`` if the buffer cannot take ``incoming`` more bytes."""
@@ -171,6 +173,7 @@ class Uploads:
                 self._cond.notify()
             own.waiting.append(data)
             own.waiting_bytes += len(data)
+            self._buffered += len(data)
             own.waiting_lines += data.count(b"\n")
             if own.waiting_lines >= self.max_lines:
                 self._cond.notify()
@@ -255,6 +258,7 @@ class Uploads:
             with self._cond:
                 own.uploaded += len(data)
                 own.in_flight = b""
+                self._buffered -= len(data)
                 own.remember(offset, data, name)
                 if own.uploaded >= own.size:
                     self._urgent.discard(own.name)
