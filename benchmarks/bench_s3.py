@@ -66,7 +66,7 @@ from bench_core import (
     profile_call,
     write_report,
 )
-from bench_watch import _p95, _Watcher
+from bench_watch import _p95, _Watcher, flush_to_seen
 
 from joshreg import RunRecorder, RunRegistry
 from joshreg.log.store import LocalStore, LogStore, open_store
@@ -266,26 +266,13 @@ def bench_watch_latency(sc: Scale, base: Path) -> Result:
         reg.register_run(sid, "a1b2c3d4e5f6", None, "x = 1", None, {"x": 1.0})
     interval = sc.watch_interval
     watcher = _Watcher(db, "--events-path", events, "--poll", "--interval", f"{interval:g}", "--no-snapshot")
-    lat: list[float] = []
-    lags: list[float] = []
     rng = random.Random(15)
-    try:
-        head = watcher.until(lambda r: "watching" in r)[1]
-        total = head["total_events"]
-        with RunRecorder(events_path=events, session_id=sid) as rec:
-            for _ in range(sc.watch_events):
-                # The writer waits for each event to be seen, so its next flush lands this long
-                # after a poll: anywhere in the cycle, as workers' flushes would.
-                time.sleep(rng.uniform(0.02, interval))
-                rec.start_run("a1b2c3d4e5f6")
-                rec.flush()
-                t0 = time.perf_counter()
-                total += 1
-                at, batch = watcher.until(lambda r, want=total: r.get("total_events") == want)
-                lat.append(at - t0)
-                lags.append(batch["lag_ms"] / 1000)
-    finally:
-        watcher.stop()
+    # The writer waits for each event to be seen, so its next flush would land just after a
+    # poll; a random pause puts it anywhere in the cycle, as workers' flushes would.
+    pause = lambda: rng.uniform(0.02, interval)  # noqa: E731
+    lat, lags, _ = flush_to_seen(
+        watcher, RunRecorder(events_path=events, session_id=sid), sc.watch_events, pause
+    )
     return Result(
         "s3_watch_latency_p95",
         f"p95 from a flushed append to `joshreg watch --poll --interval {interval:g}`'s line, "

@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,32 @@ class _Watcher:
             self.proc.stdout.close()
 
 
+def flush_to_seen(
+    watcher: _Watcher, rec: RunRecorder, n: int, pause: Callable[[], float]
+) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Record and flush a run start ``n`` times, ``pause()`` seconds apart, timing each until the
+    watcher's line counts it: (latencies, the watcher's own lags, its first line). Stops the
+    watcher and closes the recorder."""
+    lat: list[float] = []
+    lags: list[float] = []
+    with rec:
+        try:
+            head = watcher.until(lambda r: "watching" in r)[1]
+            total = head["total_events"]
+            for _ in range(n):
+                time.sleep(pause())
+                rec.start_run("a1b2c3d4e5f6")
+                rec.flush()
+                t0 = time.perf_counter()
+                total += 1
+                at, batch = watcher.until(lambda r, want=total: r.get("total_events") == want)
+                lat.append(at - t0)
+                lags.append(batch["lag_ms"] / 1000)
+        finally:
+            watcher.stop()
+    return lat, lags, head
+
+
 def _p95(xs: list[float]) -> float:
     return sorted(xs)[max(0, round(0.95 * len(xs)) - 1)]
 
@@ -125,25 +152,9 @@ def bench_latency(name: str, n: int, base: Path, options: list[str], goal: float
     d = base / name
     db = d / "reg.duckdb"
     sid = _registry(db)
-    watcher = _Watcher(db, *options)
-    lat: list[float] = []
-    lags: list[float] = []
     rng = random.Random(1)
-    try:
-        head = watcher.until(lambda r: "watching" in r)[1]
-        total = head["total_events"]
-        with RunRecorder(db, session_id=sid) as rec:
-            for _ in range(n):
-                time.sleep(rng.uniform(0.05, 0.25))
-                rec.start_run("a1b2c3d4e5f6")
-                rec.flush()
-                t0 = time.perf_counter()
-                total += 1
-                at, batch = watcher.until(lambda r, want=total: r.get("total_events") == want)
-                lat.append(at - t0)
-                lags.append(batch["lag_ms"] / 1000)
-    finally:
-        watcher.stop()
+    lat, lags, head = flush_to_seen(_Watcher(db, *options), RunRecorder(db, session_id=sid), n,
+                                    lambda: rng.uniform(0.05, 0.25))  # fmt: skip
     return Result(
         name,
         f"p95 from a flushed append to the watcher's commit, {n} events ({' '.join(options) or 'defaults'})",
