@@ -99,6 +99,19 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.endpoint
 
 
+@pytest.fixture
+def use_s3_server(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point this process at a test server by the environment, as a job script would: its
+    endpoint and the key pair both servers take (``S3Server.environ``)."""
+    from joshreg.testing.servers import S3Server
+
+    def use(endpoint: str) -> None:
+        for name, value in S3Server(endpoint).environ().items():
+            monkeypatch.setenv(name, value)
+
+    return use
+
+
 @pytest.fixture(params=["seaweedfs", "moto"])
 def each_s3_endpoint(request: pytest.FixtureRequest) -> str:
     """The endpoint of each S3 server in turn (bucket ``sweeps``): a test that takes it runs

@@ -10,17 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from joshreg import RunRecorder, RunRegistry
 from joshreg.testing.registries import FakeJobConfig
+from joshreg.testing.servers import SECRET_ACCESS_KEY, S3Server
 
 pytestmark = pytest.mark.slow  # servers and real processes
 
 WORKERS, RUNS = 16, 3
-SIGNING = {"AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any-secret", "AWS_REGION": "us-east-1"}
 
 WORKER = """
 import sys, time
@@ -42,13 +43,7 @@ def worker_env(endpoint: str, home: Path) -> dict[str, str]:
     """Only the URL's settings and a folder of its own: nothing shared with other processes."""
     home.mkdir(parents=True, exist_ok=True)
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "LANG", "SYSTEMROOT")}
-    return {**keep, **SIGNING, "AWS_ENDPOINT_URL": endpoint, "HOME": str(home), "TMPDIR": str(home)}
-
-
-def use_server(monkeypatch: pytest.MonkeyPatch, endpoint: str | None) -> None:
-    """This process's settings for the server (signing only, when ``endpoint`` is None)."""
-    for k, v in {**SIGNING, **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {})}.items():
-        monkeypatch.setenv(k, v)
+    return {**keep, **S3Server(endpoint).environ(), "HOME": str(home), "TMPDIR": str(home)}
 
 
 def snapshot(reg: RunRegistry) -> list[tuple]:
@@ -59,9 +54,9 @@ def snapshot(reg: RunRegistry) -> list[tuple]:
 
 
 def test_workers_that_share_only_a_bucket_are_seen_exactly_once_by_every_host(
-    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str, tmp_path: Path, use_s3_server: Callable[[str], None]
 ) -> None:
-    use_server(monkeypatch, s3_endpoint)
+    use_s3_server(s3_endpoint)
     events = f"s3://sweeps/{tmp_path.name}/sweep"
     hashes = [f"{me:06d}{i:06d}" for me in range(WORKERS) for i in range(RUNS)]
     with RunRegistry(tmp_path / "laptop" / "sweep.duckdb", events_path=events, enable_spatial=False) as reg:
@@ -90,7 +85,7 @@ def test_workers_that_share_only_a_bucket_are_seen_exactly_once_by_every_host(
         for me, proc in enumerate(procs):
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == (-signal.SIGKILL if me % 4 == 0 else 0), err
-            assert "any-secret" not in err
+            assert SECRET_ACCESS_KEY not in err
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -124,9 +119,9 @@ with RunRegistry(db, events_path=events, enable_spatial=False) as reg:
 
 
 def test_a_label_race_on_s3_has_exactly_one_winner(
-    each_s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    each_s3_endpoint: str, tmp_path: Path, use_s3_server: Callable[[str], None]
 ) -> None:
-    use_server(monkeypatch, each_s3_endpoint)
+    use_s3_server(each_s3_endpoint)
     events = f"s3://sweeps/{tmp_path.name}/race"
     hashes = [f"{c * 11}{i}" for i, c in enumerate("defgh")]
     with RunRegistry(tmp_path / "main.duckdb", events_path=events, enable_spatial=False) as reg:
@@ -160,11 +155,11 @@ def test_a_label_race_on_s3_has_exactly_one_winner(
 
 
 def test_a_connection_cut_mid_write_loses_and_doubles_nothing(
-    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str, tmp_path: Path, use_s3_server: Callable[[str], None]
 ) -> None:
     from joshreg.testing.proxy import cuttable_proxy
 
-    use_server(monkeypatch, None)
+    use_s3_server(s3_endpoint)  # the recorder goes through the proxy (storage_options win)
     events = f"s3://sweeps/{tmp_path.name}/cut"
     with cuttable_proxy(s3_endpoint) as proxy:
         options = {"endpoint_url": proxy.endpoint}
@@ -184,7 +179,6 @@ def test_a_connection_cut_mid_write_loses_and_doubles_nothing(
             ids.append(rec.start_run(f"{i:012d}"))
         rec.flush()  # everything goes up once the link is back
         rec.close()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     with RunRegistry(tmp_path / "reader.duckdb", events_path=events, enable_spatial=False) as reg:
         seen = [r for (r,) in reg.query("SELECT run_id FROM job_runs ORDER BY started_at").fetchall()]
         assert sorted(seen) == sorted(ids) and len(set(seen)) == len(seen)
@@ -193,9 +187,9 @@ def test_a_connection_cut_mid_write_loses_and_doubles_nothing(
 
 
 def test_a_registry_lists_at_most_every_refresh_interval_and_sees_its_own_writes(
-    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str, tmp_path: Path, use_s3_server: Callable[[str], None]
 ) -> None:
-    use_server(monkeypatch, s3_endpoint)
+    use_s3_server(s3_endpoint)
     events = f"s3://sweeps/{tmp_path.name}/refresh"
     with RunRegistry(tmp_path / "a.duckdb", events_path=events, refresh_interval=30) as reg:
         sid = reg.create_session(FakeJobConfig(), session_id="s1")

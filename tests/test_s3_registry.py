@@ -13,6 +13,7 @@ from joshreg import RunRecorder, RunRegistry
 from joshreg.errors import LogFormatError
 from joshreg.log.store import open_store, store_exists_at
 from joshreg.testing.registries import FakeJobConfig
+from joshreg.testing.servers import SECRET_ACCESS_KEY
 
 pytestmark = pytest.mark.slow  # a server
 
@@ -32,10 +33,8 @@ with RunRecorder(events_path=events, session_id=session) as rec:
 """
 
 
-def test_a_registry_and_workers_record_to_s3(endpoint: str, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any-secret")
+def test_a_registry_and_workers_record_to_s3(endpoint: str, tmp_path: Path, use_s3_server) -> None:
+    use_s3_server(endpoint)
     events = f"s3://sweeps/{tmp_path.name}/exp1"
     db = tmp_path / "sweep.duckdb"
     with RunRegistry(db, events_path=events) as reg:
@@ -48,7 +47,7 @@ def test_a_registry_and_workers_record_to_s3(endpoint: str, tmp_path: Path, monk
             [sys.executable, "-c", WORKER, events, "s1", h], capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
-        assert "any-secret" not in done.stderr
+        assert SECRET_ACCESS_KEY not in done.stderr
     with RunRegistry(db, events_path=events) as reg:
         runs = [r for h in ("aaaaaaaaaaa1", "bbbbbbbbbbb2") for r in reg.get_runs_for_hash(h)]
         assert [r.exit_code for r in runs] == [0, 0]
@@ -78,12 +77,10 @@ def test_storage_options_win_and_a_missing_store_is_named(endpoint: str, tmp_pat
         )
 
 
-def test_the_command_line_reads_an_s3_store(endpoint: str, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_the_command_line_reads_an_s3_store(endpoint: str, tmp_path: Path, use_s3_server, capsys) -> None:
     from joshreg.cli.app import main
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any-secret")
+    use_s3_server(endpoint)
     events = f"s3://sweeps/{tmp_path.name}/cli"
     db = tmp_path / "sweep.duckdb"
     with RunRegistry(db, events_path=events) as reg:
@@ -100,15 +97,13 @@ def test_the_command_line_reads_an_s3_store(endpoint: str, tmp_path: Path, monke
         == 2
     )
     err = capsys.readouterr().err
-    assert "no registry" in err and "any-secret" not in err
+    assert "no registry" in err and SECRET_ACCESS_KEY not in err
 
 
-def test_compaction_verify_and_merge_work_on_s3(endpoint: str, tmp_path: Path, monkeypatch) -> None:
+def test_compaction_verify_and_merge_work_on_s3(endpoint: str, tmp_path: Path, use_s3_server) -> None:
     from joshreg import merge_stores
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any-secret")
+    use_s3_server(endpoint)
     events = f"s3://sweeps/{tmp_path.name}/c"
     db = tmp_path / "sweep.duckdb"
     with RunRegistry(db, events_path=events) as reg:
