@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,13 +86,10 @@ def _weed() -> str:
 @contextlib.contextmanager
 def seaweedfs(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server]:
     """A SeaweedFS server (master, volume, filer and S3 in one process) for the ``with`` block."""
-    with contextlib.ExitStack() as stack:
-        root = (
-            Path(folder) if folder is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        )
+
+    def command(root: Path, port: int) -> list[str]:
         data = root / "seaweedfs"
         data.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
         args = [_weed(), "server", f"-dir={data}", "-s3", f"-s3.port={port}", "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1", "-master.telemetry=false", "-s3.port.lance=0"]  # fmt: skip
         # Every port explicit (the Lance one off): the defaults, and the http port + 10000 for
@@ -101,12 +98,10 @@ def seaweedfs(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server
                      "filer.port.grpc", "s3.port.grpc", "s3.port.iceberg", "iam.port",
                      "debug.port"):  # fmt: skip
             args.append(f"-{flag}={_free_port()}")
-        log = stack.enter_context(open(root / "seaweedfs.log", "wb"))
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        with _stopped_afterwards(proc):
-            endpoint = f"http://127.0.0.1:{port}"
-            _wait_ready("SeaweedFS", endpoint, proc, root / "seaweedfs.log")
-            yield S3Server(endpoint, "SeaweedFS")
+        return args
+
+    with _serve("SeaweedFS", "seaweedfs.log", folder, command) as server:
+        yield server
 
 
 @contextlib.contextmanager
@@ -115,19 +110,36 @@ def moto(folder: str | os.PathLike[str] | None = None) -> Iterator[S3Server]:
     default) keeps its log. Requests must be signed: see ``S3Server.environ``."""
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
         raise RuntimeError("moto's server is not installed: pip install 'moto[server]' (a dev dependency)")
+
+    def command(root: Path, port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    with _serve("moto", "moto.log", folder, command) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serve(
+    name: str,
+    log_name: str,
+    folder: str | os.PathLike[str] | None,
+    command: Callable[[Path, int], list[str]],
+) -> Iterator[S3Server]:
+    """Run ``command(folder, free port)`` with its output in ``folder/log_name`` (a temporary
+    folder by default) until it answers on that port, and stop it after the ``with`` block."""
     with contextlib.ExitStack() as stack:
         root = (
             Path(folder) if folder is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
         root.mkdir(parents=True, exist_ok=True)
         port = _free_port()
-        log = stack.enter_context(open(root / "moto.log", "wb"))
-        args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        args = command(root, port)
+        log = stack.enter_context(open(root / log_name, "wb"))
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         with _stopped_afterwards(proc):
             endpoint = f"http://127.0.0.1:{port}"
-            _wait_ready("moto", endpoint, proc, root / "moto.log")
-            yield S3Server(endpoint, "moto")
+            _wait_ready(name, endpoint, proc, root / log_name)
+            yield S3Server(endpoint, name)
 
 
 @contextlib.contextmanager
