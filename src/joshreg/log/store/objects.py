@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 import time
 from collections import Counter
@@ -84,6 +85,7 @@ class ObjectStore(LogStore):
         self._cursor: str | None = None  # list after this time bucket next (None: list all)
         self._missing: dict[str, float] = {}  # claim -> when it was found missing
         self._claim_lists: dict[str, tuple[float, list[str]]] = {}
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None
         self._uploads = Uploads(
             self._chunk_name, self._put_chunk, location, max_buffer=max_buffer, on_uploaded=self._uploaded
         )
@@ -184,9 +186,9 @@ class ObjectStore(LogStore):
                 )
                 index.add(parsed[0], ref)
             if full:
-                for own in self._uploads.own.values():  # uploaded while the listing ran
-                    for offset, size, name in own.chunks:
-                        index.add(own.name, ChunkRef(offset, size, name))
+                for segment in self._own():  # its chunks uploaded while the listing ran
+                    for ref in self._index.chunks.get(segment, {}).values():
+                        index.add(segment, ref)
                 self._index, self._compacted, self._full_at = index, compacted or [], now
             self._cursor = bucket_of(wall - GRACE_S)
             self._listed_at = now
@@ -265,6 +267,9 @@ class ObjectStore(LogStore):
 
     def close(self) -> None:
         self._uploads.close(self.flush_timeout)
+        if self._pool is not None and self._pool[0] == os.getpid():
+            self._pool[1].shutdown()
+        self._pool = None
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -314,11 +319,13 @@ class ObjectStore(LogStore):
         return b"".join(parts)
 
     def _fetch(self, names: list[str]) -> list[bytes | None]:
-        """GET several objects, in parallel when there are several."""
+        """GET several objects, in parallel when there are several (one pool per store, made
+        at the first such read)."""
         if len(names) <= 1:
             return [self._get(n) for n in names]
-        with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
-            return list(pool.map(self._get, names))
+        if self._pool is None or self._pool[0] != os.getpid():  # a forked child has no threads
+            self._pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="joshreg-get"))
+        return list(self._pool[1].map(self._get, names))
 
     def _read_compacted(self, segment: str, offset: int, end: int | None) -> bytes:
         with self._lock:

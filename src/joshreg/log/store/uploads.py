@@ -53,14 +53,12 @@ class OwnSegment:
     oldest: float = 0.0  # monotonic time the oldest waiting line was appended
     recent: dict[int, bytes] = field(default_factory=dict)  # offset -> uploaded chunk bytes
     recent_bytes: int = 0
-    chunks: list[tuple[int, int, str]] = field(default_factory=list)  # (offset, size, name) uploaded
 
     @property
     def size(self) -> int:
         return self.uploaded + len(self.in_flight) + self.waiting_bytes
 
-    def remember(self, offset: int, data: bytes, name: str) -> None:
-        self.chunks.append((offset, len(data), name))
+    def remember(self, offset: int, data: bytes) -> None:
         self.recent[offset] = data
         self.recent_bytes += len(data)
         while self.recent_bytes > _RECENT_BYTES and len(self.recent) > 1:
@@ -259,7 +257,7 @@ class Uploads:
                 own.uploaded += len(data)
                 own.in_flight = b""
                 self._buffered -= len(data)
-                own.remember(offset, data, name)
+                own.remember(offset, data)
                 if own.uploaded >= own.size:
                     self._urgent.discard(own.name)
                 self._cond.notify_all()
