@@ -35,6 +35,7 @@ from typing import TextIO
 
 from joshreg.errors import JoshregError
 from joshreg.log.names import default_events_path
+from joshreg.log.store.s3options import resolve_s3_options, s3_client, split_s3_url
 from joshreg.models import Requirement, TargetDesign
 from joshreg.provenance.bottle import unbottle
 from joshreg.provenance.callback import RegistryCallback, RunResult
@@ -199,12 +200,9 @@ def _record_jobs(
 def _upload(paths: list[Path], url: str) -> None:
     """Put each file under ``url`` (``s3://bucket/prefix``), signed in from the environment."""
     import obstore
-    from obstore.store import S3Store
 
-    from joshreg.log.store.s3options import resolve_s3_options
-
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    client = S3Store(bucket, **resolve_s3_options().client_config())
+    bucket, prefix = split_s3_url(url)
+    client = s3_client(bucket, resolve_s3_options())
     for path in paths:
         obstore.put(client, f"{prefix}/{path.name}".lstrip("/"), path.read_bytes())
 
@@ -274,7 +272,7 @@ def run_demo_s3(directory: Path, events: str, environ: Mapping[str, str], out: T
         directory / "submit" / "sweep.duckdb", events_path=events, storage_options=options
     ) as reg:
         sid = _register(reg, config, jobs)
-    bucket, _, prefix = events.removeprefix("s3://").partition("/")
+    bucket, prefix = split_s3_url(events)
     exports = f"s3://{bucket}/exports/{prefix.strip('/')}".rstrip("/")
     _run_s3_workers(events, sid, jobs, exports, environ)
     db_path = directory / "sweep.duckdb"

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from joshreg.errors import InvalidArgumentError, NotFoundError, StoreError
+from joshreg.log.store.s3options import split_s3_url
 from joshreg.operations.joshpy_source import Source
 from joshreg.projection.httpfs import use_s3
 from joshreg.projection.sqltext import quote_identifier, sql_literal
@@ -124,7 +125,7 @@ def _refuse_inside_event_store(
     where = f"s3://{bucket}/{prefix}"
     advice = f"publish under another prefix (the default is {DEFAULT_ROOT}/<registry name>)"
     if events_path and events_path.startswith("s3://"):
-        own_bucket, _, own_prefix = events_path[len("s3://") :].partition("/")
+        own_bucket, own_prefix = split_s3_url(events_path)
         own_prefix = own_prefix.strip("/")
         if own_bucket == bucket and (not own_prefix or f"{prefix}/".startswith(f"{own_prefix}/")):
             raise InvalidArgumentError(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, StoreError
-from joshreg.log.store.s3options import client_error, resolve_s3_options
+from joshreg.log.store.s3options import client_error, resolve_s3_options, s3_client, split_s3_url
 
 __all__ = [
     "endpoint_named",
@@ -46,7 +46,7 @@ def is_object_uri(path: str | os.PathLike[str]) -> bool:
 
 def split_uri(uri: str) -> tuple[str, str]:
     """``(bucket, key)`` of an ``s3://`` or ``minio://`` URI."""
-    bucket, _, key = s3_uri(uri).removeprefix("s3://").partition("/")
+    bucket, key = split_s3_url(s3_uri(uri))
     if not bucket or not key:
         raise InvalidArgumentError(f"{uri} names no object; write s3://bucket/key")
     return bucket, key
@@ -54,9 +54,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 def object_client(bucket: str, storage_options: Mapping[str, Any] | None = None) -> Any:
     """An ``obstore`` client for ``bucket`` with the resolver's settings as they are now."""
-    from obstore.store import S3Store
-
-    return S3Store(bucket, **resolve_s3_options(storage_options).client_config())
+    return s3_client(bucket, resolve_s3_options(storage_options))
 
 
 def endpoint_named(storage_options: Mapping[str, Any] | None) -> str:
@@ -142,7 +140,7 @@ def list_folder(folder: str, storage_options: Mapping[str, Any] | None = None) -
     URI), one paged listing; empty when there are none."""
     import obstore
 
-    bucket, _, path = s3_uri(folder).removeprefix("s3://").partition("/")
+    bucket, path = split_s3_url(s3_uri(folder))
     prefix = path.strip("/") + "/" if path.strip("/") else ""
     try:
         listing = obstore.list_with_delimiter(object_client(bucket, storage_options), prefix or None)

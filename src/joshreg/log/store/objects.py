@@ -38,7 +38,13 @@ from joshreg.log.store.chunks import (
 )
 from joshreg.log.store.compacted import PREFIX as COMPACTED
 from joshreg.log.store.compacted import container_bytes, longest_copy, merge_listing
-from joshreg.log.store.s3options import explain, probe_conditional_put, resolve_s3_options
+from joshreg.log.store.s3options import (
+    explain,
+    probe_conditional_put,
+    resolve_s3_options,
+    s3_client,
+    split_s3_url,
+)
 from joshreg.log.store.uploads import OwnSegment, Uploads
 
 __all__ = ["ObjectStore", "open_s3_store", "s3_store_exists"]
@@ -465,13 +471,11 @@ _PROBED: set[str] = set()
 
 
 def _client(location: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str, str | None]:
-    from obstore.store import S3Store
-
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    bucket, prefix = split_s3_url(location)
     if not bucket:
         raise InvalidArgumentError(f"{location} names no bucket; write s3://bucket/prefix")
     options = resolve_s3_options(storage_options)
-    return S3Store(bucket, **options.client_config()), prefix, options.endpoint
+    return s3_client(bucket, options), prefix, options.endpoint
 
 
 def open_s3_store(

@@ -27,6 +27,8 @@ __all__ = [
     "explain",
     "probe_conditional_put",
     "resolve_s3_options",
+    "s3_client",
+    "split_s3_url",
 ]
 
 # storage_options keys per field, in the spellings the data tools accept.
@@ -200,6 +202,19 @@ def explain(e: BaseException, *, action: str, what: str, location: str, endpoint
     error = StoreError(msg)
     error.permanent = permanent  # type: ignore[attr-defined]
     return error
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """``(bucket, path)`` of ``s3://bucket/path`` (the path may be empty)."""
+    bucket, _, path = url.removeprefix("s3://").partition("/")
+    return bucket, path
+
+
+def s3_client(bucket: str, options: S3Options) -> Any:
+    """An ``obstore`` client for ``bucket`` with ``options`` (from ``resolve_s3_options``)."""
+    from obstore.store import S3Store
+
+    return S3Store(bucket, **options.client_config())
 
 
 def client_error(e: BaseException) -> str:
