@@ -147,3 +147,14 @@ def test_remote_consistency_finds_missing_extra_and_orphan_objects(
         ("orphan_remote_output", None),
     ]
     assert issues[1].detail == f"{old} belongs to a run that does not count (bad or superseded)"
+
+
+def test_a_missing_bucket_is_named_in_one_line(s3_endpoint: str) -> None:
+    from joshreg.results.locations import list_folder
+
+    options = {"endpoint_url": s3_endpoint, "aws_access_key_id": "any", "aws_secret_access_key": SECRET}
+    with pytest.raises(StoreError) as err:
+        list_folder("s3://no-such-bucket/outputs", options)
+    message = str(err.value)
+    assert "the bucket no-such-bucket does not exist at " + s3_endpoint in message
+    assert SECRET not in message and "\n" not in message

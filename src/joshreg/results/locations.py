@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, StoreError
-from joshreg.log.store.s3options import client_error, resolve_s3_options, s3_client, split_s3_url
+from joshreg.log.store.s3options import explain, resolve_s3_options, s3_client, split_s3_url
 
 __all__ = [
     "endpoint_named",
@@ -77,7 +77,7 @@ def source_exists(path: str | os.PathLike[str], storage_options: Mapping[str, An
     except (NotFoundError, FileNotFoundError):
         return False
     except Exception as e:  # connection, permissions, unknown bucket: never a credential
-        raise _error("look up", uri, storage_options, e) from None
+        raise _error("get", uri, storage_options, e) from None
 
 
 def read_bytes(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> bytes:
@@ -95,14 +95,14 @@ def read_bytes(path: str | os.PathLike[str], storage_options: Mapping[str, Any] 
     except (NotFoundError, FileNotFoundError):
         raise FileNotFoundError(f"CSV not found: {uri}") from None
     except Exception as e:
-        raise _error("read", uri, storage_options, e) from None
+        raise _error("get", uri, storage_options, e) from None
 
 
-def _error(what: str, uri: str, storage_options: Mapping[str, Any] | None, e: BaseException) -> StoreError:
-    return StoreError(
-        f"cannot {what} {uri} (endpoint {endpoint_named(storage_options)}): {client_error(e)}; check the "
-        "bucket name and the S3 settings (storage_options, AWS_* or MINIO_* variables)"
-    )
+def _error(action: str, uri: str, storage_options: Mapping[str, Any] | None, e: BaseException) -> StoreError:
+    """The store's one-line explanation (bucket, credentials, permission, reachability)."""
+    bucket, _ = split_s3_url(uri)
+    endpoint = resolve_s3_options(storage_options).endpoint
+    return explain(e, action=action, what=uri, location=f"s3://{bucket}", endpoint=endpoint, store=False)
 
 
 def upstream_storage_options(

@@ -153,9 +153,12 @@ PERMISSIONS = {
 }
 
 
-def explain(e: BaseException, *, action: str, what: str, location: str, endpoint: str | None) -> StoreError:
+def explain(
+    e: BaseException, *, action: str, what: str, location: str, endpoint: str | None, store: bool = True
+) -> StoreError:
     """One line for a client error met while doing ``action`` (list, get, put or delete) on
-    ``what`` in the store at ``location``: what went wrong and what to set or do. The error's
+    ``what`` in the store at ``location`` (or, with ``store=False``, the objects there): what
+    went wrong and what to set or do. The error's
     ``permanent`` says whether waiting could cure it (an outage) or not (a missing bucket)."""
     text = str(e)
     first = client_error(e)
@@ -196,7 +199,7 @@ def explain(e: BaseException, *, action: str, what: str, location: str, endpoint
         )
     else:
         permanent = not any(x in text for x in ("retries", " 5", "SlowDown", "Throttl", "409", "Conflict"))
-        msg = f"cannot {action} {what} in the event store at {location}: {first}"
+        msg = f"cannot {action} {what} in {'the event store at ' if store else ''}{location}: {first}"
         if not permanent:
             msg += " (still failing after retries; try again later)"
     error = StoreError(msg)
