@@ -143,7 +143,11 @@ def test_an_outage_fills_the_buffer_up_to_its_bound_then_refuses_and_loses_nothi
     writer.flush()
     data = ObjectStore(client, "m://x", "p").read(writer.segment)
     seqs = [int(line.split(b'"seq":')[1].split(b",")[0]) for line in data.splitlines()]
-    assert seqs == [*range(1, len(kept) + 1), more.seq]  # every kept event once, in order
+    assert seqs == [*range(1, len(kept) + 2)]  # every kept event once, in order, and
+    assert more.seq == len(kept) + 1  # the refused one took no sequence number or chain link
+    from joshreg.operations.verify import verify_store
+
+    assert verify_store(ObjectStore(client, "m://x", "p"), rebuild=False).ok
 
 
 def test_a_retried_put_that_had_landed_is_compared_not_doubled() -> None:

@@ -186,8 +186,6 @@ class EventWriter:
         full, line = self._envelope(event)
         try:
             self.store.append(self._segment, line)
-        except UploadBacklogError:
-            raise
         except StoreError as e:
             self._abandon(e)
         self._written_seq = self._seq

@@ -147,9 +147,11 @@ class Uploads:
         """Bytes appended and not yet uploaded (kept as a running count: asked per event)."""
         return self._buffered
 
-    def check_room(self, incoming: int = 0) -> None:
-        """Raise ``UploadBacklogError`` if the buffer cannot take ``incoming`` more bytes."""
-        if self._pid == os.getpid() and self.buffered() + incoming > self.max_buffer:
+    def check_room(self) -> None:
+        """Raise ``UploadBacklogError`` once ``max_buffer`` bytes wait. The writer asks before it
+        makes an event; ``append`` never refuses, since an event that has its envelope (its
+        sequence number, its link in the chain) must reach the log."""
+        if self._pid == os.getpid() and self.buffered() >= self.max_buffer:
             waited = time.monotonic() - self.error_since if self.error is not None else 0.0
             cause = f": {self.error}" if self.error is not None else " (it answers too slowly)"
             raise UploadBacklogError(
@@ -164,7 +166,6 @@ class Uploads:
         self._forked()
         with self._cond:
             self._alive()
-            self.check_room(len(data))
             own = self.segment(name, start)
             if not own.waiting:
                 own.oldest = time.monotonic()
