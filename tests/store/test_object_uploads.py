@@ -262,3 +262,39 @@ def test_verify_calls_a_missing_chunk_not_yet_visible_then_lost() -> None:
     assert report.ok and [p.kind for p in report.warnings] == ["chunk-not-yet-visible"]
     later = verify_store(fresh, rebuild=False, now=time.time() + 3600)
     assert not later.ok and any(p.kind == "chunk-missing" and "lost" in p.message for p in later.problems)
+
+
+def test_closing_a_store_that_cannot_upload_says_so_and_can_be_retried() -> None:
+    client = MemoryStore()
+    store = FlakyStore(client, "m://x", "p", flush_timeout=0.2)
+    store.down = True
+    store.append(SEG, b"one\n")
+    with pytest.raises(UploadBacklogError, match="not in the event store"):
+        store.close()
+    store.down = False
+    store.close()  # the thread went on; closing again waits again
+    assert ObjectStore(client, "m://x", "p").read(SEG) == b"one\n"
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [("kept = EventWriter(store)\nkept", "the event log was not flushed"),  # by the writers' hook
+     ("EventWriter(store)", "events could not be uploaded")],  # a writer dropped: the store's hook
+)  # fmt: skip
+def test_a_process_exiting_with_events_it_cannot_upload_says_so(how: str, said: str) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from obstore.store import MemoryStore\n"
+        "from joshreg.log.events import RunStarted\n"
+        "from joshreg.log.writer import EventWriter\n"
+        "import tests.store.test_object_uploads as t\n"
+        "store = t.FlakyStore(MemoryStore(), 'm://x', 'p', flush_timeout=0.2)\n"
+        "store.down = True\n"
+        f"{how}.append(RunStarted(run_id='r', run_hash='h', session_id='s', replicate=0))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert f"joshreg: at exit, {said}" in done.stderr
+    assert "not in the event store at m://x yet" in done.stderr

@@ -38,6 +38,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -68,8 +69,10 @@ _monotonic = time.monotonic
 @atexit.register
 def _flush_all() -> None:
     for w in list(_open_writers):
-        with contextlib.suppress(Exception):
+        try:
             w.close()
+        except Exception as e:  # at exit nobody can catch it: say what may be lost
+            sys.stderr.write(f"joshreg: at exit, the event log was not flushed: {e}\n")
 
 
 class EventWriter:

@@ -80,7 +80,6 @@ class ObjectStore(LogStore):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint = endpoint
         self.refresh_interval = refresh_interval
-        self.flush_timeout = flush_timeout
         #: Requests made, by kind (list, get, put, delete, head): for tests and benchmarks.
         self.requests: Counter[str] = Counter()
         self._lock = threading.RLock()  # the index and the caches below
@@ -93,7 +92,12 @@ class ObjectStore(LogStore):
         self._claim_lists: dict[str, tuple[float, list[str]]] = {}
         self._pool: tuple[int, ThreadPoolExecutor] | None = None
         self._uploads = Uploads(
-            self._chunk_name, self._put_chunk, location, max_buffer=max_buffer, on_uploaded=self._uploaded
+            self._chunk_name,
+            self._put_chunk,
+            location,
+            max_buffer=max_buffer,
+            flush_timeout=flush_timeout,
+            on_uploaded=self._uploaded,
         )
         if not create and self._get("FORMAT") is None:
             raise LogFormatError(f"there is no joshreg event store at {location}")
@@ -266,13 +270,13 @@ class ObjectStore(LogStore):
 
     def sync(self, segment: str) -> None:
         """Wait until every byte appended to ``segment`` is in chunk objects."""
-        self._uploads.wait_uploaded(segment, self.flush_timeout)
+        self._uploads.wait_uploaded(segment, self._uploads.flush_timeout)
 
     def close_segment(self, segment: str) -> None:
         self._uploads.forget(segment)
 
     def close(self) -> None:
-        self._uploads.close(self.flush_timeout)
+        self._uploads.close()
         if self._pool is not None and self._pool[0] == os.getpid():
             self._pool[1].shutdown()
         self._pool = None

@@ -23,10 +23,12 @@ child starts empty: its parent uploads what the parent appended.
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import os
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +40,20 @@ MAX_BACKOFF_S = 5.0
 _FIRST_BACKOFF_S = 0.05
 #: Recent own chunks kept in memory, so a process reads back its own writes without a GET.
 _RECENT_BYTES = 8 << 20
+
+_all: weakref.WeakSet[Uploads] = weakref.WeakSet()
+
+
+@atexit.register
+def _upload_all() -> None:
+    """At exit, upload what waits (the writers' exit hook flushes theirs first; this catches a
+    writer dropped without ``close``), and say what could not go up."""
+    for uploads in list(_all):
+        if uploads.mine() and uploads.buffered():
+            try:
+                uploads.close()
+            except StoreError as e:
+                sys.stderr.write(f"joshreg: at exit, events could not be uploaded: {e}\n")
 
 
 @dataclass
@@ -97,6 +113,7 @@ class Uploads:
         max_lines: int = 256,
         max_delay: float = 0.05,
         max_buffer: int = 64 << 20,
+        flush_timeout: float = 120.0,
         on_uploaded: Callable[[str, int, int, str], None] | None = None,
     ) -> None:
         self.name_for = name_for
@@ -105,6 +122,7 @@ class Uploads:
         self.max_lines = max_lines
         self.max_delay = max_delay
         self.max_buffer = max_buffer
+        self.flush_timeout = flush_timeout
         self.on_uploaded = on_uploaded
         self.own: dict[str, OwnSegment] = {}
         self.error: StoreError | None = None  # the last failure, cleared by a success
@@ -116,6 +134,7 @@ class Uploads:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._buffered = 0
+        _all.add(self)
 
     # --- the writer's side --------------------------------------------------------------------
 
@@ -213,11 +232,13 @@ class Uploads:
             if own is not None and not own.in_flight and not own.waiting:
                 del self.own[name]
 
-    def close(self, timeout: float) -> None:
-        """Upload what waits (as long as ``timeout``), then stop the thread."""
+    def close(self, timeout: float | None = None) -> None:
+        """Upload what waits (as long as ``timeout``, by default ``flush_timeout``), then stop
+        the thread. Raises
+        ``UploadBacklogError`` if something could not go up: the thread goes on trying, and
+        closing again waits again."""
         for name in list(self.own):
-            with contextlib.suppress(StoreError):
-                self.wait_uploaded(name, timeout)
+            self.wait_uploaded(name, self.flush_timeout if timeout is None else timeout)
         with self._cond:
             self._closing = True
             self._cond.notify_all()
