@@ -36,3 +36,24 @@ def test_duckdb_writes_and_reads_s3_and_keeps_no_secret_in_its_file(
     assert "very-secret-value" not in str(con.execute("SELECT * FROM duckdb_secrets()").fetchall())
     con.close()
     assert b"very-secret-value" not in db.read_bytes()
+
+
+@pytest.mark.slow  # a server
+def test_settings_changed_in_the_environment_apply_at_the_next_use(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job script that refreshes its credentials (or endpoint) in the environment is heard:
+    the secret is made again from the resolver before every use."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "old")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # stale: nothing answers there
+    con = duckdb.connect()
+    url = f"s3://sweeps/{tmp_path.name}/t.parquet"
+    use_s3(con)
+    with pytest.raises(duckdb.Error):
+        con.execute(f"COPY (SELECT 1 AS one) TO '{url}' (FORMAT parquet)")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "refreshed")
+    use_s3(con)
+    con.execute(f"COPY (SELECT 1 AS one) TO '{url}' (FORMAT parquet)")
+    assert con.execute(f"SELECT one FROM read_parquet('{url}')").fetchall() == [(1,)]
