@@ -74,12 +74,13 @@ class CuttableProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
             with self._lock:
                 self._open.discard(src)
                 self._open.discard(dst)
+            for s in (src, dst):  # the other direction's thread then stops too
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from pathlib import Path
 __all__ = ["S3Server", "moto", "seaweedfs"]
 
 STARTUP_TIMEOUT_S = 60.0
+_STARTS = 3  # attempts when a port chosen free was taken meanwhile
 
 
 # Both servers accept any key pair, and moto needs one: its anonymous put-if-absent answers
@@ -126,27 +127,44 @@ def _serve(
     command: Callable[[Path, int], list[str]],
 ) -> Iterator[S3Server]:
     """Run ``command(folder, free port)`` with its output in ``folder/log_name`` (a temporary
-    folder by default) until it answers on that port, and stop it after the ``with`` block."""
+    folder by default) until it answers on that port, and stop it after the ``with`` block.
+
+    A port found free may be taken by another process before the server binds it (many
+    servers and workers start side by side in the suite): the server then exits with "address
+    already in use", and is started again on new ports, in a fresh folder, up to three times."""
     with contextlib.ExitStack() as stack:
         root = (
             Path(folder) if folder is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
-        root.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
-        args = command(root, port)
-        log = stack.enter_context(open(root / log_name, "wb"))
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        with _stopped_afterwards(proc):
+        for attempt in range(_STARTS):
+            where = root if attempt == 0 else root / f"start-{attempt + 1}"
+            where.mkdir(parents=True, exist_ok=True)
+            port = _free_port()
+            args = command(where, port)
+            log = stack.enter_context(open(where / log_name, "wb"))
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
             endpoint = f"http://127.0.0.1:{port}"
-            _wait_ready(name, endpoint, proc, root / log_name)
+            try:
+                _wait_ready(name, endpoint, proc, where / log_name)
+            except BaseException as e:
+                _stop(proc)
+                if (
+                    isinstance(e, RuntimeError)
+                    and "address already in use" in str(e).lower()
+                    and attempt + 1 < _STARTS
+                ):
+                    continue
+                raise
+            break
+        try:
             yield S3Server(endpoint, name)
+        finally:
+            _stop(proc)
 
 
-@contextlib.contextmanager
-def _stopped_afterwards(proc: subprocess.Popen[bytes]) -> Iterator[None]:
-    try:
-        yield
-    finally:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 2 s (SeaweedFS may ignore SIGTERM for long)."""
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=2)  # SeaweedFS may take long to stop; its data is thrown away
