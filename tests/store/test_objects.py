@@ -22,6 +22,17 @@ class TestObjectStoreInMemory(LogStoreContract):
         return ObjectStore(MemoryStore(), "memory://test", prefix="exp1")
 
 
+class TestObjectStoreInPartsInMemory(LogStoreContract):
+    """The contract again with every claim over 8 bytes stored in parts (``store.parts``)."""
+
+    store_class = ObjectStore
+
+    def make_store(self, tmp_path: Path) -> LogStore:
+        from obstore.store import MemoryStore
+
+        return ObjectStore(MemoryStore(), "memory://test", prefix="exp1", part_size=8)
+
+
 @pytest.mark.slow  # a server
 class TestObjectStoreOnS3Servers(LogStoreContract):
     """The contract on each real server (SeaweedFS, then moto: ``each_s3_endpoint``)."""

@@ -170,7 +170,9 @@ def compact_store(
     report = CompactionReport(store.location, dry_run=dry_run)
     clock = time.time() if now is None else now
     if not dry_run:
-        report.temporaries_removed = store.discard_temporaries(PREFIX, temp_grace)
+        report.temporaries_removed = sum(
+            store.discard_temporaries(folder, temp_grace) for folder in (PREFIX, "blobs")
+        )
     for seg in store.segments():
         if seg.compacted is not None and seg.jsonl_size is None:
             continue  # done

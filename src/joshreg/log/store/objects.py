@@ -6,7 +6,8 @@ out by time bucket (``store.chunks``: one ``start_after`` listing finds what is 
 go up in the background (``store.uploads``: the ``batch`` flusher, a bounded buffer during an
 outage, retries under a fixed name); a chunk put refused as already there (a retry whose first
 attempt landed) is read back and compared byte for byte. Claims, ``FORMAT`` and locks are
-put-if-absent objects.
+put-if-absent objects; a claim too big for one put goes up in parts under a manifest
+(``store.parts``).
 
 A process always sees its own appends and claims at once. What other processes write becomes
 visible at the next listing: with ``refresh_interval`` (the registry sets 1 s) a store lists at
@@ -26,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, LogFormatError, StoreError
+from joshreg.log.store import parts as claim_parts
 from joshreg.log.store.base import LogStore, SegmentInfo, format_body, read_format
 from joshreg.log.store.chunks import (
     FULL_LISTING_S,
@@ -59,6 +61,7 @@ class ObjectStore(LogStore):
     ``refresh_interval``: list what other processes wrote at most this often (seconds).
     ``max_buffer``: bytes of appended lines held while the service does not take them.
     ``flush_timeout``: how long ``sync`` (``flush()``, ``close()``) waits for the uploads.
+    ``part_size``: claims larger than this go up in parts of this size (``store.parts``).
     """
 
     background_uploads = True
@@ -74,12 +77,14 @@ class ObjectStore(LogStore):
         endpoint: str | None = None,
         max_buffer: int = 64 << 20,
         flush_timeout: float = 120.0,
+        part_size: int | None = None,
     ) -> None:
         self.client = client
         self.location = location
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint = endpoint
         self.refresh_interval = refresh_interval
+        self.part_size = claim_parts.PART_SIZE if part_size is None else part_size
         #: Requests made, by kind (list, get, put, delete, head): for tests and benchmarks.
         self.requests: Counter[str] = Counter()
         self._lock = threading.RLock()  # the index and the caches below
@@ -329,13 +334,17 @@ class ObjectStore(LogStore):
         return b"".join(parts)
 
     def _fetch(self, names: list[str]) -> list[bytes | None]:
-        """GET several objects, in parallel when there are several (one pool per store, made
-        at the first such read)."""
-        if len(names) <= 1:
-            return [self._get(n) for n in names]
+        """GET several objects, in parallel when there are several."""
+        return self._map(self._get, names)
+
+    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
+        """``fn`` over ``items``, in parallel when there are several (one pool per store, made
+        at the first such call)."""
+        if len(items) <= 1:
+            return [fn(i) for i in items]
         if self._pool is None or self._pool[0] != os.getpid():  # a forked child has no threads
-            self._pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="joshreg-get"))
-        return list(self._pool[1].map(self._get, names))
+            self._pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="joshreg-io"))
+        return list(self._pool[1].map(fn, items))
 
     def _read_compacted(self, segment: str, offset: int, end: int | None) -> bytes:
         with self._lock:
@@ -345,7 +354,7 @@ class ObjectStore(LogStore):
         if copy is None:
             return b""
         try:
-            whole = container_bytes(self._get(copy[0]) or b"")
+            whole = container_bytes(self._get_whole(copy[0]) or b"")
         except Exception as e:  # damaged or foreign file: pyarrow raises many kinds
             raise StoreError(f"cannot read the compacted segment {copy[0]}: {e}") from e
         return whole[offset:end]
@@ -388,7 +397,11 @@ class ObjectStore(LogStore):
     # --- claims -------------------------------------------------------------------------------
 
     def claim(self, name: str, data: bytes) -> bool:
-        made = self._put_new(name, bytes(data))
+        data = bytes(data)
+        if claim_parts.needs_parts(data, self.part_size):
+            made = self._claim_in_parts(name, data)
+        else:
+            made = self._put_new(name, data)
         with self._lock:
             self._missing.pop(name, None)
             for prefix, (_, names) in self._claim_lists.items():
@@ -402,11 +415,61 @@ class ObjectStore(LogStore):
             since = self._missing.get(name)
         if since is not None and self._fresh(since):
             return None
-        data = self._get(name)
+        data = self._get_whole(name)
         if data is None and self.refresh_interval > 0:
             with self._lock:
                 self._missing[name] = time.monotonic()
         return data
+
+    def _claim_in_parts(self, name: str, data: bytes) -> bool:
+        """Parts first (in parallel, each put-if-absent and compared if already there), the
+        manifest last: the claim appears whole or not at all."""
+        if self.claim_exists(name):
+            return False  # lost already: do not upload the parts at all
+        manifest, pieces = claim_parts.split(name, data, self.part_size)
+
+        def put(piece: tuple[str, bytes]) -> None:
+            part, body = piece
+            if not self._put_new(part, body) and self._get(part) != body:
+                raise StoreError(
+                    f"part {part} in {self.location} exists with other bytes than its name promises; "
+                    "run `joshreg verify` on the registry"
+                )
+
+        self._map(put, pieces)
+        return self._put_new(name, manifest.encode())
+
+    def _get_whole(self, name: str) -> bytes | None:
+        """A claim's content, joined from its parts when it went up in parts."""
+        data = self._get(name)
+        manifest = None if data is None else claim_parts.parse(data, name)
+        if manifest is None:
+            return data
+        pieces = self._fetch([part for part, _ in manifest.parts])
+        return claim_parts.join(manifest, pieces, name, self.location)
+
+    def discard_temporaries(self, prefix: str, older_than: float) -> int:
+        """Delete the parts under ``prefix`` that no manifest names and that are older than
+        ``older_than`` seconds (a writer that lost the race for a name, or died before its
+        manifest); return how many."""
+        import obstore
+
+        listed = self._list(claim_parts.FOLDER + prefix.strip("/") + "/")
+        found = [
+            (self._name(m["path"]), m["last_modified"].timestamp() if m.get("last_modified") else None)
+            for m in listed
+        ]
+        claims = {owner[0] for n, _ in found if (owner := claim_parts.owner(n)) is not None}
+        manifests = {}
+        for claim in claims:
+            raw = self._get(claim)
+            manifests[claim] = None if raw is None else claim_parts.parse(raw, claim)
+        doomed = claim_parts.orphans(found, manifests, time.time() - older_than)
+        if doomed:
+            self._call(
+                "delete", f"parts under {prefix}", obstore.delete, self.client, [self._key(n) for n in doomed]
+            )
+        return len(doomed)
 
     def list_claims(self, prefix: str) -> list[str]:
         import obstore
@@ -426,10 +489,10 @@ class ObjectStore(LogStore):
 
     def walk_claims(self, prefix: str) -> Iterator[str]:
         folder = prefix.rstrip("/") + "/"
-        if folder.startswith("log/"):
+        if folder.startswith(("log/", claim_parts.FOLDER)):
             return iter(())
         names = (self._name(meta["path"]) for meta in self._list(folder))
-        hidden = ("log/", "locks/", ".joshreg-probe/")
+        hidden = ("log/", "locks/", ".joshreg-probe/", claim_parts.FOLDER)
         return iter(sorted(n for n in names if not n.startswith(hidden) and n != "FORMAT"))
 
     def claim_exists(self, name: str) -> bool:
