@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import io
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -88,6 +89,11 @@ class Scale:
     catchup: int = 1_000
     repeats: int = 3
     open_repeats: int = 5
+    big_repeats: int = 2  # rebuilds of the 10^6-event fixture (JSONL, compacted, floor)
+    # --scale: 10^7 events from 64 writer segments (4 processes x 16 writers), compacted
+    scale_events: int = 10_000_000
+    scale_procs: int = 4
+    scale_writers: int = 64
 
 
 QUICK = Scale(
@@ -101,35 +107,135 @@ QUICK = Scale(
     rebuild_big=50_000,
     repeats=1,
     open_repeats=3,
+    big_repeats=1,
+    scale_events=500_000,
 )
+
+
+def loadavg() -> list[float]:
+    """The machine's 1-, 5- and 15-minute load averages, rounded: every row carries them."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 @dataclass
 class Result:
-    """One row of the table."""
+    """One row of the table: the figure (median of ``runs``), its goal and its baseline.
+
+    Goals, by the fields set:
+
+    - no baseline: ``value <= goal`` (times) or ``value >= goal`` (``higher_is_better``);
+    - ``baseline`` and not ``relative``: the speedup ``baseline / value >= goal``;
+    - ``relative``: ``value <= goal x baseline``, the baseline being a floor or a plain-DuckDB
+      way of doing the same work in the same run (``baseline_name`` when that is another row);
+      when the baseline was not measured, the row says so (``NO_BASELINE``), never PASS;
+    - ``goal=None``: a reference row (a floor, a bare interpreter), with no goal of its own.
+
+    ``loadavg`` is taken when the row is made (the measurement's end); ``loadavg_start`` by the
+    script's step runner where it has one.
+    """
 
     name: str
     what: str
     value: float
     unit: str
-    goal: float
+    goal: float | None
     higher_is_better: bool
     baseline: float | None = None
     runs: list[float] = field(default_factory=list)
     baseline_runs: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    relative: bool = False
+    baseline_name: str | None = None
+    loadavg: list[float] = field(default_factory=loadavg)
+    loadavg_start: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.runs:  # a single measurement is its own run
+            self.runs = [self.value]
+
+    def set_baseline(self, other: Result | None) -> None:
+        """Take ``other`` (a row of this run, or None when it was not measured) as the baseline."""
+        if other is not None:
+            self.baseline, self.baseline_runs = other.value, list(other.runs)
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        """Relative goals: value / baseline (on goal when <= goal); speedups: baseline / value;
+        plain goals: the headroom (on goal when >= 1)."""
+        if self.relative or self.baseline_name:
+            if self.baseline is None:
+                return None
+            r = self.value / self.baseline if self.baseline else float("inf")
+        elif self.baseline is not None:
+            r = self.baseline / self.value if self.value else float("inf")
+        elif self.goal is None:
+            return None
+        elif self.higher_is_better:
+            r = self.value / self.goal
+        else:
+            r = self.goal / self.value if self.value else float("inf")
+        return r if math.isfinite(r) else None
+
+    @property
+    def status(self) -> str:
+        """PASS, MISS, NO_BASELINE (a relative goal without its baseline) or INFO (no goal)."""
+        if self.goal is None:
+            return "INFO"
+        if self.relative or self.baseline_name:
+            if self.baseline is None:
+                return "NO_BASELINE"
+            return "PASS" if self.value <= self.goal * self.baseline else "MISS"
         if self.baseline is not None:
-            return self.baseline / self.value if self.value else float("inf")
-        if self.higher_is_better:
-            return self.value / self.goal
-        return self.goal / self.value if self.value else float("inf")
+            return "PASS" if self.baseline / self.value >= self.goal else "MISS"
+        ok = self.value >= self.goal if self.higher_is_better else self.value <= self.goal
+        return "PASS" if ok else "MISS"
 
     @property
-    def passed(self) -> bool:
-        return self.ratio >= (self.goal if self.baseline is not None else 1.0)
+    def passed(self) -> bool | None:
+        """True when the goal holds; False on a miss or an unchecked relative goal; None: no goal."""
+        return None if self.goal is None else self.status == "PASS"
+
+    @property
+    def goal_text(self) -> str:
+        """The goal as the table and the README state it."""
+        if self.goal is None:
+            return "reference"
+        if self.relative or self.baseline_name:
+            return f"<= {self.goal:g}x {self.baseline_name or 'baseline'}"
+        if self.baseline is not None:
+            return f">= {self.goal:g}x faster"
+        return (">= " if self.higher_is_better else "<= ") + _fmt(self.goal, self.unit)
+
+    @property
+    def goal_kind(self) -> str:
+        if self.goal is None:
+            return "none"
+        if self.relative or self.baseline_name:
+            return "value <= goal x baseline"
+        if self.baseline is not None:
+            return "speedup over baseline >= goal"
+        return "value >= goal" if self.higher_is_better else "value <= goal"
+
+    def row(self) -> dict[str, Any]:
+        """The JSON row (``benchmarks/bench_row.schema.json``)."""
+        status = self.status
+        row = {
+            **asdict(self),
+            "min": min(self.runs),
+            "max": max(self.runs),
+            "baseline_min": min(self.baseline_runs) if self.baseline_runs else None,
+            "baseline_max": max(self.baseline_runs) if self.baseline_runs else None,
+            "ratio": self.ratio,
+            "passed": self.passed,
+            "status": status,
+            "goal_kind": self.goal_kind,
+            "goal_text": self.goal_text,
+        }
+        if row["loadavg_start"] is None:
+            del row["loadavg_start"]
+        if status == "NO_BASELINE":
+            row["note"] = f"no {self.baseline_name or 'baseline'} measured in this run"
+        return row
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -523,6 +629,17 @@ def make_fixture(root: Path, n: int, procs: int = 4, writers_per_proc: int = 2) 
     return sum(_collect(q, ps))
 
 
+def _rebuilds(db: Path, events: Path, profile: int, repeats: int) -> list[float]:
+    """Time ``repeats`` full rebuilds, each into a new DuckDB file at ``db`` (the last one stays);
+    only the first is profiled."""
+    times = []
+    for r in range(repeats):
+        for f in (db, db.with_name(db.name + ".wal")):
+            f.unlink(missing_ok=True)
+        times.append(_rebuild(db, events, profile if r == 0 else 0))
+    return times
+
+
 def _rebuild(db: Path, events: Path, profile: int) -> float:
     """Time ``Projector.rebuild()`` on a fresh DuckDB file; return seconds."""
     con = duckdb.connect(str(db))
@@ -535,7 +652,11 @@ def _rebuild(db: Path, events: Path, profile: int) -> float:
     return t
 
 
-def bench_rebuild(name: str, n: int, base: Path, profile: int, *, goal: float, keep: bool) -> Result:
+def bench_rebuild(
+    name: str, n: int, base: Path, profile: int, *, goal: float, keep: bool, repeats: int, floor: bool = False
+) -> Result:
+    """Generate ``n`` events and time a full rebuild from the JSONL; with ``floor`` the goal is
+    ``goal`` x ``compacted_floor_1m`` of the same run (``main`` sets the baseline)."""
     d = base / name
     d.mkdir()
     events = d / "reg.events"
@@ -544,29 +665,28 @@ def bench_rebuild(name: str, n: int, base: Path, profile: int, *, goal: float, k
     gen = time.perf_counter() - tg
     size = sum(f.stat().st_size for f in (events / "log").iterdir())
     os.sync()  # the fixture just written: its writeback is not the rebuild's time
-    t = _rebuild(d / "reg.duckdb", events, profile)
+    times = _rebuilds(d / "reg.duckdb", events, profile, repeats)
     res = Result(
         name,
         f"full rebuild of {made:,} events (s)",
-        t,
+        statistics.median(times),
         "s",
         goal,
         False,
-        runs=[t],
+        runs=times,
         extra={"events": made, "log_bytes": size, "fixture_seconds": round(gen, 2)},
+        relative=floor,
+        baseline_name="compacted_floor_1m" if floor else None,
     )
     if not keep:
         shutil.rmtree(d)
     return res
 
 
-def bench_rebuild_compacted(base: Path, big: Path, profile: int) -> Result:
-    """Compact a copy of the big fixture (every segment sealed), then time a full rebuild from
-    the Parquet files; the tables must hold as many events as a rebuild from the JSONL."""
-    d = base / "rebuild_compacted"
-    d.mkdir()
+def _compact_and_rebuild(d: Path, profile: int, repeats: int) -> tuple[list[float], int, dict[str, Any]]:
+    """Compact the store at ``d/reg.events`` (every segment sealed), then time a full rebuild
+    from the Parquet files into ``d/reg.duckdb``: seconds, events in the tables, details."""
     events = d / "reg.events"
-    shutil.copytree(big / "reg.events", events)
     jsonl = sum(f.stat().st_size for f in (events / "log").iterdir())
     tc = time.perf_counter()
     report = compact_store(LocalStore(events))
@@ -574,9 +694,27 @@ def bench_rebuild_compacted(base: Path, big: Path, profile: int) -> Result:
     assert report.ok and not report.skipped and not list((events / "log").iterdir()), str(report)
     parquet = sum(f.stat().st_size for f in (events / "compacted").iterdir())
     os.sync()
-    t = _rebuild(d / "reg.duckdb", events, profile)
+    times = _rebuilds(d / "reg.duckdb", events, profile, repeats)
     with duckdb.connect(str(d / "reg.duckdb")) as con:
         n = con.execute("SELECT count(*) FROM event_log").fetchone()[0]
+    extra = {
+        "events": n,
+        "compaction_seconds": round(t_compact, 2),
+        "jsonl_bytes": jsonl,
+        "parquet_bytes": parquet,
+        "segments": len(report.compacted),
+    }
+    return times, n, extra
+
+
+def bench_rebuild_compacted(base: Path, big: Path, profile: int, repeats: int) -> Result:
+    """Compact a copy of the big fixture, then time a full rebuild from the Parquet files; the
+    tables must hold as many events as a rebuild from the JSONL. Goal: at most 1.3x
+    ``compacted_floor_1m`` of the same run."""
+    d = base / "rebuild_compacted"
+    d.mkdir()
+    shutil.copytree(big / "reg.events", d / "reg.events")
+    times, n, extra = _compact_and_rebuild(d, profile, repeats)
     with duckdb.connect(str(big / "reg.duckdb")) as con:
         want = con.execute("SELECT count(*) FROM event_log").fetchone()[0]
     assert n == want, (n, want)
@@ -584,22 +722,57 @@ def bench_rebuild_compacted(base: Path, big: Path, profile: int) -> Result:
     return Result(
         "rebuild_compacted_1m",
         f"full rebuild of {n:,} events from compacted (Parquet) segments (s)",
-        t,
+        statistics.median(times),
         "s",
-        3.0,
+        1.3,
         False,
-        runs=[t],
-        extra={
-            "events": n,
-            "compaction_seconds": round(t_compact, 2),
-            "jsonl_bytes": jsonl,
-            "parquet_bytes": parquet,
-            "segments": len(report.compacted),
-        },
+        runs=times,
+        extra=extra,
+        relative=True,
+        baseline_name="compacted_floor_1m",
     )
 
 
-def bench_compacted_floor(base: Path, big: Path) -> Result:
+def bench_scale(sc: Scale, base: Path, profile: int) -> list[Result]:
+    """``scale_10m``: ``sc.scale_events`` events from ``sc.scale_writers`` writer segments
+    (``sc.scale_procs`` processes), compacted, then a full rebuild (at most 10x
+    ``rebuild_compacted_1m``); on that registry, catch-up of ``sc.catchup`` events and an open
+    (each at most 1.2x its 10^6 row of the same run)."""
+    d = base / "scale_10m"
+    d.mkdir()
+    events = d / "reg.events"
+    tg = time.perf_counter()
+    made = make_fixture(events, sc.scale_events, sc.scale_procs, sc.scale_writers // sc.scale_procs)
+    gen = time.perf_counter() - tg
+    print(f"  [{gen:6.1f} s] scale fixture: {made:,} events", flush=True)
+    times, n, extra = _compact_and_rebuild(d, profile, 1)
+    assert n == made, (n, made)
+    t = times[0]
+    print(f"  [{extra['compaction_seconds']:6.1f} s] scale compaction; rebuild {t:.1f} s", flush=True)
+    rows = [
+        Result(
+            "scale_10m",
+            f"full rebuild of {n:,} events from {extra['segments']} compacted writer segments (s)",
+            t,
+            "s",
+            10.0,
+            False,
+            runs=[t],
+            extra={**extra, "fixture_seconds": round(gen, 2), "writer_processes": sc.scale_procs},
+            relative=True,
+            baseline_name="rebuild_compacted_1m",
+        )
+    ]
+    catchup = bench_catchup(sc, d, profile, name="scale_catchup_10m")
+    open_ = bench_open(sc, d, profile, name="scale_open_10m")
+    for r, of in ((catchup, "catchup_1k"), (open_, "open_big")):
+        r.goal, r.relative, r.baseline_name, r.higher_is_better = 1.2, True, of, False
+    rows += [catchup, open_]
+    shutil.rmtree(d)
+    return rows
+
+
+def bench_compacted_floor(base: Path, big: Path, repeats: int) -> Result:
     """What ``rebuild_compacted_1m``'s goal is up against with these tables: the big registry's
     event tables read back from typed Parquet by DuckDB's own reader (nothing to parse, no
     Python), then the public tables and the commits as a rebuild makes them
@@ -612,29 +785,39 @@ def bench_compacted_floor(base: Path, big: Path) -> Result:
         for table in tables:
             con.execute(f"COPY {table} TO '{d / table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
     os.sync()
-    con = duckdb.connect(str(d / "floor.duckdb"))
-    proj = Projector(con, MemoryStore())
-    t0 = time.perf_counter()
-    con.execute("BEGIN")
-    for table in tables:
-        con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet('{d / table}.parquet')")
-    con.execute("COMMIT")
-    t_events = time.perf_counter() - t0
-    proj.project_tables()
-    t = time.perf_counter() - t0
-    n = sum(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
-    con.close()
+    times, events_times = [], []
+    for r in range(repeats):
+        con = duckdb.connect(str(d / f"floor{r}.duckdb"))
+        proj = Projector(con, MemoryStore())
+        t0 = time.perf_counter()
+        con.execute("BEGIN")
+        for table in tables:
+            con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet('{d / table}.parquet')")
+        con.execute("COMMIT")
+        events_times.append(time.perf_counter() - t0)
+        proj.project_tables()
+        times.append(time.perf_counter() - t0)
+        n = sum(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
+        con.close()
     shutil.rmtree(d)
     return Result(
         "compacted_floor_1m",
         f"floor for rebuild_compacted_1m: {n:,} events from typed Parquet into the same tables (s)",
-        t,
+        statistics.median(times),
         "s",
-        3.0,
+        None,
         False,
-        runs=[t],
-        extra={"events": n, "event_tables_seconds": round(t_events, 2)},
+        runs=times,
+        extra={
+            "events": n,
+            "event_tables_seconds": round(statistics.median(events_times), 2),
+            "event_tables_runs": [round(t, 2) for t in events_times],
+        },
     )
+
+
+def _size(name: str) -> str:
+    return "10^7-event (scale)" if name.startswith("scale") else "big"
 
 
 def _catchup_events(n: int) -> list[EventBase]:
@@ -662,7 +845,7 @@ def _catchup_events(n: int) -> list[EventBase]:
     return out
 
 
-def bench_catchup(sc: Scale, d: Path, profile: int) -> Result:
+def bench_catchup(sc: Scale, d: Path, profile: int, name: str = "catchup_1k") -> Result:
     """Append ``sc.catchup`` events from a new writer, reopen, time ``Projector.catch_up``."""
     times = []
     store = LocalStore(d / "reg.events")
@@ -679,8 +862,8 @@ def bench_catchup(sc: Scale, d: Path, profile: int) -> Result:
         assert res.events == sc.catchup, res.events
         con.close()
     return Result(
-        "catchup_1k",
-        f"catch-up of {sc.catchup:,} new events on the big registry (s)",
+        name,
+        f"catch-up of {sc.catchup:,} new events on the {_size(name)} registry (s)",
         _median(times),
         "s",
         0.1,
@@ -689,7 +872,7 @@ def bench_catchup(sc: Scale, d: Path, profile: int) -> Result:
     )
 
 
-def bench_open(sc: Scale, d: Path, profile: int) -> Result:
+def bench_open(sc: Scale, d: Path, profile: int, name: str = "open_big") -> Result:
     times = []
     for r in range(sc.open_repeats):
         t0 = time.perf_counter()
@@ -701,8 +884,8 @@ def bench_open(sc: Scale, d: Path, profile: int) -> Result:
         assert not reg.private_projection
         reg.close()
     return Result(
-        "open_big",
-        "open an up-to-date big registry (s)",
+        name,
+        f"open an up-to-date {_size(name)} registry (s)",
         _median(times),
         "s",
         0.1,
@@ -800,7 +983,7 @@ def machine() -> dict[str, Any]:
         "duckdb": duckdb.__version__,
         "platform": platform.platform(),
         "tmpdir": tempfile.gettempdir(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_at_start": loadavg(),
     }
 
 
@@ -813,17 +996,19 @@ def _fmt(v: float | None, unit: str) -> str:
 
 
 def print_table(results: list[Result]) -> None:
-    head = f"{'benchmark':<20} {'joshreg':>14} {'goal':>14} {'baseline':>12} {'ratio':>8}  result"
+    """The rows: figure (median), min-max of the runs, goal, baseline, ratio, verdict, load."""
+    head = (
+        f"{'benchmark':<22} {'median':>11} {'min-max':>21} {'goal':>26} {'baseline':>11} {'ratio':>7}"
+        f"  {'result':<12} load"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
-        if r.baseline is not None:
-            goal = f">= {r.goal:g}x faster"
-        else:
-            goal = (">= " if r.higher_is_better else "<= ") + _fmt(r.goal, r.unit)
+        spread = f"{_fmt(min(r.runs), r.unit)}-{_fmt(max(r.runs), r.unit)}" if len(r.runs) > 1 else "-"
+        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
         print(
-            f"{r.name:<20} {_fmt(r.value, r.unit):>14} {goal:>14} {_fmt(r.baseline, r.unit):>12} "
-            f"{r.ratio:>7.2f}x  {'PASS' if r.passed else 'MISS'}"
+            f"{r.name:<22} {_fmt(r.value, r.unit):>11} {spread:>21} {r.goal_text:>26} "
+            f"{_fmt(r.baseline, r.unit):>11} {ratio:>7}  {r.status:<12} {r.loadavg[0]:.2f}"
         )
     print()
     for r in results:
@@ -831,34 +1016,101 @@ def print_table(results: list[Result]) -> None:
         line = f"  {r.name}: {r.what}; runs [{runs}]"
         if r.baseline_runs:
             line += f"; baseline runs [{', '.join(_fmt(x, r.unit) for x in r.baseline_runs)}]"
+        if r.status == "NO_BASELINE":
+            line += f"; goal not checked: no {r.baseline_name or 'baseline'} measured in this run"
         if r.extra:
             line += f"; {r.extra}"
         print(line)
 
 
+def bench_args(ap: argparse.ArgumentParser, out: str) -> None:
+    """The options every ``benchmarks/bench_*.py`` takes, so that ``just bench ARGS`` can pass
+    the same ARGS to each: ``--only`` names another script's rows too (a script with none of
+    them runs nothing), ``--scale`` runs the scale rows (a script without any runs nothing)."""
+    ap.add_argument("--quick", action="store_true", help="small-scale smoke run")
+    ap.add_argument(
+        "--scale", action="store_true", help="the scale rows only (10^7 events; not in the default run)"
+    )
+    ap.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark (repeatable)")
+    ap.add_argument("--out", default=None, help=f"where to write the JSON results (default {out})")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="profile the big steps, top N")
+    ap.add_argument("--tmp", default=None, help="directory for temporary stores (default: system temp)")
+
+
+def chosen(
+    args: argparse.Namespace, script: str, names: tuple[str, ...], scale: tuple[str, ...] = ()
+) -> set[str]:
+    """The rows of ``script`` to run: ``--only``'s among ``names`` and ``scale``, else the
+    scale rows with ``--scale``, else ``names``; empty (said on stdout) when there are none."""
+    if args.only:
+        got = set(args.only) & set(names + scale)
+    elif args.scale:
+        got = set(scale)
+    else:
+        got = set(names)
+    if not got:
+        why = f"--only {' '.join(args.only)}" if args.only else "--scale"
+        print(f"{script}: nothing to run for {why} (its rows: {', '.join(names + scale)})")
+    return got
+
+
+def run_step(results: list[Result], label: str, fn: Callable[[], Result | list[Result]]) -> list[Result]:
+    """Run one benchmark step, stamp the load average at its start on its rows, keep them."""
+    start = loadavg()
+    t = time.perf_counter()
+    got = fn()
+    rows = got if isinstance(got, list) else [got]
+    for r in rows:
+        r.loadavg_start = start
+    results.extend(rows)
+    figures = ", ".join(f"{r.name} {_fmt(r.value, r.unit)}" for r in rows)
+    print(f"  [{time.perf_counter() - t:6.1f} s] {label}: {figures}", flush=True)
+    return rows
+
+
+def link_baselines(results: list[Result]) -> None:
+    """Give each row whose baseline is another row of this run that row's figure and runs."""
+    by_name = {r.name: r for r in results}
+    for r in results:
+        if r.baseline_name:
+            r.set_baseline(by_name.get(r.baseline_name))
+
+
+SCALE_NAMES = ("scale_10m", "scale_catchup_10m", "scale_open_10m")
+# The 10^6 rows the scale rows are judged against, measured in the same run.
+SCALE_NEEDS = ("rebuild_big", "rebuild_compacted_1m", "compacted_floor_1m", "catchup_1k", "open_big")
+BIG = (
+    "rebuild_big",
+    "rebuild_compacted_1m",
+    "compacted_floor_1m",
+    "catchup_1k",
+    "open_big",
+    "as_of_1m",
+    "verify_1m",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small-scale smoke run (< 30 s)")
-    ap.add_argument("--only", choices=NAMES, action="append", help="run only this benchmark (repeatable)")
-    ap.add_argument("--out", default="bench-output/core.json", help="where to write the JSON results")
-    ap.add_argument("--profile", type=int, default=0, metavar="N", help="profile big steps, top N")
-    ap.add_argument("--tmp", default=None, help="directory for temporary stores (default: system temp)")
+    bench_args(ap, "bench-output/core.json (core-scale.json with --scale)")
     args = ap.parse_args(argv)
     sc = QUICK if args.quick else Scale()
-    only = set(args.only or NAMES)
+    only = chosen(args, "bench_core", NAMES, SCALE_NAMES)
+    if not only:
+        return 0
+    if only & set(SCALE_NAMES):
+        only |= set(SCALE_NEEDS)
+    out = Path(args.out or ("bench-output/core-scale.json" if args.scale else "bench-output/core.json"))
     info = machine()
     print(
-        f"joshreg core benchmarks ({'quick' if args.quick else 'full'}): nproc={info['nproc']} "
-        f"python={info['python']} duckdb={info['duckdb']} {info['platform']}\n"
+        f"joshreg core benchmarks ({'quick' if args.quick else 'full'}{', scale' if args.scale else ''}): "
+        f"nproc={info['nproc']} python={info['python']} duckdb={info['duckdb']} {info['platform']}\n"
     )
     results: list[Result] = []
     t_all = time.perf_counter()
 
-    def step(label: str, fn: Callable[[], Result]) -> None:
-        t = time.perf_counter()
-        r = fn()
-        results.append(r)
-        print(f"  [{time.perf_counter() - t:6.1f} s] {label}: {_fmt(r.value, r.unit)}", flush=True)
+    def step(label: str, fn: Callable[[], Result | list[Result]]) -> None:
+        run_step(results, label, fn)
 
     with tempfile.TemporaryDirectory(prefix="joshreg-bench-", dir=args.tmp) as tmp:
         base = Path(tmp)
@@ -872,31 +1124,40 @@ def main(argv: list[str] | None = None) -> int:
             step(
                 "rebuild_small",
                 lambda: bench_rebuild(
-                    "rebuild_small", sc.rebuild_small, base, args.profile, goal=1.0, keep=False
+                    "rebuild_small",
+                    sc.rebuild_small,
+                    base,
+                    args.profile,
+                    goal=1.0,
+                    keep=False,
+                    repeats=sc.repeats,
                 ),
             )
-        big = only & {
-            "rebuild_big",
-            "rebuild_compacted_1m",
-            "compacted_floor_1m",
-            "catchup_1k",
-            "open_big",
-            "as_of_1m",
-            "verify_1m",
-        }
-        if big:
-            prof_big = args.profile if "rebuild_big" in only else 0
+        if only & set(BIG):
+            wanted = "rebuild_big" in only
             step(
                 "rebuild_big",
-                lambda: bench_rebuild("rebuild_big", sc.rebuild_big, base, prof_big, goal=5.0, keep=True),
+                lambda: bench_rebuild(
+                    "rebuild_big",
+                    sc.rebuild_big,
+                    base,
+                    args.profile if wanted else 0,
+                    goal=2.5,
+                    keep=True,
+                    repeats=sc.big_repeats if wanted else 1,
+                    floor=True,
+                ),
             )
-            if "rebuild_big" not in only:
+            if not wanted:  # only the fixture was wanted
                 results.pop()
             d = base / "rebuild_big"
             if "rebuild_compacted_1m" in only:  # before catch-up adds events to the fixture
-                step("rebuild_compacted_1m", lambda: bench_rebuild_compacted(base, d, args.profile))
+                step(
+                    "rebuild_compacted_1m",
+                    lambda: bench_rebuild_compacted(base, d, args.profile, sc.big_repeats),
+                )
             if "compacted_floor_1m" in only:
-                step("compacted_floor_1m", lambda: bench_compacted_floor(base, d))
+                step("compacted_floor_1m", lambda: bench_compacted_floor(base, d, sc.big_repeats))
             if "verify_1m" in only:  # before catch-up adds events from a closed writer
                 step("verify_1m", lambda: bench_verify(sc, d, args.profile))
             if "catchup_1k" in only:
@@ -905,37 +1166,41 @@ def main(argv: list[str] | None = None) -> int:
                 step("open_big", lambda: bench_open(sc, d, args.profile))
             if "as_of_1m" in only:
                 step("as_of_1m", lambda: bench_as_of(sc, d, args.profile))
+            shutil.rmtree(d)  # room on the disk for the scale fixture
+        if only & set(SCALE_NAMES):
+            step("scale_10m", lambda: bench_scale(sc, base, args.profile))
+    link_baselines(results)
     total = time.perf_counter() - t_all
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end [{load}]\n")
+    print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end {loadavg()}\n")
     print_table(results)
-    write_report(Path(args.out), args.quick, info, sc, total, results)
+    write_report(out, args.quick, info, sc, total, results, scale=args.scale)
     return 0
 
 
 def write_report(
-    out: Path, quick: bool, info: dict[str, Any], sc: Any, total: float, results: list[Result]
+    out: Path,
+    quick: bool,
+    info: dict[str, Any],
+    sc: Any,
+    total: float,
+    results: list[Result],
+    *,
+    scale: bool = False,
 ) -> None:
-    """The results as JSON at ``out``, with the machine and the workload sizes (``sc``, a
-    dataclass) they were measured with."""
+    """The results as JSON at ``out`` (``benchmarks/bench_row.schema.json``), with the machine
+    and the workload sizes (``sc``, a dataclass) they were measured with."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    info = {**info, "loadavg_at_end": loadavg()}
+    mode = "quick" if quick else "full"
     payload = {
-        "mode": "quick" if quick else "full",
+        "mode": "quick-scale" if scale and quick else "scale" if scale else mode,
         "machine": info,
         "scale": asdict(sc),
         "total_seconds": round(total, 2),
-        "results": [
-            {**asdict(r), "ratio": r.ratio, "passed": r.passed, "goal_kind": _goal_kind(r)} for r in results
-        ],
+        "results": [r.row() for r in results],
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    out.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
     print(f"\nwrote {out}")
-
-
-def _goal_kind(r: Result) -> str:
-    if r.baseline is not None:
-        return "speedup over baseline >= goal"
-    return "value >= goal" if r.higher_is_better else "value <= goal"
 
 
 if __name__ == "__main__":

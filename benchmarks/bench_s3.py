@@ -123,8 +123,8 @@ class Row(Result):
     ok: bool = True
 
     @property
-    def passed(self) -> bool:
-        return self.ok and super().passed
+    def status(self) -> str:
+        return super().status if self.ok else "MISS"
 
 
 def _spread(xs: list[float], unit: str) -> str:
@@ -141,7 +141,7 @@ def print_table(results: list[Result]) -> None:
         goal = (">= " if r.higher_is_better else "<= ") + _fmt(r.goal, r.unit)
         print(
             f"{r.name:<27} {_fmt(r.value, r.unit):>12} {_spread(r.runs, r.unit):>25} {goal:>14} "
-            f"{r.ratio:>6.2f}x  {'PASS' if r.passed else 'MISS'}"
+            f"{'-' if r.ratio is None else f'{r.ratio:.2f}x':>7}  {r.status}"
         )
     print()
     for r in results:
