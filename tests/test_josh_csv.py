@@ -126,3 +126,11 @@ def test_parquet_bytes_round_trip_and_are_deterministic(tmp_path: Path) -> None:
     blob = to_parquet_bytes(export.table)
     assert blob == to_parquet_bytes(export.table)
     assert pq.read_table(io.BytesIO(blob)).equals(export.table)
+
+
+def test_a_nan_spelling_josh_does_not_write_is_text_even_beside_numbers(tmp_path: Path) -> None:
+    """The fast numeric check (a cast) takes ``nan(1)`` for NaN; the rule does not."""
+    with pytest.raises(ValueError, match=r"line 3: column 'x' mixes numbers and text: 'nan\(1\)'"):
+        read_josh_csv(write(tmp_path, "step,replicate,x\n0,0,1.5\n1,0,nan(1)\n"))
+    export = read_josh_csv(write(tmp_path, "step,replicate,x\n0,0,NaN\n1,0,2\n"))
+    assert export.variables == {"x": "DOUBLE"}
