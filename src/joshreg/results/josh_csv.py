@@ -122,7 +122,8 @@ def to_parquet_bytes(table: pa.Table) -> bytes:
 
 
 def _header(data: bytes, source: str) -> list[str]:
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).rstrip(b"\r")  # not split(): it copies the rest
     if not first.strip():
         raise InvalidArgumentError(f"{source}: line 1: the file is empty or has no header row")
     try:
