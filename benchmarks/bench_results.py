@@ -5,9 +5,29 @@ Run from the repository root (``just bench`` runs it after ``bench_core.py``)::
     python benchmarks/bench_results.py            # full scale, about 1 minute
     python benchmarks/bench_results.py --quick    # small-scale smoke run, under 30 s
     python benchmarks/bench_results.py --only load_single --profile 25
+    python benchmarks/bench_results.py --scale    # 50 million rows (500 CSVs), not in `just bench`
+    python benchmarks/bench_results.py --scale --scale-files 20   # the same, 20 files
 
-Prints a table (figure, goal, baseline, ratio, PASS/MISS) and writes ``bench-output/results.json``.
-The baseline loads the same Josh CSV the upstream way, on a held DuckDB connection: upstream's
+Prints a table (figure, goal, baseline, ratio, PASS/MISS) and writes ``bench-output/results.json``
+(rows as ``benchmarks/bench_row.schema.json`` describes).
+
+Two baselines measure DuckDB alone on the same files (issue 16): ``load_batch_read_csv`` sets
+``load_batch``'s figure beside one ``read_csv`` of all its CSVs into a table shaped like
+``cell_data`` (explicit types, run ids by file name, ``ST_Point`` geometry, committed to a file
+database), goal at most 1.5x; ``rebuild_cells_parquet`` sets ``rebuild_cells``'s figure beside one
+``read_parquet`` of the same result files into the same table, goal at most 2x.
+``load_batch_recorder`` is the workers' path (``RunRecorder.load_csv`` per file, then one
+``sync``) against the same ``read_csv`` baseline.
+
+``--scale`` runs only the scale rows: 500 CSVs of 100,000 rows (1,000 cells x 100 steps, five
+variables and positions, geometry on; ``--scale-files`` or ``JOSHREG_BENCH_SCALE_FILES`` for
+fewer) loaded with ``load_csv_batch`` + ``sync`` against one ``read_csv`` of them into DuckDB with
+geometry, each side in its own process with DuckDB's ``memory_limit`` at ``--memory-limit``
+(joshreg sets none, so the bench sets it on both connections) and its peak resident size
+measured; then ``get_timeseries``, ``get_parameter_comparison`` and an unfiltered
+``get_data_summary`` over the current runs (a tenth of the configurations marked bad).
+
+The upstream-style baseline loads the same Josh CSV the upstream way, on a held DuckDB connection: upstream's
 ``cell_data`` (``cell_id_seq``, its six ART indexes, ``geom``) and one ``INSERT ... SELECT FROM
 read_csv_auto(path)`` per file, computing ``geom`` in the same statement (upstream runs a separate
 UPDATE; this baseline is the cheaper one-read form). joshreg's figure includes ``registry.sync()``,
@@ -22,8 +42,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,10 +60,22 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from bench_core import machine, profile_call
 
-from joshreg import CellDataLoader, RunRegistry
+from joshreg import CellDataLoader, RunRecorder, RunRegistry
+from joshreg.log.names import default_events_path
 from joshreg.projection.spatial import load_spatial
+from joshreg.results.diagnostics import DiagnosticQueries
 
-NAMES = ("load_single", "load_batch", "rebuild_cells", "get_timeseries", "get_comparison")
+NAMES = (
+    "load_single",
+    "load_batch",
+    "load_batch_read_csv",
+    "load_batch_recorder",
+    "rebuild_cells",
+    "rebuild_cells_parquet",
+    "get_timeseries",
+    "get_comparison",
+)
+SCALE_NAMES = ("scale_load_50m", "scale_timeseries", "scale_comparison", "scale_summary")
 VARIABLES = ("avg.height", "treeCount", "biomass", "cover.fraction", "seedBank", "status")
 PARAM = "maxGrowth"
 
@@ -64,39 +98,76 @@ QUICK = Scale(steps=20, cells=200, batch=5, rebuild_files=10, hashes=5, repeats=
 
 @dataclass
 class Result:
-    """One row of the table; ``baseline`` rows compare times, the others meet a time goal."""
+    """One row of the table; ``baseline`` rows compare times (``value / baseline <= goal``), the
+    others meet a time goal (``value <= goal``)."""
 
     name: str
     what: str
-    value: float | None
+    value: float
     unit: str
     goal: float
     baseline: float | None = None
     runs: list[float] = field(default_factory=list)
     baseline_runs: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    loadavg: list[float] = field(default_factory=lambda: _loadavg())
+    loadavg_start: list[float] | None = None
 
     @property
-    def ratio(self) -> float | None:
-        if self.value is None:
-            return None
+    def ratio(self) -> float:
+        """The speedup over the baseline (baseline / value), else the headroom goal / value."""
         if self.baseline is not None:
-            return self.value / self.baseline
+            return self.baseline / self.value if self.value else float("inf")
         return self.goal / self.value if self.value else float("inf")
 
     @property
-    def passed(self) -> bool | None:
-        r = self.ratio
-        if r is None:
-            return None
-        return r <= self.goal if self.baseline is not None else r >= 1.0
+    def passed(self) -> bool:
+        if self.baseline is not None:
+            return self.value <= self.goal * self.baseline
+        return self.value <= self.goal
+
+    @property
+    def goal_text(self) -> str:
+        return f"<= {self.goal:g}x baseline" if self.baseline is not None else f"<= {self.goal:g} {self.unit}"
+
+    def row(self) -> dict[str, Any]:
+        """The row as ``benchmarks/bench_row.schema.json`` describes it."""
+        runs = self.runs or [self.value]
+        return {
+            "name": self.name,
+            "what": self.what,
+            "value": self.value,
+            "unit": self.unit,
+            "runs": runs,
+            "min": min(runs),
+            "max": max(runs),
+            "loadavg": self.loadavg,
+            **({"loadavg_start": self.loadavg_start} if self.loadavg_start else {}),
+            "goal": self.goal,
+            "goal_kind": "value / baseline <= goal" if self.baseline is not None else "value <= goal",
+            "goal_text": self.goal_text,
+            "higher_is_better": False,
+            "baseline": self.baseline,
+            "baseline_runs": self.baseline_runs,
+            "baseline_min": min(self.baseline_runs) if self.baseline_runs else None,
+            "baseline_max": max(self.baseline_runs) if self.baseline_runs else None,
+            "ratio": self.ratio,
+            "passed": self.passed,
+            "status": "PASS" if self.passed else "MISS",
+            "extra": self.extra,
+        }
+
+
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --- fixtures -----------------------------------------------------------------------------------
 
 
-def write_csv(path: Path, sc: Scale, seed: int, replicate: int) -> int:
-    """A Josh patch export: position columns, 6 variables (5 numeric, 1 text), step, replicate.
+def write_csv(path: Path, sc: Scale, seed: int, replicate: int, text: bool = True) -> int:
+    """A Josh patch export: position columns, 6 variables (5 numeric, 1 text; without ``text``
+    the 5 numeric ones), step, replicate.
 
     Column order and names follow Josh's exporter; values vary with ``seed`` so every file has
     its own content hash.
@@ -125,6 +196,8 @@ def write_csv(path: Path, sc: Scale, seed: int, replicate: int) -> int:
             "replicate": np.full(n, replicate, dtype=np.int64),
         }
     )
+    if not text:
+        table = table.drop_columns(["status"])
     pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="none"))
     return n
 
@@ -211,6 +284,103 @@ class Baseline:
         self.con.close()
 
 
+# --- baselines: DuckDB alone reading the same files once ----------------------------------------
+
+CELL_DDL = """
+CREATE SEQUENCE IF NOT EXISTS cell_id_seq START 1;
+CREATE TABLE IF NOT EXISTS cell_data (
+    cell_id BIGINT DEFAULT nextval('cell_id_seq'),
+    run_id VARCHAR, run_hash VARCHAR(12), step INTEGER NOT NULL, replicate INTEGER NOT NULL,
+    position_x DOUBLE, position_y DOUBLE, longitude DOUBLE, latitude DOUBLE, entity_type VARCHAR,
+    geom GEOMETRY);
+"""  # joshreg's cell_data (projection/tables.py), without its variable columns
+
+
+def _kind(variable: str) -> str:
+    return "VARCHAR" if variable == "status" else "DOUBLE"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _single_read(
+    db: Path,
+    source: str,
+    items: list[tuple[str, str, str]],
+    variables: tuple[str, ...],
+    memory_limit: str | None = None,
+) -> float:
+    """Seconds of one ``INSERT INTO cell_data SELECT ... FROM <source>`` of every file in
+    ``items`` (``(file, run_id, run_hash)``; run ids joined by file name) into a fresh file
+    database: typed columns, ``ST_Point`` geometry where both coordinates are finite, committed.
+    ``source`` is a DuckDB table function over ``{files}`` (``read_csv``, ``read_parquet``) whose
+    rows carry ``filename`` and the export's columns named as in ``cell_data``."""
+    con = duckdb.connect(str(db))
+    if memory_limit:
+        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+    load_spatial(con)  # the extension's load is not the baseline's work
+    con.execute(CELL_DDL)
+    for v in variables:
+        con.execute(f'ALTER TABLE cell_data ADD COLUMN "{v}" {_kind(v)}')
+    con.register(
+        "_runs",
+        pa.table(
+            {
+                "filename": [f for f, _, _ in items],
+                "run_id": [r for _, r, _ in items],
+                "run_hash": [h for _, _, h in items],
+            }
+        ),
+    )
+    files = "[" + ", ".join(_quote(f) for f, _, _ in items) + "]"
+    cols = "".join(f', c."{v}"' for v in variables)
+    names = "".join(f', "{v}"' for v in variables)
+    t0 = time.perf_counter()
+    con.execute(
+        "INSERT INTO cell_data (run_id, run_hash, step, replicate, position_x, position_y, longitude, "
+        f"latitude, entity_type, geom{names}) "
+        "SELECT r.run_id, r.run_hash, c.step, c.replicate, c.position_x, c.position_y, c.longitude, "
+        "c.latitude, 'patch', CASE WHEN isfinite(c.longitude) AND isfinite(c.latitude) "
+        f"THEN ST_Point(c.longitude, c.latitude) END{cols} "
+        f"FROM ({source.replace('{files}', files)}) c JOIN _runs r USING (filename)"
+    )
+    seconds = time.perf_counter() - t0
+    con.close()
+    return seconds
+
+
+def read_csv_source(variables: tuple[str, ...]) -> str:
+    """``read_csv`` of Josh exports with their types given (no sniffing), positions renamed."""
+    types = {
+        "position.x": "DOUBLE",
+        "position.y": "DOUBLE",
+        "position.longitude": "DOUBLE",
+        "position.latitude": "DOUBLE",
+        **{v: _kind(v) for v in variables},
+        "step": "INTEGER",
+        "replicate": "INTEGER",
+    }
+    columns = "{" + ", ".join(f"{_quote(k)}: {_quote(t)}" for k, t in types.items()) + "}"
+    renamed = ", ".join(
+        f'"position.{a}" AS {b}'
+        for a, b in (
+            ("x", "position_x"),
+            ("y", "position_y"),
+            ("longitude", "longitude"),
+            ("latitude", "latitude"),
+        )
+    )
+    return (
+        'SELECT * EXCLUDE ("position.x", "position.y", "position.longitude", "position.latitude"), '
+        f"{renamed} FROM read_csv({{files}}, header = true, auto_detect = false, nullstr = '', "
+        f"columns = {columns}, filename = true)"
+    )
+
+
+PARQUET_SOURCE = "SELECT * FROM read_parquet({files}, filename = true)"
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -280,42 +450,100 @@ def bench_load_single(sc: Scale, base: Path, files: list[Path], profile: int) ->
     )
 
 
-def bench_load_batch(sc: Scale, base: Path, files: list[Path], profile: int) -> Result:
-    """``sc.batch`` files: ``load_csv_batch`` + ``sync`` vs that many baseline INSERTs."""
+def bench_load_batch(sc: Scale, base: Path, files: list[Path], only: set[str], profile: int) -> list[Result]:
+    """``sc.batch`` files: ``load_csv_batch`` + ``sync`` vs that many upstream-style INSERTs
+    (``load_batch``) and vs one ``read_csv`` of them all (``load_batch_read_csv``); the workers'
+    path, a recorder's ``load_csv`` per file and one ``sync``, vs the same (``load_batch_recorder``)."""
     d = base / "batch"
     d.mkdir()
     rows = sc.steps * sc.cells * sc.batch
+    out: list[Result] = []
+    start = _loadavg()
     reg, runs = _registry_with_runs(d / "reg.duckdb", sc.batch)
     items = [(files[i % len(files)], rid, h) for i, (rid, h) in enumerate(runs)]
-    loader = CellDataLoader(reg)
+    ours = 0.0
+    if only & {"load_batch", "load_batch_read_csv"}:
+        loader = CellDataLoader(reg)
 
-    def ours_fn() -> None:
-        loader.load_csv_batch(items)
-        reg.sync()
+        def ours_fn() -> None:
+            loader.load_csv_batch(items)
+            reg.sync()
 
-    t0 = time.perf_counter()
-    profile_call("load_csv_batch + sync", ours_fn, profile) if profile else ours_fn()
-    ours = time.perf_counter() - t0
-    assert _count(reg) == rows
+        t0 = time.perf_counter()
+        profile_call("load_csv_batch + sync", ours_fn, profile) if profile else ours_fn()
+        ours = time.perf_counter() - t0
+        assert _count(reg) == rows
     reg.close()
-    b = Baseline(d / "upstream.duckdb")
-    t0 = time.perf_counter()
-    for path, rid, h in items:
-        b.load(path, rid, h)
-    theirs = time.perf_counter() - t0
-    assert b.count() == rows
-    b.close()
+    if "load_batch" in only:
+        b = Baseline(d / "upstream.duckdb")
+        t0 = time.perf_counter()
+        for path, rid, h in items:
+            b.load(path, rid, h)
+        theirs = time.perf_counter() - t0
+        assert b.count() == rows
+        b.close()
+        out.append(
+            Result(
+                "load_batch",
+                f"{sc.batch} CSVs, {rows:,} rows: load_csv_batch + sync (s)",
+                ours,
+                "s",
+                1.2,
+                baseline=theirs,
+                runs=[ours],
+                baseline_runs=[theirs],
+                loadavg_start=start,
+            )
+        )
+    if only & {"load_batch_read_csv", "load_batch_recorder"}:
+        single = [(str(p), rid, h) for p, rid, h in items]
+        reads = []
+        for k in range(3):
+            reads.append(
+                _single_read(d / f"read_csv{k}.duckdb", read_csv_source(VARIABLES), single, VARIABLES)
+            )
+        if "load_batch_read_csv" in only:
+            out.append(
+                Result(
+                    "load_batch_read_csv",
+                    f"{sc.batch} CSVs, {rows:,} rows: load_csv_batch + sync vs one DuckDB read_csv of them "
+                    "into cell_data with geometry (s)",
+                    ours,
+                    "s",
+                    1.5,
+                    baseline=statistics.median(reads),
+                    runs=[ours],
+                    baseline_runs=reads,
+                    loadavg_start=start,
+                )
+            )
+        if "load_batch_recorder" in only:
+            start = _loadavg()
+            reg, runs = _registry_with_runs(d / "workers.duckdb", sc.batch)
+            t0 = time.perf_counter()
+            with RunRecorder(d / "workers.duckdb") as rec:
+                for i, (rid, h) in enumerate(runs):
+                    rec.load_csv(files[i % len(files)], rid, h)
+            reg.sync()
+            recorded = time.perf_counter() - t0
+            assert _count(reg) == rows
+            reg.close()
+            out.append(
+                Result(
+                    "load_batch_recorder",
+                    f"{sc.batch} CSVs, {rows:,} rows: RunRecorder.load_csv each, then one sync, vs one "
+                    "DuckDB read_csv of them into cell_data with geometry (s)",
+                    recorded,
+                    "s",
+                    1.5,
+                    baseline=statistics.median(reads),
+                    runs=[recorded],
+                    baseline_runs=reads,
+                    loadavg_start=start,
+                )
+            )
     shutil.rmtree(d)
-    return Result(
-        "load_batch",
-        f"{sc.batch} CSVs, {rows:,} rows: load_csv_batch + sync (s)",
-        ours,
-        "s",
-        1.2,
-        baseline=theirs,
-        runs=[ours],
-        baseline_runs=[theirs],
-    )
+    return out
 
 
 # --- 2-3. rebuild and diagnostics on a big cell_data -----------------------------------------------
@@ -337,13 +565,16 @@ def build_big(sc: Scale, base: Path, files: list[Path]) -> tuple[Path, list[str]
     return db, hashes, t
 
 
-def bench_rebuild(sc: Scale, db: Path, load_seconds: float, profile: int) -> Result:
-    """Delete the DuckDB file and time the reopen that rebuilds it from the log."""
+def bench_rebuild(sc: Scale, db: Path, load_seconds: float, only: set[str], profile: int) -> list[Result]:
+    """Delete the DuckDB file and time the reopen that rebuilds it from the log
+    (``rebuild_cells``); beside it, DuckDB alone reading the same result files into the same
+    table (``rebuild_cells_parquet``)."""
     for suffix in ("", ".wal"):
         p = Path(str(db) + suffix)
         if p.exists():
             p.unlink()
     rows = sc.rebuild_files * sc.steps * sc.cells
+    start = _loadavg()
 
     def reopen() -> RunRegistry:
         return RunRegistry(db, enable_spatial=True)
@@ -353,16 +584,47 @@ def bench_rebuild(sc: Scale, db: Path, load_seconds: float, profile: int) -> Res
     t = time.perf_counter() - t0
     n = _count(reg)
     assert n == rows, (n, rows)
+    store = Path(default_events_path(db))
+    blobs = [
+        (str(store / blob), rid, h)
+        for blob, rid, h in reg.query("SELECT blob, run_id, run_hash FROM events_results_loaded").fetchall()
+    ]
     reg.close()
-    return Result(
-        "rebuild_cells",
-        f"reopen after deleting the .duckdb: rebuild of {rows:,} cell_data rows (s)",
-        t,
-        "s",
-        3.0,
-        runs=[t],
-        extra={"rows": rows, "fixture_load_seconds": round(load_seconds, 2)},
-    )
+    out = []
+    if "rebuild_cells" in only:
+        out.append(
+            Result(
+                "rebuild_cells",
+                f"reopen after deleting the .duckdb: rebuild of {rows:,} cell_data rows (s)",
+                t,
+                "s",
+                3.0,
+                runs=[t],
+                extra={"rows": rows, "fixture_load_seconds": round(load_seconds, 2)},
+                loadavg_start=start,
+            )
+        )
+    if "rebuild_cells_parquet" in only:
+        reads = [
+            _single_read(db.with_name(f"parquet{k}.duckdb"), PARQUET_SOURCE, blobs, VARIABLES)
+            for k in range(3)
+        ]
+        out.append(
+            Result(
+                "rebuild_cells_parquet",
+                f"rebuild of {rows:,} cell_data rows vs one DuckDB read_parquet of the same "
+                f"{len(blobs)} result files into cell_data with geometry (s)",
+                t,
+                "s",
+                2.0,
+                baseline=statistics.median(reads),
+                runs=[t],
+                baseline_runs=reads,
+                extra={"rows": rows},
+                loadavg_start=start,
+            )
+        )
+    return out
 
 
 def _diagnostics(reg: RunRegistry) -> Any | None:
@@ -390,7 +652,7 @@ def bench_queries(sc: Scale, db: Path, hashes: list[str], only: set[str], profil
             continue
         what = f"DiagnosticQueries.{name} over {rows:,} rows (s, median of {sc.query_repeats})"
         if dq is None or not callable(getattr(dq, name, None)):
-            out.append(Result(name, what + ": not available", None, "s", 0.2, extra={"available": False}))
+            print(f"  {name}: DiagnosticQueries has no {name}; left out")
             continue
         call()  # warm-up: first-call planning and caches
         times = []
@@ -405,6 +667,133 @@ def bench_queries(sc: Scale, db: Path, hashes: list[str], only: set[str], profil
     return out
 
 
+# --- scale: 50 million rows, each side in its own process ------------------------------------------
+
+SCALE_VARIABLES = tuple(v for v in VARIABLES if v != "status")  # five numeric variables
+SCALE = Scale(steps=100, cells=1000)  # 100,000 rows a file
+SCALE_REPLICATES = 10  # files per configuration; a tenth of the configurations marked bad
+
+
+def _child(side: str, folder: Path, n_files: int, memory_limit: str) -> dict[str, Any]:
+    """One side of the scale row, run in a fresh process (``--scale-child``) so its peak
+    resident size is its own: ``ours`` loads the files with ``load_csv_batch`` + ``sync`` and
+    times the three reads; ``base`` is one ``read_csv`` of them into DuckDB with geometry."""
+    files = sorted((folder / "csv").glob("*.csv"))[:n_files]
+    hashes = max(1, n_files // SCALE_REPLICATES)
+    got: dict[str, Any] = {}
+    if side == "base":
+        items = [(str(f), f"run-{i}", f"{i % hashes:012x}") for i, f in enumerate(files)]
+        got["seconds"] = _single_read(
+            folder / "base.duckdb", read_csv_source(SCALE_VARIABLES), items, SCALE_VARIABLES, memory_limit
+        )
+    else:
+        reg, runs = _registry_with_runs(folder / "reg.duckdb", n_files, hashes)
+        con = reg.conn
+        assert con is not None
+        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        t0 = time.perf_counter()
+        CellDataLoader(reg).load_csv_batch([(f, rid, h) for f, (rid, h) in zip(files, runs, strict=True)])
+        reg.sync()
+        got["seconds"] = time.perf_counter() - t0
+        got["rows"] = _count(reg)
+        for k in range(0, hashes, 10):
+            reg.mark_run(f"{k:012x}", "bad")
+        reg.sync()
+        dq = DiagnosticQueries(reg)
+        probe = f"{min(1, hashes - 1):012x}"  # a current configuration (0 is marked bad)
+        calls: dict[str, Callable[[], Any]] = {
+            "scale_timeseries": lambda: dq.get_timeseries("avg.height", run_hash=probe),
+            "scale_comparison": lambda: dq.get_parameter_comparison("avg.height", PARAM),
+            "scale_summary": lambda: reg.get_data_summary(),
+        }
+        for name, call in calls.items():
+            call()  # warm-up
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t0)
+            got[name] = times
+        reg.close()
+    got["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    got["memory_limit"] = memory_limit
+    return got
+
+
+def _run_child(side: str, folder: Path, n_files: int, memory_limit: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--scale-child", side, str(folder), str(n_files), memory_limit]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_scale(base: Path, n_files: int, memory_limit: str) -> list[Result]:
+    """The scale rows: ``n_files`` CSVs of 100,000 rows loaded by joshreg and by one DuckDB
+    read, then the three reads on joshreg's registry; each side's peak resident size."""
+    csvs = base / "csv"
+    csvs.mkdir()
+    t = time.perf_counter()
+    for i in range(n_files):
+        write_csv(
+            csvs / f"patch_{i:04d}.csv",
+            SCALE,
+            seed=i,
+            replicate=i // (n_files // SCALE_REPLICATES or 1),
+            text=False,
+        )
+    size = sum(f.stat().st_size for f in csvs.glob("*.csv"))
+    print(f"  [{time.perf_counter() - t:6.1f} s] wrote {n_files} CSVs, {size / 1e9:.2f} GB", flush=True)
+    rows = n_files * SCALE.steps * SCALE.cells
+    start = _loadavg()
+    t = time.perf_counter()
+    base_got = _run_child("base", base, n_files, memory_limit)
+    (base / "base.duckdb").unlink()
+    print(f"  [{time.perf_counter() - t:6.1f} s] baseline read_csv: {_fmt(base_got['seconds'])}", flush=True)
+    t = time.perf_counter()
+    ours = _run_child("ours", base, n_files, memory_limit)
+    print(f"  [{time.perf_counter() - t:6.1f} s] joshreg load + reads: {_fmt(ours['seconds'])}", flush=True)
+    assert ours["rows"] == rows, (ours["rows"], rows)
+    gib = 1 << 30
+    memory = {
+        "memory_limit": memory_limit,
+        "max_rss_gib": round(ours["max_rss_bytes"] / gib, 2),
+        "baseline_max_rss_gib": round(base_got["max_rss_bytes"] / gib, 2),
+        "max_rss_goal_gib": 4,
+        "max_rss_passed": max(ours["max_rss_bytes"], base_got["max_rss_bytes"]) <= 4 * gib,
+    }
+    out = [
+        Result(
+            "scale_load_50m",
+            f"{n_files} CSVs of 100,000 rows ({rows:,} cell_data rows, 5 variables, geometry): "
+            "load_csv_batch + sync vs one DuckDB read_csv of them with geometry (s)",
+            ours["seconds"],
+            "s",
+            1.5,
+            baseline=base_got["seconds"],
+            runs=[ours["seconds"]],
+            baseline_runs=[base_got["seconds"]],
+            extra={"rows": rows, "csv_bytes": size, **memory},
+            loadavg_start=start,
+        )
+    ]
+    for name, what in (
+        ("scale_timeseries", "get_timeseries of one configuration"),
+        ("scale_comparison", "get_parameter_comparison"),
+        ("scale_summary", "get_data_summary, unfiltered"),
+    ):
+        out.append(
+            Result(
+                name,
+                f"{what} over the current runs of {rows:,} rows (s, median of 3)",
+                statistics.median(ours[name]),
+                "s",
+                1.0,
+                runs=ours[name],
+                extra={"rows": rows},
+            )
+        )
+    return out
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -415,15 +804,14 @@ def _fmt(v: float | None) -> str:
 
 
 def print_table(results: list[Result]) -> None:
-    head = f"{'benchmark':<16} {'joshreg':>14} {'goal':>14} {'baseline':>12} {'ratio':>8}  result"
+    head = f"{'benchmark':<22} {'joshreg':>10} {'goal':>14} {'baseline':>10} {'x base':>7}  result"
     print(head)
     print("-" * len(head))
     for r in results:
         goal = f"<= {r.goal:g}x base" if r.baseline is not None else f"<= {_fmt(r.goal)}"
-        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
-        verdict = {True: "PASS", False: "MISS", None: "not available"}[r.passed]
-        value = "n/a" if r.value is None else _fmt(r.value)
-        print(f"{r.name:<16} {value:>14} {goal:>14} {_fmt(r.baseline):>12} {ratio:>8}  {verdict}")
+        times = "-" if r.baseline is None else f"{r.value / r.baseline:.2f}x"
+        verdict = "PASS" if r.passed else "MISS"
+        print(f"{r.name:<22} {_fmt(r.value):>10} {goal:>14} {_fmt(r.baseline):>10} {times:>7}  {verdict}")
     print()
     for r in results:
         line = f"  {r.name}: {r.what}"
@@ -445,15 +833,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench-output/results.json", help="where to write the JSON results")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="profile the joshreg paths, top N")
     ap.add_argument("--tmp", default=None, help="directory for temporary stores (default: system temp)")
+    ap.add_argument("--scale", action="store_true", help=f"run only the scale rows {SCALE_NAMES}")
+    ap.add_argument(
+        "--scale-files",
+        type=int,
+        default=int(os.environ.get("JOSHREG_BENCH_SCALE_FILES", "500")),
+        metavar="N",
+        help="CSVs of 100,000 rows for --scale (default 500, or JOSHREG_BENCH_SCALE_FILES)",
+    )
+    ap.add_argument(
+        "--memory-limit", default="2GiB", help="DuckDB memory_limit on both sides of --scale (default 2GiB)"
+    )
+    ap.add_argument("--scale-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.scale_child:
+        side, folder, n, limit = args.scale_child
+        print(json.dumps(_child(side, Path(folder), int(n), limit)))
+        return 0
     sc = QUICK if args.quick else Scale()
     only = set(NAMES) if not args.only else set(args.only) & set(NAMES)
-    if not only:
+    if not only and not args.scale:
         print(f"bench_results: nothing to run for --only {args.only} (its benchmarks are {NAMES})")
         return 0
     info = machine()
+    mode = ("quick-scale" if args.quick else "scale") if args.scale else ("quick" if args.quick else "full")
     print(
-        f"joshreg results benchmarks ({'quick' if args.quick else 'full'}): nproc={info['nproc']} "
+        f"joshreg results benchmarks ({mode}): nproc={info['nproc']} "
         f"python={info['python']} duckdb={info['duckdb']} {info['platform']}\n"
     )
     results: list[Result] = []
@@ -461,66 +866,70 @@ def main(argv: list[str] | None = None) -> int:
 
     def step(label: str, fn: Callable[[], Result | list[Result]]) -> None:
         t = time.perf_counter()
+        start = _loadavg()
         got = fn()
         got = got if isinstance(got, list) else [got]
+        for g in got:
+            g.loadavg_start = g.loadavg_start or start
         results.extend(got)
-        figs = ", ".join(f"{g.name} {_fmt(g.value) if g.value is not None else 'n/a'}" for g in got)
+        figs = ", ".join(f"{g.name} {_fmt(g.value)}" for g in got)
         print(f"  [{time.perf_counter() - t:6.1f} s] {label}: {figs}", flush=True)
 
+    size = 0
     with tempfile.TemporaryDirectory(prefix="joshreg-bench-results-", dir=args.tmp) as tmp:
         base = Path(tmp)
-        csvs = base / "csv"
-        csvs.mkdir()
-        n_files = max(sc.batch, sc.rebuild_files, 2 * sc.repeats)
-        files = [csvs / f"patch_{i:03d}.csv" for i in range(n_files)]
         warm = duckdb.connect()
         load_spatial(warm)  # the extension's shared library, once per process, before any clock
         warm.close()
-        t = time.perf_counter()
-        for i, f in enumerate(files):
-            write_csv(f, sc, seed=i, replicate=i // sc.hashes)
-        size = files[0].stat().st_size
-        print(
-            f"  [{time.perf_counter() - t:6.1f} s] wrote {n_files} CSVs of {size / 1e6:.1f} MB each",
-            flush=True,
-        )
-        if "load_single" in only:
-            step("load_single", lambda: bench_load_single(sc, base, files, args.profile))
-        if "load_batch" in only:
-            step("load_batch", lambda: bench_load_batch(sc, base, files, args.profile))
-        if only & {"rebuild_cells", "get_timeseries", "get_comparison"}:
+        if args.scale:
+            n_files = max(SCALE_REPLICATES, 2 if args.quick else args.scale_files)
+            step("scale", lambda: bench_scale(base, n_files, args.memory_limit))
+        else:
+            csvs = base / "csv"
+            csvs.mkdir()
+            n_files = max(sc.batch, sc.rebuild_files, 2 * sc.repeats)
+            files = [csvs / f"patch_{i:03d}.csv" for i in range(n_files)]
             t = time.perf_counter()
-            db, hashes, load_s = build_big(sc, base, files)
-            print(f"  [{time.perf_counter() - t:6.1f} s] big registry: {sc.rebuild_files} loads", flush=True)
-            if "rebuild_cells" in only:
-                step("rebuild_cells", lambda: bench_rebuild(sc, db, load_s, args.profile))
-            if only & {"get_timeseries", "get_comparison"}:
-                step("queries", lambda: bench_queries(sc, db, hashes, only, args.profile))
+            for i, f in enumerate(files):
+                write_csv(f, sc, seed=i, replicate=i // sc.hashes)
+            size = files[0].stat().st_size
+            print(
+                f"  [{time.perf_counter() - t:6.1f} s] wrote {n_files} CSVs of {size / 1e6:.1f} MB each",
+                flush=True,
+            )
+            if "load_single" in only:
+                step("load_single", lambda: bench_load_single(sc, base, files, args.profile))
+            if only & {"load_batch", "load_batch_read_csv", "load_batch_recorder"}:
+                step("load_batch", lambda: bench_load_batch(sc, base, files, only, args.profile))
+            big = {"rebuild_cells", "rebuild_cells_parquet", "get_timeseries", "get_comparison"}
+            if only & big:
+                t = time.perf_counter()
+                db, hashes, load_s = build_big(sc, base, files)
+                print(
+                    f"  [{time.perf_counter() - t:6.1f} s] big registry: {sc.rebuild_files} loads", flush=True
+                )
+                if only & {"rebuild_cells", "rebuild_cells_parquet"}:
+                    step("rebuild_cells", lambda: bench_rebuild(sc, db, load_s, only, args.profile))
+                if only & {"get_timeseries", "get_comparison"}:
+                    step("queries", lambda: bench_queries(sc, db, hashes, only, args.profile))
     total = time.perf_counter() - t_all
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end [{load}]\n")
+    info["loadavg_at_end"] = _loadavg()
+    loads = f"load average at start {info['loadavg_at_start']}, at end {info['loadavg_at_end']}"
+    print(f"\ntotal {total:.1f} s; {loads}\n")
     print_table(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "mode": "quick" if args.quick else "full",
+        "mode": mode,
         "machine": info,
-        "scale": asdict(sc),
+        "scale": asdict(sc) if not args.scale else {**asdict(SCALE), "files": n_files},
         "csv_bytes": size,
         "total_seconds": round(total, 2),
-        "results": [
-            {**asdict(r), "ratio": r.ratio, "passed": r.passed, "goal_kind": _goal_kind(r)} for r in results
-        ],
+        "results": [r.row() for r in results],
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nwrote {out}")
     return 0
-
-
-def _goal_kind(r: Result) -> str:
-    if r.baseline is not None:
-        return "joshreg seconds / baseline seconds <= goal"
-    return "seconds <= goal"
 
 
 if __name__ == "__main__":
