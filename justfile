@@ -27,18 +27,21 @@ demo *args:
 demo-s3 *args:
     {{ python }} -m joshreg.testing.demo_s3 "$@"
 
-# Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/.
+# Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/
+# (one JSON file a script, rows as in benchmarks/bench_row.schema.json) below the working directory.
 # Core (event log, projector) first, then simulation results (CSV loads, cell_data, diagnostics),
 # then the live projection (joshreg watch latency, snapshots), then importing a joshpy registry,
 # then statuses, attributes, designs and current results, then start-up (imports, the CLI,
-# opening an empty registry).
+# opening an empty registry). Every script takes --quick, --scale, --only NAME, --tmp DIR and
+# --profile N; `just bench --scale` runs the 10^7-event rows (scale_10m, with the 10^6 rows they
+# are judged against) into bench-output/core-scale.json, and the scripts without scale rows skip.
 bench *args:
-    {{ python }} benchmarks/bench_core.py "$@"
-    {{ python }} benchmarks/bench_results.py "$@"
-    {{ python }} benchmarks/bench_watch.py "$@"
-    {{ python }} benchmarks/bench_import.py "$@"
-    {{ python }} benchmarks/bench_curation.py "$@"
-    {{ python }} benchmarks/bench_startup.py "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_core.py" "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_results.py" "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_watch.py" "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_import.py" "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_curation.py" "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_startup.py" "$@"
 
 # The event store on object storage (issue 15's speed goals) against a SeaweedFS (dev extras)
 # started in a temp folder, beside the same workloads on a local disk; writes bench-output/s3.json.

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_core import Result, machine, make_fixture, print_table, write_report
+from bench_core import Result, bench_args, chosen, machine, make_fixture, print_table, run_step, write_report
 
 from joshreg import RunRecorder, RunRegistry
 
@@ -274,14 +274,12 @@ def bench_snapshot(sc: Scale, base: Path, *, logical: bool) -> Result:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small-scale smoke run")
-    ap.add_argument("--only", choices=NAMES, action="append", help="run only this benchmark (repeatable)")
-    ap.add_argument("--out", default="bench-output/watch.json", help="where to write the JSON results")
-    ap.add_argument("--tmp", default=None, help="directory for temporary stores (default: system temp)")
-    ap.add_argument("--profile", type=int, default=0, metavar="N", help="accepted for `just bench`; unused")
+    bench_args(ap, "bench-output/watch.json")
     args = ap.parse_args(argv)
     sc = QUICK if args.quick else Scale()
-    only = set(args.only or NAMES)
+    only = chosen(args, "bench_watch", NAMES)  # no scale rows: nothing with --scale
+    if not only:
+        return 0
     info = machine()
     print(f"joshreg watch benchmarks ({'quick' if args.quick else 'full'}): nproc={info['nproc']}\n")
     results: list[Result] = []
@@ -299,13 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name in NAMES:
             if name in only:
-                t = time.perf_counter()
-                results.append(steps[name]())
-                print(f"  [{time.perf_counter() - t:6.1f} s] {name}", flush=True)
+                run_step(results, name, steps[name])
     total = time.perf_counter() - t_all
     print(f"\ntotal {total:.1f} s\n")
     print_table(results)
-    write_report(Path(args.out), args.quick, info, sc, total, results)
+    write_report(Path(args.out or "bench-output/watch.json"), args.quick, info, sc, total, results)
     return 0
 
 
