@@ -66,6 +66,19 @@ def test_secrets_never_show() -> None:
     assert anonymous["skip_signature"] is True and "endpoint" not in anonymous
 
 
+@pytest.mark.parametrize(
+    "variable", ["AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
+)
+def test_a_job_given_a_role_instead_of_keys_signs_with_the_role(variable: str) -> None:
+    """Batch and Kubernetes jobs get short-lived session credentials from a role; the client
+    must sign (and renew them as they expire), not fall back to anonymous requests."""
+    got = resolve_s3_options(None, {variable: "/var/run/role"})
+    assert got.role == variable
+    assert "skip_signature" not in got.client_config()
+    keys = resolve_s3_options(None, {variable: "/var/run/role", **AWS})
+    assert keys.role is None and keys.client_config()["access_key_id"] == AWS["AWS_ACCESS_KEY_ID"]
+
+
 @pytest.mark.slow  # a server
 def test_the_probe_passes_on_seaweedfs_and_names_an_unreachable_service(tmp_path: Path) -> None:
     from obstore.store import MemoryStore, S3Store

@@ -53,6 +53,12 @@ _MINIO_ENV = {
     "access_key_id": ("MINIO_ACCESS_KEY",),
     "secret_access_key": ("MINIO_SECRET_KEY",),
 }
+#: Where AWS hands a job a role instead of keys (EKS web identity, ECS/Batch containers).
+_ROLE_ENV = (
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -67,6 +73,9 @@ class S3Options:
     session_token: str | None = field(default=None, repr=False)
     allow_http: bool = False
     sources: dict[str, str] = field(default_factory=dict)
+    #: No keys, but the environment names a role (web identity, container credentials): the
+    #: client signs with the credentials it fetches from there, renewing them as they expire.
+    role: str | None = None
 
     def client_config(self) -> dict[str, Any]:
         """The settings as ``obstore``'s ``S3Store`` takes them (path-style requests, which
@@ -80,7 +89,7 @@ class S3Options:
             config["secret_access_key"] = self.secret_access_key
         if self.session_token:
             config["token"] = self.session_token
-        if not self.access_key_id:
+        if not self.access_key_id and not self.role:
             config["skip_signature"] = True  # a public or anonymous service
         client: dict[str, Any] = {"connect_timeout": timedelta(seconds=5)}
         if self.allow_http:
@@ -133,7 +142,11 @@ def resolve_s3_options(
         if allow is not None
         else bool(endpoint and endpoint.startswith("http://"))
     )
+    role = None
+    if not values.get("access_key_id"):
+        role = next((name for name in _ROLE_ENV if env.get(name)), None)
     return S3Options(
+        role=role,
         endpoint=endpoint,
         region=values.get("region"),
         access_key_id=values.get("access_key_id"),
