@@ -39,7 +39,7 @@ def results_event(
     The claim is immutable and its name is the hash of its bytes, so storing the same rows
     twice, from any number of processes, writes them once.
     """
-    blob = to_parquet_bytes(export.table)
+    blob = export.parquet if export.parquet is not None else to_parquet_bytes(export.table)
     sha = hashlib.sha256(blob).hexdigest()
     name = f"blobs/{sha[:2]}/{sha}.parquet"
     store.claim(name, blob)

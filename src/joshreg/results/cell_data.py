@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from joshreg.errors import DuplicateLoadWarning, InvalidArgumentError, SparsityWarning
 from joshreg.registry.reader import RegistryReader
+from joshreg.results.read_ahead import reading_ahead
 
 __all__ = ["CellDataLoader", "DuplicateLoadWarning", "SparsityWarning"]
 
@@ -44,17 +45,19 @@ class CellDataLoader:
         """Load ``(path, run_id, run_hash)`` triples in order; return the rows added in all.
 
         Each file is its own load: a failure stops the batch and leaves earlier files loaded.
-        ``progress(done, total)`` is called after each file.
+        ``progress(done, total)`` is called after each file. The next files are parsed in a
+        thread while one is loaded (``read_ahead``).
         """
         items = list(csv_paths)
         total = 0
-        for i, item in enumerate(items):
-            if len(item) != 3:
-                raise InvalidArgumentError(
-                    f"load_csv_batch item {i} is not (path, run_id, run_hash): {item!r}"
-                )
-            path, run_id, run_hash = item
-            total += self.load_csv(path, run_id, run_hash, entity_type)
-            if progress is not None:
-                progress(i + 1, len(items))
+        with reading_ahead(item[0] for item in items if isinstance(item, tuple | list) and len(item) == 3):
+            for i, item in enumerate(items):
+                if len(item) != 3:
+                    raise InvalidArgumentError(
+                        f"load_csv_batch item {i} is not (path, run_id, run_hash): {item!r}"
+                    )
+                path, run_id, run_hash = item
+                total += self.load_csv(path, run_id, run_hash, entity_type)
+                if progress is not None:
+                    progress(i + 1, len(items))
         return total

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 from joshreg.errors import ColumnConflictError, InvalidArgumentError
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS
 from joshreg.results.locations import is_object_uri, read_bytes, s3_uri
+from joshreg.results.read_ahead import take_read_ahead
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["POSITION_COLUMNS", "JoshExport", "read_josh_csv", "to_parquet_bytes"]
+__all__ = ["POSITION_COLUMNS", "JoshExport", "parse_josh_csv", "read_josh_csv", "to_parquet_bytes"]
 
 POSITION_COLUMNS = {
     "position.x": "position_x",
@@ -49,6 +50,7 @@ class JoshExport:
 
     ``examples`` holds, per variable, where its first value is and what it says
     (``line 2: '1.5'``), for messages about a type that clashes with the registry's column.
+    ``parquet`` is ``to_parquet_bytes(table)`` when it was encoded ahead (``read_ahead``).
     """
 
     table: pa.Table
@@ -56,6 +58,7 @@ class JoshExport:
     source_path: str
     source_sha256: str
     examples: dict[str, str] = field(default_factory=dict)
+    parquet: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def rows(self) -> int:
@@ -68,7 +71,16 @@ def read_josh_csv(
     """Parse a Josh CSV export, a local file or an ``s3://`` / ``minio://`` object (read with
     ``storage_options``, then the ``AWS_*`` / ``MINIO_*`` environment); raise
     ``FileNotFoundError``, ``StoreError`` for a bucket that cannot be read, or a ``ValueError``
-    naming the file, the line and the column when the file is not a valid export."""
+    naming the file, the line and the column when the file is not a valid export. Inside
+    ``read_ahead.reading_ahead`` a file parsed ahead and unchanged since is not read again."""
+    ahead = take_read_ahead(path)
+    return ahead if ahead is not None else parse_josh_csv(path, storage_options=storage_options)
+
+
+def parse_josh_csv(
+    path: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None
+) -> JoshExport:
+    """``read_josh_csv`` without looking for a read ahead."""
     import pyarrow as pa
 
     remote = is_object_uri(path)
