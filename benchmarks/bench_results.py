@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,17 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from bench_core import machine, profile_call
+from bench_core import (
+    Result,
+    bench_args,
+    chosen,
+    loadavg,
+    machine,
+    print_table,
+    profile_call,
+    run_step,
+    write_report,
+)
 
 from joshreg import CellDataLoader, RunRecorder, RunRegistry
 from joshreg.log.names import default_events_path
@@ -94,72 +104,6 @@ class Scale:
 
 
 QUICK = Scale(steps=20, cells=200, batch=5, rebuild_files=10, hashes=5, repeats=2, query_repeats=3)
-
-
-@dataclass
-class Result:
-    """One row of the table; ``baseline`` rows compare times (``value / baseline <= goal``), the
-    others meet a time goal (``value <= goal``)."""
-
-    name: str
-    what: str
-    value: float
-    unit: str
-    goal: float
-    baseline: float | None = None
-    runs: list[float] = field(default_factory=list)
-    baseline_runs: list[float] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    loadavg: list[float] = field(default_factory=lambda: _loadavg())
-    loadavg_start: list[float] | None = None
-
-    @property
-    def ratio(self) -> float:
-        """The speedup over the baseline (baseline / value), else the headroom goal / value."""
-        if self.baseline is not None:
-            return self.baseline / self.value if self.value else float("inf")
-        return self.goal / self.value if self.value else float("inf")
-
-    @property
-    def passed(self) -> bool:
-        if self.baseline is not None:
-            return self.value <= self.goal * self.baseline
-        return self.value <= self.goal
-
-    @property
-    def goal_text(self) -> str:
-        return f"<= {self.goal:g}x baseline" if self.baseline is not None else f"<= {self.goal:g} {self.unit}"
-
-    def row(self) -> dict[str, Any]:
-        """The row as ``benchmarks/bench_row.schema.json`` describes it."""
-        runs = self.runs or [self.value]
-        return {
-            "name": self.name,
-            "what": self.what,
-            "value": self.value,
-            "unit": self.unit,
-            "runs": runs,
-            "min": min(runs),
-            "max": max(runs),
-            "loadavg": self.loadavg,
-            **({"loadavg_start": self.loadavg_start} if self.loadavg_start else {}),
-            "goal": self.goal,
-            "goal_kind": "value / baseline <= goal" if self.baseline is not None else "value <= goal",
-            "goal_text": self.goal_text,
-            "higher_is_better": False,
-            "baseline": self.baseline,
-            "baseline_runs": self.baseline_runs,
-            "baseline_min": min(self.baseline_runs) if self.baseline_runs else None,
-            "baseline_max": max(self.baseline_runs) if self.baseline_runs else None,
-            "ratio": self.ratio,
-            "passed": self.passed,
-            "status": "PASS" if self.passed else "MISS",
-            "extra": self.extra,
-        }
-
-
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -440,6 +384,8 @@ def bench_load_single(sc: Scale, base: Path, files: list[Path], profile: int) ->
         statistics.median(ours),
         "s",
         1.5,
+        False,
+        relative=True,
         baseline=statistics.median(theirs),
         runs=ours,
         baseline_runs=theirs,
@@ -458,7 +404,7 @@ def bench_load_batch(sc: Scale, base: Path, files: list[Path], only: set[str], p
     d.mkdir()
     rows = sc.steps * sc.cells * sc.batch
     out: list[Result] = []
-    start = _loadavg()
+    start = loadavg()
     reg, runs = _registry_with_runs(d / "reg.duckdb", sc.batch)
     items = [(files[i % len(files)], rid, h) for i, (rid, h) in enumerate(runs)]
     ours = 0.0
@@ -489,6 +435,8 @@ def bench_load_batch(sc: Scale, base: Path, files: list[Path], only: set[str], p
                 ours,
                 "s",
                 1.2,
+                False,
+                relative=True,
                 baseline=theirs,
                 runs=[ours],
                 baseline_runs=[theirs],
@@ -511,6 +459,8 @@ def bench_load_batch(sc: Scale, base: Path, files: list[Path], only: set[str], p
                     ours,
                     "s",
                     1.5,
+                    False,
+                    relative=True,
                     baseline=statistics.median(reads),
                     runs=[ours],
                     baseline_runs=reads,
@@ -518,7 +468,7 @@ def bench_load_batch(sc: Scale, base: Path, files: list[Path], only: set[str], p
                 )
             )
         if "load_batch_recorder" in only:
-            start = _loadavg()
+            start = loadavg()
             reg, runs = _registry_with_runs(d / "workers.duckdb", sc.batch)
             t0 = time.perf_counter()
             with RunRecorder(d / "workers.duckdb") as rec:
@@ -536,6 +486,8 @@ def bench_load_batch(sc: Scale, base: Path, files: list[Path], only: set[str], p
                     recorded,
                     "s",
                     1.5,
+                    False,
+                    relative=True,
                     baseline=statistics.median(reads),
                     runs=[recorded],
                     baseline_runs=reads,
@@ -574,7 +526,7 @@ def bench_rebuild(sc: Scale, db: Path, load_seconds: float, only: set[str], prof
         if p.exists():
             p.unlink()
     rows = sc.rebuild_files * sc.steps * sc.cells
-    start = _loadavg()
+    start = loadavg()
 
     def reopen() -> RunRegistry:
         return RunRegistry(db, enable_spatial=True)
@@ -599,6 +551,7 @@ def bench_rebuild(sc: Scale, db: Path, load_seconds: float, only: set[str], prof
                 t,
                 "s",
                 3.0,
+                False,
                 runs=[t],
                 extra={"rows": rows, "fixture_load_seconds": round(load_seconds, 2)},
                 loadavg_start=start,
@@ -617,6 +570,8 @@ def bench_rebuild(sc: Scale, db: Path, load_seconds: float, only: set[str], prof
                 t,
                 "s",
                 2.0,
+                False,
+                relative=True,
                 baseline=statistics.median(reads),
                 runs=[t],
                 baseline_runs=reads,
@@ -661,7 +616,16 @@ def bench_queries(sc: Scale, db: Path, hashes: list[str], only: set[str], profil
             df = profile_call(name, call, profile) if profile and r == 0 else call()
             times.append(time.perf_counter() - t0)
         out.append(
-            Result(name, what, statistics.median(times), "s", 0.2, runs=times, extra={"result_rows": len(df)})
+            Result(
+                name,
+                what,
+                statistics.median(times),
+                "s",
+                0.2,
+                False,
+                runs=times,
+                extra={"result_rows": len(df)},
+            )
         )
     reg.close()
     return out
@@ -674,12 +638,29 @@ SCALE = Scale(steps=100, cells=1000)  # 100,000 rows a file
 SCALE_REPLICATES = 10  # files per configuration; a tenth of the configurations marked bad
 
 
+def _scale_hashes(n_files: int) -> int:
+    """Configurations of a scale run: ``SCALE_REPLICATES`` files each, at least two (one current)."""
+    return max(2, n_files // SCALE_REPLICATES)
+
+
+@dataclass
+class ScaleSizes:
+    """The --scale workload, as the report states it."""
+
+    files: int
+    rows_per_file: int = SCALE.steps * SCALE.cells
+    cells: int = SCALE.cells
+    steps: int = SCALE.steps
+    variables: int = len(SCALE_VARIABLES)
+    memory_limit: str = "2GiB"
+
+
 def _child(side: str, folder: Path, n_files: int, memory_limit: str) -> dict[str, Any]:
     """One side of the scale row, run in a fresh process (``--scale-child``) so its peak
     resident size is its own: ``ours`` loads the files with ``load_csv_batch`` + ``sync`` and
     times the three reads; ``base`` is one ``read_csv`` of them into DuckDB with geometry."""
     files = sorted((folder / "csv").glob("*.csv"))[:n_files]
-    hashes = max(1, n_files // SCALE_REPLICATES)
+    hashes = _scale_hashes(n_files)
     got: dict[str, Any] = {}
     if side == "base":
         items = [(str(f), f"run-{i}", f"{i % hashes:012x}") for i, f in enumerate(files)]
@@ -732,18 +713,13 @@ def bench_scale(base: Path, n_files: int, memory_limit: str) -> list[Result]:
     csvs = base / "csv"
     csvs.mkdir()
     t = time.perf_counter()
-    for i in range(n_files):
-        write_csv(
-            csvs / f"patch_{i:04d}.csv",
-            SCALE,
-            seed=i,
-            replicate=i // (n_files // SCALE_REPLICATES or 1),
-            text=False,
-        )
+    hashes = _scale_hashes(n_files)
+    for i in range(n_files):  # file i is run i: configuration i % hashes, replicate i // hashes
+        write_csv(csvs / f"patch_{i:04d}.csv", SCALE, seed=i, replicate=i // hashes, text=False)
     size = sum(f.stat().st_size for f in csvs.glob("*.csv"))
     print(f"  [{time.perf_counter() - t:6.1f} s] wrote {n_files} CSVs, {size / 1e9:.2f} GB", flush=True)
     rows = n_files * SCALE.steps * SCALE.cells
-    start = _loadavg()
+    start = loadavg()
     t = time.perf_counter()
     base_got = _run_child("base", base, n_files, memory_limit)
     (base / "base.duckdb").unlink()
@@ -768,6 +744,8 @@ def bench_scale(base: Path, n_files: int, memory_limit: str) -> list[Result]:
             ours["seconds"],
             "s",
             1.5,
+            False,
+            relative=True,
             baseline=base_got["seconds"],
             runs=[ours["seconds"]],
             baseline_runs=[base_got["seconds"]],
@@ -787,6 +765,7 @@ def bench_scale(base: Path, n_files: int, memory_limit: str) -> list[Result]:
                 statistics.median(ours[name]),
                 "s",
                 1.0,
+                False,
                 runs=ours[name],
                 extra={"rows": rows},
             )
@@ -803,37 +782,9 @@ def _fmt(v: float | None) -> str:
     return f"{v * 1000:,.1f} ms" if v < 1 else f"{v:,.2f} s"
 
 
-def print_table(results: list[Result]) -> None:
-    head = f"{'benchmark':<22} {'joshreg':>10} {'goal':>14} {'baseline':>10} {'x base':>7}  result"
-    print(head)
-    print("-" * len(head))
-    for r in results:
-        goal = f"<= {r.goal:g}x base" if r.baseline is not None else f"<= {_fmt(r.goal)}"
-        times = "-" if r.baseline is None else f"{r.value / r.baseline:.2f}x"
-        verdict = "PASS" if r.passed else "MISS"
-        print(f"{r.name:<22} {_fmt(r.value):>10} {goal:>14} {_fmt(r.baseline):>10} {times:>7}  {verdict}")
-    print()
-    for r in results:
-        line = f"  {r.name}: {r.what}"
-        if r.runs:
-            line += f"; runs [{', '.join(_fmt(x) for x in r.runs)}]"
-        if r.baseline_runs:
-            line += f"; baseline runs [{', '.join(_fmt(x) for x in r.baseline_runs)}]"
-        if r.extra:
-            line += f"; {r.extra}"
-        print(line)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small-scale smoke run (< 30 s)")
-    ap.add_argument(
-        "--only", action="append", metavar="NAME", help=f"run only this benchmark (repeatable): {NAMES}"
-    )
-    ap.add_argument("--out", default="bench-output/results.json", help="where to write the JSON results")
-    ap.add_argument("--profile", type=int, default=0, metavar="N", help="profile the joshreg paths, top N")
-    ap.add_argument("--tmp", default=None, help="directory for temporary stores (default: system temp)")
-    ap.add_argument("--scale", action="store_true", help=f"run only the scale rows {SCALE_NAMES}")
+    bench_args(ap, "bench-output/results.json (results-scale.json with --scale)")
     ap.add_argument(
         "--scale-files",
         type=int,
@@ -851,9 +802,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(side, Path(folder), int(n), limit)))
         return 0
     sc = QUICK if args.quick else Scale()
-    only = set(NAMES) if not args.only else set(args.only) & set(NAMES)
-    if not only and not args.scale:
-        print(f"bench_results: nothing to run for --only {args.only} (its benchmarks are {NAMES})")
+    only = chosen(args, "bench_results", NAMES, SCALE_NAMES)
+    if not only:
         return 0
     info = machine()
     mode = ("quick-scale" if args.quick else "scale") if args.scale else ("quick" if args.quick else "full")
@@ -863,72 +813,50 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: list[Result] = []
     t_all = time.perf_counter()
-
-    def step(label: str, fn: Callable[[], Result | list[Result]]) -> None:
-        t = time.perf_counter()
-        start = _loadavg()
-        got = fn()
-        got = got if isinstance(got, list) else [got]
-        for g in got:
-            g.loadavg_start = g.loadavg_start or start
-        results.extend(got)
-        figs = ", ".join(f"{g.name} {_fmt(g.value)}" for g in got)
-        print(f"  [{time.perf_counter() - t:6.1f} s] {label}: {figs}", flush=True)
-
-    size = 0
+    n_files = 0
     with tempfile.TemporaryDirectory(prefix="joshreg-bench-results-", dir=args.tmp) as tmp:
         base = Path(tmp)
         warm = duckdb.connect()
         load_spatial(warm)  # the extension's shared library, once per process, before any clock
         warm.close()
-        if args.scale:
-            n_files = max(SCALE_REPLICATES, 2 if args.quick else args.scale_files)
-            step("scale", lambda: bench_scale(base, n_files, args.memory_limit))
-        else:
+        if only & set(SCALE_NAMES):
+            n_files = SCALE_REPLICATES if args.quick else max(SCALE_REPLICATES, args.scale_files)
+            run_step(results, "scale", lambda: bench_scale(base, n_files, args.memory_limit))
+            results[:] = [r for r in results if r.name in only]
+        if only & set(NAMES):
             csvs = base / "csv"
             csvs.mkdir()
-            n_files = max(sc.batch, sc.rebuild_files, 2 * sc.repeats)
-            files = [csvs / f"patch_{i:03d}.csv" for i in range(n_files)]
+            count = max(sc.batch, sc.rebuild_files, 2 * sc.repeats)
+            files = [csvs / f"patch_{i:03d}.csv" for i in range(count)]
             t = time.perf_counter()
             for i, f in enumerate(files):
                 write_csv(f, sc, seed=i, replicate=i // sc.hashes)
             size = files[0].stat().st_size
             print(
-                f"  [{time.perf_counter() - t:6.1f} s] wrote {n_files} CSVs of {size / 1e6:.1f} MB each",
+                f"  [{time.perf_counter() - t:6.1f} s] wrote {count} CSVs of {size / 1e6:.1f} MB each",
                 flush=True,
             )
             if "load_single" in only:
-                step("load_single", lambda: bench_load_single(sc, base, files, args.profile))
+                run_step(results, "load_single", lambda: bench_load_single(sc, base, files, args.profile))
             if only & {"load_batch", "load_batch_read_csv", "load_batch_recorder"}:
-                step("load_batch", lambda: bench_load_batch(sc, base, files, only, args.profile))
-            big = {"rebuild_cells", "rebuild_cells_parquet", "get_timeseries", "get_comparison"}
-            if only & big:
+                run_step(results, "load_batch", lambda: bench_load_batch(sc, base, files, only, args.profile))
+            if only & {"rebuild_cells", "rebuild_cells_parquet", "get_timeseries", "get_comparison"}:
                 t = time.perf_counter()
                 db, hashes, load_s = build_big(sc, base, files)
-                print(
-                    f"  [{time.perf_counter() - t:6.1f} s] big registry: {sc.rebuild_files} loads", flush=True
-                )
+                took = time.perf_counter() - t
+                print(f"  [{took:6.1f} s] big registry: {sc.rebuild_files} loads", flush=True)
                 if only & {"rebuild_cells", "rebuild_cells_parquet"}:
-                    step("rebuild_cells", lambda: bench_rebuild(sc, db, load_s, only, args.profile))
+                    run_step(
+                        results, "rebuild_cells", lambda: bench_rebuild(sc, db, load_s, only, args.profile)
+                    )
                 if only & {"get_timeseries", "get_comparison"}:
-                    step("queries", lambda: bench_queries(sc, db, hashes, only, args.profile))
+                    run_step(results, "queries", lambda: bench_queries(sc, db, hashes, only, args.profile))
     total = time.perf_counter() - t_all
-    info["loadavg_at_end"] = _loadavg()
-    loads = f"load average at start {info['loadavg_at_start']}, at end {info['loadavg_at_end']}"
-    print(f"\ntotal {total:.1f} s; {loads}\n")
+    print(f"\ntotal {total:.1f} s; load average at start {info['loadavg_at_start']}, at end {loadavg()}\n")
     print_table(results)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "mode": mode,
-        "machine": info,
-        "scale": asdict(sc) if not args.scale else {**asdict(SCALE), "files": n_files},
-        "csv_bytes": size,
-        "total_seconds": round(total, 2),
-        "results": [r.row() for r in results],
-    }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    default = "bench-output/results-scale.json" if args.scale else "bench-output/results.json"
+    sizes = ScaleSizes(n_files, memory_limit=args.memory_limit) if args.scale else sc
+    write_report(Path(args.out or default), args.quick, info, sizes, total, results, scale=args.scale)
     return 0
 
 
