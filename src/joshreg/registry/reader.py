@@ -27,6 +27,7 @@ from joshreg.registry.designs import DesignReads
 from joshreg.registry.discovering import ResultReads
 from joshreg.registry.inspecting import SourceReads
 from joshreg.registry.outputs import OutputReads
+from joshreg.registry.readmodel import ReadModel
 from joshreg.registry.reads import ConfigReads
 from joshreg.registry.status import StatusReads
 from joshreg.registry.tags import TagReads
@@ -58,6 +59,7 @@ class RegistryReader(
     _conn: duckdb.DuckDBPyConnection | None
     _projector: Projector
     _filters: list[tuple[str, list[Any]]]
+    _read_model: ReadModel | None = None
 
     def sync(self) -> CatchUp:
         """Bring the tables up to date before a read."""
@@ -85,12 +87,27 @@ class RegistryReader(
             raise RegistryClosedError(f"the registry {self.db_path} is closed; open it again")
         return self._conn
 
+    def _answers(self) -> ReadModel:
+        """The read model (``registry.readmodel``) after a catch-up, emptied first if the
+        projector changed the tables since it last answered."""
+        self.sync()
+        model = self._read_model
+        if model is None:
+            model = self._read_model = ReadModel()
+        return model.use(self._con(), getattr(self._projector, "generation", 0))
+
+    def _forget_answers(self) -> None:
+        """Raw SQL may have written the tables: answer the next point reads from them again."""
+        if self._read_model is not None:
+            self._read_model.clear()
+
     @property
     def conn(self) -> duckdb.DuckDBPyConnection | None:
         """The DuckDB connection, caught up with the log (None after close)."""
         if self._conn is None:
             return None
         self.sync()
+        self._forget_answers()
         return self._conn
 
     @property
@@ -105,7 +122,10 @@ class RegistryReader(
         """
         self.sync()
         cur = self._con().cursor()
-        cur.execute(sql, params or [])
+        try:
+            cur.execute(sql, params or [])
+        finally:
+            self._forget_answers()
         return cur
 
     def _copy(self, path: str | os.PathLike[str], table: str, options: str) -> None:

@@ -30,8 +30,9 @@ from joshreg.log.names import default_events_path
 from joshreg.log.store import LogStore, open_store, store_exists_at
 from joshreg.log.writer import Durability, EventWriter
 from joshreg.projection.dbfile import RegistryFile, inspect_registry_file
-from joshreg.projection.projector import CatchUp, Progress, Projector
+from joshreg.projection.projector import CatchUp, Progress
 from joshreg.projection.timetravel import Moment
+from joshreg.projection.tracked import TrackedProjector
 from joshreg.registry.designs import DesignWrites
 from joshreg.registry.labelling import RegistryLabelling
 from joshreg.registry.maintenance import RegistryMaintenance
@@ -111,7 +112,8 @@ class RunRegistry(
         self._conn: duckdb.DuckDBPyConnection | None = self._connect(
             memory, busy=found is not None and found.kind == "busy"
         )
-        self._projector = Projector(self._conn, self._store, tracer=tracer, spatial=enable_spatial)
+        # Tracked: the read model (``registry.readmodel``) learns of every change to the tables.
+        self._projector = TrackedProjector(self._conn, self._store, tracer=tracer, spatial=enable_spatial)
         if self._projector.needs_rebuild or rebuild:
             self.opened: CatchUp = self._projector.rebuild(progress)
         else:
@@ -208,6 +210,7 @@ class RunRegistry(
         self._writer.close()
         self._conn.close()
         self._conn = None
+        self._forget_answers()
         self._store.close()
 
     def as_of(self, when: Moment | str) -> RegistryView:
