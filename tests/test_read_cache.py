@@ -4,15 +4,20 @@ caught up, after a rebuild, a reset or raw SQL; and the same answers the tables 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from joshreg import RunNotFoundError, RunRegistry
+from joshreg.errors import ForeignDatabaseError
 from joshreg.projection import queries as q
+from joshreg.projection.dbfile import open_registry_file
 from joshreg.registry import readmodel
 from joshreg.testing.registries import FakeJobConfig
 
@@ -233,3 +238,41 @@ def test_closed_registry_refuses_reads(tmp_path: Path) -> None:
     reg.close()
     with pytest.raises(Exception, match="closed"):
         reg.get_session(sid)
+
+
+# --- opening the file once -------------------------------------------------------------------
+
+
+def _fingerprint(path: Path) -> tuple[str, int, list[str]]:
+    return (
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        path.stat().st_mtime_ns,
+        sorted(os.listdir(path.parent)),
+    )
+
+
+def test_a_joshreg_file_is_opened_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    RunRegistry(path, enable_spatial=False).close()
+    found, con = open_registry_file(str(path), store_exists=True)
+    assert found.kind == "joshreg" and con is not None
+    con.close()
+
+
+def test_a_foreign_file_opened_for_writing_is_refused_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE job_configs (run_hash VARCHAR); CREATE TABLE job_runs (run_id VARCHAR)")
+    con.close()
+    before = _fingerprint(path)
+    with pytest.raises(ForeignDatabaseError, match="joshpy registry"):
+        RunRegistry(path)
+    assert _fingerprint(path) == before  # no store beside it either
+
+
+def test_a_file_with_a_wal_is_looked_at_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    RunRegistry(path, enable_spatial=False).close()
+    Path(str(path) + ".wal").write_bytes(b"")
+    found, con = open_registry_file(str(path), store_exists=True)
+    assert (found.kind, con) == ("joshreg", None)

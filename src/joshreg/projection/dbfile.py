@@ -27,6 +27,7 @@ __all__ = [
     "check_connection",
     "export_command",
     "inspect_registry_file",
+    "open_registry_file",
     "read_only_connection",
     "user_objects",
 ]
@@ -120,25 +121,45 @@ def _describe_foreign(path: str, tables: list[str]) -> str:
     )
 
 
+def _marker(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    """The rows of joshreg's marker table, None if the current schema has no such table.
+
+    One statement instead of listing every object (a third of a joshreg open's queries when
+    the file is joshreg's, as it nearly always is). ``rowid`` is there because only a table has
+    one: a view of the marker's name fails here and is classified by the full listing."""
+    try:
+        rows = con.execute(f"SELECT key, value, rowid FROM {MARKER_TABLE}").fetchall()
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return None
+    return {key: value for key, value, _ in rows}
+
+
+def _joshreg_file(path: str, meta: dict[str, str]) -> RegistryFile:
+    version = int(meta["projector_version"]) if "projector_version" in meta else None
+    if version is not None and version > PROJECTOR_VERSION:
+        raise ForeignDatabaseError(
+            f"{path} was written by a newer joshreg (projection version {version}; this joshreg "
+            f"reads up to {PROJECTOR_VERSION}): upgrade joshreg to open it"
+        )
+    return RegistryFile(path, "joshreg", meta.get("store_id") or None, version)
+
+
 def check_connection(con: duckdb.DuckDBPyConnection, path: str | None = None) -> RegistryFile:
     """Classify the database open in ``con`` (from ``path``, by default its file); raise
-    ``ForeignDatabaseError`` unless joshreg may use it. Reads only."""
+    ``ForeignDatabaseError`` unless joshreg may use it. Reads only. Call it outside a
+    transaction (a failed look for the marker would abort one)."""
     if path is None:
         row = con.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchone()
         path = (row[0] if row else None) or ":memory:"
+    meta = _marker(con)
+    if meta is not None:
+        return _joshreg_file(path, meta)
     objects = user_objects(con)
     tables = objects["tables"]
-    if MARKER_TABLE in tables:
-        meta = dict(con.execute(f"SELECT key, value FROM {MARKER_TABLE}").fetchall())
-        version = int(meta["projector_version"]) if "projector_version" in meta else None
-        if version is not None and version > PROJECTOR_VERSION:
-            raise ForeignDatabaseError(
-                f"{path} was written by a newer joshreg (projection version {version}; this joshreg "
-                f"reads up to {PROJECTOR_VERSION}): upgrade joshreg to open it"
-            )
-        return RegistryFile(path, "joshreg", meta.get("store_id") or None, version)
+    if MARKER_TABLE in tables:  # in another schema than the current one
+        return _joshreg_file(path, dict(con.execute(f"SELECT key, value FROM {MARKER_TABLE}").fetchall()))
     if tables:
         raise ForeignDatabaseError(_describe_foreign(path, tables))
     if objects["views"] or objects["sequences"]:
@@ -177,6 +198,44 @@ def inspect_registry_file(path: str, *, store_exists: bool) -> RegistryFile:
         return check_connection(con, path)
     finally:
         con.close()
+
+
+def open_registry_file(
+    path: str, *, store_exists: bool
+) -> tuple[RegistryFile, duckdb.DuckDBPyConnection | None]:
+    """``inspect_registry_file``, opening a file joshreg may write only once where that is safe.
+
+    A file this very DuckDB version wrote, with no ``.wal`` beside it, is opened read-write at
+    once and classified through that connection, which is returned with the answer (the caller
+    owns it; closed here if the file is refused). Such an open changes nothing in a file that is
+    only read: nothing to replay, no storage to upgrade, and DuckDB writes nothing on closing a
+    database nothing was written to (``tests/test_foreign_files.py`` checks the bytes). Every
+    other file (another version's, one with a ``.wal``, one held by a process) is looked at
+    read-only first, as ``inspect_registry_file`` does, and the connection is None: half the
+    cost of reopening a small registry was opening its file twice.
+    """
+    if not _same_duckdb_no_wal(path):
+        return inspect_registry_file(path, store_exists=store_exists), None
+    try:
+        con = duckdb.connect(path)
+    except (duckdb.IOException, duckdb.ConnectionException):  # held by a process, or in this one
+        return inspect_registry_file(path, store_exists=store_exists), None
+    try:
+        return check_connection(con, path), con
+    except BaseException:
+        con.close()
+        raise
+
+
+def _same_duckdb_no_wal(path: str) -> bool:
+    """Whether ``path`` is a regular file that this DuckDB version wrote, with no ``.wal``."""
+    try:
+        if not os.path.isfile(path) or os.path.lexists(path + ".wal"):
+            return False
+        magic, _, written_by = _header(path)
+    except OSError:
+        return False
+    return magic == _MAGIC and written_by == f"v{duckdb.__version__}"
 
 
 def read_only_connection(path: str) -> duckdb.DuckDBPyConnection:

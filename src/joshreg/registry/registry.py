@@ -29,7 +29,7 @@ from joshreg.log.labelstreams import LabelStreams
 from joshreg.log.names import default_events_path
 from joshreg.log.store import LogStore, open_store, store_exists_at
 from joshreg.log.writer import Durability, EventWriter
-from joshreg.projection.dbfile import RegistryFile, inspect_registry_file
+from joshreg.projection.dbfile import RegistryFile, open_registry_file
 from joshreg.projection.projector import CatchUp, Progress
 from joshreg.projection.timetravel import Moment
 from joshreg.projection.tracked import TrackedProjector
@@ -103,13 +103,18 @@ class RunRegistry(
         self.events_path = os.fspath(events_path)
         self.private_projection = False
         self.storage_options = storage_options
-        found = None if memory else self._inspect_file(rebuild)
-        self._store: LogStore = open_store(
-            self.events_path, storage_options=storage_options, refresh_interval=refresh_interval
-        )
-        if found is not None and found.kind == "joshreg" and not rebuild:
-            self._check_same_store(found)
-        self._conn: duckdb.DuckDBPyConnection | None = self._connect(
+        found, con = (None, None) if memory else self._inspect_file(rebuild)
+        try:
+            self._store: LogStore = open_store(
+                self.events_path, storage_options=storage_options, refresh_interval=refresh_interval
+            )
+            if found is not None and found.kind == "joshreg" and not rebuild:
+                self._check_same_store(found)
+        except BaseException:
+            if con is not None:
+                con.close()
+            raise
+        self._conn: duckdb.DuckDBPyConnection | None = con or self._connect(
             memory, busy=found is not None and found.kind == "busy"
         )
         # Tracked: the read model (``registry.readmodel``) learns of every change to the tables.
@@ -148,19 +153,22 @@ class RunRegistry(
             stacklevel=3,
         )
 
-    def _inspect_file(self, rebuild: bool) -> RegistryFile:
+    def _inspect_file(self, rebuild: bool) -> tuple[RegistryFile, duckdb.DuckDBPyConnection | None]:
         """Look at the registry file before anything is written anywhere: refuse files joshreg
-        did not write, and a projection whose event store is missing."""
+        did not write, and a projection whose event store is missing. Also the file's read-write
+        connection when looking could open it so (see ``dbfile.open_registry_file``)."""
         path = os.fspath(self.db_path)
         store_exists = store_exists_at(self.events_path, self.storage_options)
-        found = inspect_registry_file(path, store_exists=store_exists)
+        found, con = open_registry_file(path, store_exists=store_exists)
         if found.kind == "joshreg" and found.store_id is not None and not store_exists and not rebuild:
+            if con is not None:
+                con.close()
             raise StoreMismatchError(
                 f"{path} was built from an event store that is not at {self.events_path} (nothing is "
                 "there): pass the events path it was built from (events_path=, --events-path), or "
                 f"rebuild it from another store with: joshreg rebuild {path} --events-path DIR"
             )
-        return found
+        return found, con
 
     def _check_same_store(self, found: RegistryFile) -> None:
         have = self._store.stored_id()
