@@ -12,7 +12,7 @@ every label stream gives (``labelstreams``), which depends only on the commits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,9 +22,7 @@ import msgspec
 
 from joshreg.errors import JoshregError
 from joshreg.log.codec import GENESIS, Problem
-from joshreg.log.events import (
-    LabelCommit,
-)
+from joshreg.log.events import REMOVALS, LabelCommit
 from joshreg.log.labels import LabelLog, commit_name
 from joshreg.log.labelstreams import LabelStreams, imported_dirs, imports_pending
 from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
@@ -34,7 +32,7 @@ from joshreg.projection.dbfile import check_connection
 from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.removals import ProjectRemovals, removal_detail
 from joshreg.projection.replay import CHUNK_BYTES, Progress, ReplaySegments
-from joshreg.projection.sqltext import INLINE_ROWS, literal, sql_literal
+from joshreg.projection.sqltext import INLINE_ROWS, bind, literal, sql_literal
 from joshreg.projection.tables import (
     CELL_DATA_CORE_COLUMNS,
     CONFIG_PARAMS_CORE_COLUMNS,
@@ -48,6 +46,8 @@ if TYPE_CHECKING:
     pass
 
 __all__ = ["CatchUp", "Projector"]
+
+VALUES_ROWS = 1000  # rows per INSERT ... VALUES statement of ``_insert_rows``
 
 
 @dataclass
@@ -99,6 +99,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         self.needs_rebuild = False
         self._affected: dict[str, str] = {}  # affected-key set name → its SQL set expression
         self._ranges: dict[str, tuple[str, str]] = {}
+        self._meta: dict[str, str] = {}  # joshreg_meta as this projector last read or wrote it
         # After a merge: every label stream's fold (kept between catch-ups) and the imported
         # streams' versions the tables hold.
         self._streams: LabelStreams | None = None
@@ -128,6 +129,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         }
         self.writer_seqs = dict(con.execute("SELECT writer, last_seq FROM joshreg_writers").fetchall())
         meta = dict(con.execute("SELECT key, value FROM joshreg_meta").fetchall())
+        self._meta = dict(meta)
         self.labels_head = int(meta.get("labels_head", 0))
         self.labels_c = meta.get("labels_c", GENESIS)
         self.label_imports = msgspec.json.decode(meta.get("label_imports", "{}"))
@@ -138,8 +140,13 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         self.cell_columns = {k: v for k, v in cols.items() if k not in CELL_DATA_CORE_COLUMNS}
 
     def _set_meta(self, values: dict[str, str]) -> None:
-        rows = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in values.items())
+        """Write the values that differ from the table's (known from ``_meta``), if any."""
+        changed = {k: v for k, v in values.items() if self._meta.get(k) != v}
+        if not changed:
+            return
+        rows = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in changed.items())
         self.con.execute(f"INSERT OR REPLACE INTO joshreg_meta VALUES {rows}")
+        self._meta.update(changed)  # a rollback reloads it (``_transaction``)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -163,6 +170,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                     self.con.execute(f"DROP VIEW {name}")
         drop_tables(self.con)
         create_tables(self.con)  # the marker table with the others, in the caller's transaction
+        self._meta = {}
         self._set_meta({"projector_version": str(PROJECTOR_VERSION), "store_id": self.store.store_id})
 
     def _trace(self, msg: str) -> None:
@@ -316,7 +324,9 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                 collect_param_types(batch.events, params)
                 schema_changed = self._ensure_param_columns(params)
                 self._register_affected(batch.events, commits)
-                self._refresh(full=full, params_full=schema_changed)
+                # Only resets, drops and restores take rows out of the tables (see _refresh).
+                removing = rewrite or any(isinstance(a, REMOVALS) for c in commits for a in c.actions)
+                self._refresh(full=full, params_full=schema_changed, upsert=not full and not removing)
                 if rewrite:
                     con.execute(ALL_LABELS)
                 self._write_checkpoint(batch, labels.state.version, labels.state.last_c)
@@ -394,19 +404,27 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
             for c in commits
             for i, a in enumerate(c.actions)
         ]
-        if rows:
-            self.con.executemany(
-                "INSERT INTO label_history VALUES "
-                "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        row = "(?, ?, make_timestamp(?::BIGINT // 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self._insert_rows("label_history", row, rows)
 
     def _insert_problems(self, problems: list[Problem]) -> None:
-        if problems:
-            self.con.executemany(
-                "INSERT INTO log_problems VALUES (?, ?, ?, ?)",
-                [(p.segment, p.line, p.kind, p.detail) for p in problems],
-            )
+        self._insert_rows(
+            "log_problems", "(?, ?, ?, ?)", [(p.segment, p.line, p.kind, p.detail) for p in problems]
+        )
+
+    def _insert_rows(self, table: str, row_sql: str, rows: list[tuple[object, ...]]) -> None:
+        """Insert ``rows`` (each filling the placeholders of ``row_sql``) as SQL values, many rows
+        per statement: a statement with parameters costs one execution per row, and the first
+        one in a process imports pandas (see ``sqltext``). Text holding a NUL, which an SQL
+        literal cannot, goes as parameters."""
+        if not rows:
+            return
+        if any("\x00" in v for row in rows for v in row if isinstance(v, str)):
+            self.con.executemany(f"INSERT INTO {table} VALUES {row_sql}", rows)
+            return
+        for at in range(0, len(rows), VALUES_ROWS):
+            values = ", ".join(bind(row_sql, row) for row in rows[at : at + VALUES_ROWS])
+            self.con.execute(f"INSERT INTO {table} VALUES {values}")
 
     def _upsert(self, table: str, rows: list[tuple[object, ...]]) -> None:
         """Insert or replace rows of a checkpoint table: a few as SQL values (see ``INLINE_ROWS``),
@@ -424,6 +442,25 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         finally:
             self.con.unregister("_upsert")
 
+    def _update(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]], known: Container[object]
+    ) -> None:
+        """Write checkpoint rows keyed by their first column: those whose key the table holds
+        (``known``) updated in place, the others inserted. An update costs a fraction of
+        replacing the row, which deletes it from the key's index and appends it again."""
+        old = [r for r in rows if r[0] in known]
+        if old:
+            values = ", ".join("(" + ", ".join(literal(v) for v in r) + ")" for r in old)
+            key, *rest = columns
+            sets = ", ".join(f"{c} = _v.{c}" for c in rest)
+            self.con.execute(
+                f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS _v({', '.join(columns)}) "
+                f"WHERE {table}.{key} = _v.{key}"
+            )
+        new = [r for r in rows if r[0] not in known]
+        if new:
+            self._upsert(table, new)
+
     def _write_checkpoint(
         self,
         batch: ReadBatch,
@@ -433,13 +470,12 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
     ) -> None:
         """Persist cursors and writer high-water marks that moved since ``previous``."""
         before = self.writer_seqs if previous is None else previous
+        known = self.cursors if previous is None else {}
         if batch.cursors:
-            self._upsert(
-                "joshreg_segments", [(name, c.offset, c.line, c.prev) for name, c in batch.cursors.items()]
-            )
+            rows = [(name, c.offset, c.line, c.prev) for name, c in batch.cursors.items()]
+            self._update("joshreg_segments", ("segment", "byte_offset", "line", "prev"), rows, known)
             changed = [(w, s) for w, s in batch.writer_seqs.items() if before.get(w) != s]
-            if changed:
-                self._upsert("joshreg_writers", changed)
+            self._update("joshreg_writers", ("writer", "last_seq"), changed, before)
         self._set_meta(
             {"labels_head": str(labels_head), "labels_c": labels_c, "store_id": self.store.store_id}
         )

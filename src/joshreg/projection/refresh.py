@@ -4,6 +4,8 @@ a batch touched or for everything.
 
 from __future__ import annotations
 
+import msgspec
+
 from joshreg.log.events import (
     REMOVALS,
     DesignDeleted,
@@ -49,8 +51,21 @@ LIVE_REGISTRATION = " AND event_id::VARCHAR NOT IN (SELECT key FROM removed_keys
 LIVE_RUN = " AND run_id NOT IN (SELECT key FROM removed_keys WHERE kind = 'run_id')"
 
 # The names under which a batch's affected keys are known to SQL: sessions, run hashes, run
-# hashes whose label or status changed, run ids, output ids, tag keys, design names.
+# hashes (not among those) whose label or status changed, run ids, output ids, tag keys,
+# design names.
 AFFECTED = ("_aff_s", "_aff_h", "_aff_l", "_aff_r", "_aff_o", "_aff_g", "_aff_d")
+# Up to this many keys, a statement names a key set as a list of literals (see ``_key_set``).
+INLINE_KEYS = 16
+
+# Each public table's key columns, first in its column order: a row is replaced by key.
+TABLE_KEYS = {
+    "job_configs": ("run_hash",),
+    "session_configs": ("session_id", "run_hash"),
+    "config_parameters": ("run_hash",),
+    "sweep_sessions": ("session_id",),
+    "job_runs": ("run_id",),
+    "run_outputs": ("output_id",),
+}
 
 
 class RefreshTables:
@@ -97,6 +112,8 @@ class RefreshTables:
                     labelled.add(a.previous_run_hash)
                 elif isinstance(a, LabelSuperseded):
                     labelled.add(a.superseded_by)
+        # Configurations whose rows are written again carry their label and status already.
+        labelled -= hashes
         self._affected = {}
         self._ranges = {}
         key_sets = (sessions, hashes, labelled, runs, outputs, tagged, designs)
@@ -107,13 +124,21 @@ class RefreshTables:
             # Key ranges let DuckDB skip row groups by their min/max statistics: run and output
             # ids minted by joshreg are UUIDv7, so a batch's ids are close together in time.
             self._ranges[name] = (ordered[0], ordered[-1])
-            if len(ordered) <= INLINE_ROWS:  # cheaper than an Arrow scan
-                self._affected[name] = "(" + ", ".join(sql_literal(k) for k in ordered) + ")"
-            else:
-                import pyarrow as pa
+            self._affected[name] = self._key_set(name, ordered)
 
-                self.con.register(name, pa.table({"k": pa.array(ordered, pa.string())}))
-                self._affected[name] = f"(SELECT k FROM {name})"
+    def _key_set(self, name: str, ordered: list[str]) -> str:
+        """The SQL set expression (for ``IN``) of a sorted list of keys: a few as literals, more
+        as one JSON text unnested (binding a long list of literals costs DuckDB about 15 µs a
+        key, in every statement naming it), very many as an Arrow table."""
+        if len(ordered) <= INLINE_KEYS:
+            return "(" + ", ".join(sql_literal(k) for k in ordered) + ")"
+        if len(ordered) <= INLINE_ROWS:
+            text = sql_literal(msgspec.json.encode(ordered).decode())
+            return f"(SELECT unnest(from_json({text}, '[\"VARCHAR\"]')))"
+        import pyarrow as pa
+
+        self.con.register(name, pa.table({"k": pa.array(ordered, pa.string())}))
+        return f"(SELECT k FROM {name})"
 
     def _removals_affect(
         self,
@@ -145,10 +170,13 @@ class RefreshTables:
                 ).fetchall()
             )
 
-    def _fill(self, table: str, select: str, *, full: bool) -> None:
-        """Add ``select``'s rows to ``table``; in a full refresh without ``materialize``, make
-        ``table`` a view of them instead, with the table's column names and types (so that
-        comparing it with a real table compares values, not types)."""
+    def _fill(self, table: str, select: str, *, full: bool, upsert: bool = False) -> None:
+        """Add ``select``'s rows to ``table``. With ``upsert``, a row whose key the table holds
+        replaces that row in place (one MERGE: an update, where deleting the row and inserting
+        it again costs a statement more and appends it anew, which DuckDB pays for at commit).
+        In a full refresh without ``materialize``, make ``table`` a view of the rows instead,
+        with the table's column names and types (so that comparing it with a real table
+        compares values, not types)."""
         if full and not self.materialize:
             assert table in VIEWED, table  # so that a second rebuild drops the view again
             cols = table_columns(self.con, table)
@@ -159,9 +187,24 @@ class RefreshTables:
             self.con.execute(f"DROP TABLE {table}")
             self.con.execute(f"CREATE VIEW {table} AS SELECT {typed} FROM ({select}) AS _rows({names})")
             return
+        if upsert:
+            keys = TABLE_KEYS[table]
+            on = " AND ".join(f"{table}.{k} = _src.{k}" for k in keys)
+            # The source's columns are in the table's order: UPDATE and INSERT take them by position.
+            self.con.execute(
+                f"MERGE INTO {table} USING ({select}) AS _src({', '.join(keys)}) ON {on} "
+                "WHEN MATCHED THEN UPDATE WHEN NOT MATCHED THEN INSERT"
+            )
+            return
         self.con.execute(f"INSERT INTO {table} {select}")
 
-    def _refresh(self, *, full: bool, params_full: bool = True) -> None:
+    def _refresh(self, *, full: bool, params_full: bool = True, upsert: bool = False) -> None:
+        """Write the public rows of the affected keys again (every row when ``full``).
+
+        ``upsert`` is for batches that can only add or change rows: no reset, drop or restore
+        among their label commits, which alone take rows out of the tables. Their rows replace
+        those of the same key in place; other batches delete the affected keys' rows first.
+        """
         con = self.con
         affected = self._affected
         # Only when a reset or drop was ever recorded do the fills ask what they removed.
@@ -176,69 +219,70 @@ class RefreshTables:
             lo, hi = (sql_literal(k) for k in self._ranges[aff])
             return f"AND {col} BETWEEN {lo} AND {hi} AND {col} IN {affected[aff]}"
 
-        def delete(table: str, col: str, aff: str) -> None:
-            if not full:
+        def delete(table: str, col: str, aff: str, *, keyed: bool = True) -> None:
+            if not full and not (keyed and upsert):
                 con.execute(f"DELETE FROM {table} WHERE true {flt(col, aff)}")
+
+        def fill(table: str, select: str) -> None:
+            self._fill(table, select, full=full, upsert=upsert)
 
         def first(table: str, key: str, where: str, *, last: bool = False) -> str:
             return _first_rows(table, key, where, last=last, split=full)
 
-        # A full refresh starts from empty tables: it gives each configuration its label as it
-        # inserts it, instead of updating every row just written (which rewrites them at commit).
-        label = "(SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash)"
-        status = "s.status, s.superseded_by, s.reason, s.changed_at"
+        # Each configuration gets its label and status as it is written (in a full refresh, instead
+        # of updating every row just written, which rewrites them at commit); then those of the
+        # configurations whose label or status alone changed are updated.
         if not skip("_aff_h"):
             fh = flt("run_hash", "_aff_h")
             delete("job_configs", "run_hash", "_aff_h")
-            self._fill(
+            fill(
                 "job_configs",
                 f"""
                 SELECT r.run_hash, session_id, josh_path, josh_content, config_content, file_mappings,
-                       {label if full else "NULL"},
+                       (SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = r.run_hash),
                        make_timestamp(coalesce(config_created_us, created_us, hlc // 1000)),
-                       {status if full else "NULL, NULL, NULL, NULL"}
+                       s.status, s.superseded_by, s.reason, s.changed_at
                 FROM {first("events_run_registered", "run_hash", fh + live_reg)} r
-                {"LEFT JOIN run_status s ON s.run_hash = r.run_hash" if full else ""}
+                LEFT JOIN {f"(SELECT * FROM run_status WHERE true {fh})" if fh else "run_status"} s
+                    ON s.run_hash = r.run_hash
                 """,
-                full=full,
             )
         if not full and not skip("_aff_l"):
+            fl = flt("run_hash", "_aff_l")
             con.execute(
                 f"""
-                UPDATE job_configs SET label = (
-                    SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = job_configs.run_hash),
-                    status = NULL, superseded_by = NULL, status_reason = NULL, status_updated_at = NULL
-                WHERE true {flt("run_hash", "_aff_l")}
-                """
-            )
-            con.execute(
-                f"""
-                UPDATE job_configs SET status = s.status, superseded_by = s.superseded_by,
-                    status_reason = s.reason, status_updated_at = s.changed_at
-                FROM (SELECT * FROM run_status WHERE true {flt("run_hash", "_aff_l")}) s
-                WHERE job_configs.run_hash = s.run_hash
+                UPDATE job_configs SET label = u.label, status = u.status, superseded_by = u.superseded_by,
+                    status_reason = u.reason, status_updated_at = u.changed_at
+                FROM (
+                    SELECT c.run_hash, s.status, s.superseded_by, s.reason, s.changed_at,
+                           (SELECT min(lc.label) FROM labels_current lc WHERE lc.run_hash = c.run_hash)
+                               AS label
+                    FROM (SELECT DISTINCT run_hash FROM job_configs WHERE true {fl}) c
+                    LEFT JOIN (SELECT * FROM run_status WHERE true {fl}) s USING (run_hash)
+                ) u
+                WHERE job_configs.run_hash = u.run_hash
                 """
             )
         if not skip("_aff_h"):
             delete("session_configs", "run_hash", "_aff_h")
-            self._fill(
+            fill(
                 "session_configs",
                 f"""
                 SELECT session_id, run_hash, make_timestamp(min(coalesce(created_us, hlc // 1000)))
                 FROM events_run_registered WHERE true {flt("run_hash", "_aff_h")} {live_reg}
                 GROUP BY session_id, run_hash
                 """,
-                full=full,
             )
         if params_full:
             self._fill_params(full=True, live=live_reg)
         elif not skip("_aff_h"):
             delete("config_parameters", "run_hash", "_aff_h")
-            self._fill_params(full=False, live=live_reg)
+            self._fill_params(full=False, live=live_reg, upsert=upsert)
         if not skip("_aff_s"):
             delete("sweep_sessions", "session_id", "_aff_s")
             fs = flt("session_id", "_aff_s")
-            self._fill(
+            # A session's configurations are its rows of session_configs, written above.
+            fill(
                 "sweep_sessions",
                 f"""
                 SELECT c.session_id, c.experiment_name, make_timestamp(coalesce(c.created_us, c.hlc // 1000)),
@@ -253,16 +297,15 @@ class RefreshTables:
                     FROM events_session_status_changed WHERE true {fs} GROUP BY session_id
                 ) s USING (session_id)
                 LEFT JOIN (
-                    SELECT session_id, count(DISTINCT run_hash) AS n
-                    FROM events_run_registered WHERE true {fs} {live_reg} GROUP BY session_id
+                    SELECT session_id, count(run_hash) AS n
+                    FROM session_configs WHERE true {fs} GROUP BY session_id
                 ) j USING (session_id)
                 """,
-                full=full,
             )
         if not skip("_aff_r"):
             delete("job_runs", "run_id", "_aff_r")
             fr = flt("run_id", "_aff_r") + live_run
-            self._fill(
+            fill(
                 "job_runs",
                 f"""
                 SELECT s.run_id, s.run_hash, s.session_id, s.replicate,
@@ -272,27 +315,25 @@ class RefreshTables:
                 FROM {first("events_run_started", "run_id", fr)} s
                 LEFT JOIN {first("events_run_completed", "run_id", fr, last=True)} c USING (run_id)
                 """,
-                full=full,
             )
         if not skip("_aff_o"):
             delete("run_outputs", "output_id", "_aff_o")
-            self._fill(
+            fill(
                 "run_outputs",
                 f"""
                 SELECT output_id, run_id, output_type, file_path, file_size, row_count,
                        make_timestamp(coalesce(created_us, hlc // 1000))
                 FROM {first("events_output_registered", "output_id", flt("output_id", "_aff_o") + live_run)}
                 """,
-                full=full,
             )
 
         if not skip("_aff_g"):
             scoped = f"scope || '{TAG_KEY_SEP}' || key"
-            delete("run_tags", scoped, "_aff_g")
+            delete("run_tags", scoped, "_aff_g", keyed=False)
             self._fill("run_tags", _tags_select(flt(scoped, "_aff_g")), full=full)
         if not skip("_aff_d"):
-            delete("target_designs", "name", "_aff_d")
-            delete("target_requirements", "design_name", "_aff_d")
+            delete("target_designs", "name", "_aff_d", keyed=False)
+            delete("target_requirements", "design_name", "_aff_d", keyed=False)
             live = _live_designs(flt("name", "_aff_d"))
             self._fill("target_designs", f"SELECT name, make_timestamp(hlc // 1000) FROM {live}", full=full)
             self._fill(
@@ -326,7 +367,7 @@ class RefreshTables:
         self.con.execute(f"CREATE TABLE config_parameters (run_hash VARCHAR(12){cols})")
         self.param_columns = usable
 
-    def _fill_params(self, *, full: bool, live: str = LIVE_REGISTRATION) -> None:
+    def _fill_params(self, *, full: bool, live: str = LIVE_REGISTRATION, upsert: bool = False) -> None:
         exprs = []
         for name, typ in self.param_columns.items():
             pointer = sql_literal("/" + name.replace("~", "~0").replace("/", "~1"))
@@ -337,13 +378,8 @@ class RefreshTables:
         select = ", ".join(["run_hash", *exprs])
         flt = "" if full else f"AND run_hash IN {self._affected['_aff_h']}"
         first = _first_rows("events_run_registered", "run_hash", flt + live, split=full)
-        self.con.execute(
-            f"""
-            INSERT INTO config_parameters
-            SELECT {select}
-            FROM (SELECT run_hash, parameters AS p FROM {first})
-            """
-        )
+        rows = f"SELECT {select} FROM (SELECT run_hash, parameters AS p FROM {first})"
+        self._fill("config_parameters", rows, full=False, upsert=upsert)
 
 
 # Joins a tag scope and key into one affected key (a control character no caller uses).
