@@ -276,3 +276,52 @@ def test_a_file_with_a_wal_is_looked_at_read_only(tmp_path: Path) -> None:
     Path(str(path) + ".wal").write_bytes(b"")
     found, con = open_registry_file(str(path), store_exists=True)
     assert (found.kind, con) == ("joshreg", None)
+
+
+# --- reads skip the catch-up only when nothing is pending ------------------------------------
+
+
+def test_every_kind_of_write_elsewhere_is_pending_until_caught_up(reg: RunRegistry, tmp_path: Path) -> None:
+    """``sync`` skips the catch-up when ``Projector.pending()`` is False: so it must be True
+    after every write a catch-up would apply, and the read after it must show the write."""
+    sid, hashes, runs = _setup(reg)
+    _read_all(reg, sid, hashes, runs)
+    events = tmp_path / "sweep.events"
+    assert not reg._projector.pending()
+
+    def elsewhere() -> RunRegistry:
+        return RunRegistry(":memory:", events_path=events, enable_spatial=False)
+
+    with elsewhere() as other:  # another writer's event
+        other.update_session_status(sid, "elsewhere")
+    assert reg._projector.pending()
+    assert reg.get_session(sid).status == "elsewhere"  # type: ignore[union-attr]
+    assert not reg._projector.pending()
+
+    with elsewhere() as other:  # a label commit alone
+        other.label_run(hashes[2], "best", force=True)
+    assert reg._projector.pending()
+    assert reg.resolve_label("best") == hashes[2]
+
+    b = tmp_path / "b.duckdb"  # a merge writes another registry's streams into this store
+    with RunRegistry(b, enable_spatial=False) as rb:
+        bs = rb.create_session(FakeJobConfig())
+        rb.register_run(bs, "hb", "m.josh", "c", None, {"a": 1})
+        rb.label_run("hb", "from-b")
+    with elsewhere() as other:
+        other.merge_from(b)
+    assert reg._projector.pending()
+    assert reg.resolve_label("from-b") == "hb"
+    with RunRegistry(b, enable_spatial=False) as rb:  # a new commit in a stream already imported
+        rb.label_run("hb", "from-b-again", force=True)
+    with elsewhere() as other:
+        other.merge_from(b)
+    assert reg._projector.pending()
+    assert reg.resolve_label("from-b-again") == "hb"
+
+    with elsewhere() as other:  # compaction rewrites finished segments: the same events
+        other.compact(abandoned_after=0, min_bytes=0)
+    assert _read_all(reg, sid, hashes, runs) == _from_tables(reg, sid, hashes, runs)
+    reg.rebuild()
+    assert _read_all(reg, sid, hashes, runs) == _from_tables(reg, sid, hashes, runs)
+    assert reg.resolve_label("from-b-again") == "hb"
