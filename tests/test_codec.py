@@ -324,3 +324,29 @@ def test_decoding_many_lines_leaves_the_garbage_collector_as_it_found_it() -> No
         assert codec.decode_events(body) == SAMPLES and not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_line_chain_writes_the_bytes_frame_writes() -> None:
+    chain = codec.LineChain()
+    prev, expected = GENESIS, b""
+    for event in SAMPLES * 3:
+        chain.add(event)
+        line, prev = framed(event, prev)
+        expected += line
+    assert chain.prev == prev.encode()
+    assert chain.take() == expected
+    assert chain.take() == b""  # a new group; the chain goes on from the last line
+    chain.add(SAMPLES[0])
+    assert chain.take() == framed(SAMPLES[0], prev)[0]
+
+
+def test_an_event_that_does_not_encode_leaves_the_chain_as_it_was() -> None:
+    chain = codec.LineChain()
+    chain.add(SAMPLES[1])
+    before = (bytes(chain.lines), chain.prev)
+    with pytest.raises(TypeError):
+        chain.add(SessionCreated(session_id="s", metadata={"x": object()}))
+    assert (bytes(chain.lines), chain.prev) == before
+    chain.add(SAMPLES[2])
+    lines = chain.take().splitlines()
+    assert verify_lines(lines, GENESIS)[:2] == ([], set())

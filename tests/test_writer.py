@@ -69,6 +69,20 @@ def test_envelope_fields_are_filled() -> None:
     assert LogReader(store).read_new({}, {}).events == events
 
 
+def test_an_event_that_does_not_encode_leaves_no_gap() -> None:
+    store = MemoryStore()
+    w = EventWriter(store, durability="none")
+    w.append(done(0))
+    with pytest.raises(TypeError):
+        w.append(SessionStatusChanged(session_id="s", status=object()))  # type: ignore[arg-type]
+    assert w.last_seq == 1
+    assert w.append(done(1)).seq == 2
+    w.flush()
+    batch = LogReader(store).read_new({}, {})
+    assert [e.seq for e in batch.events] == [1, 2]
+    assert batch.problems == []
+
+
 def test_empty_append_many_writes_nothing() -> None:
     store = MemoryStore()
     w = EventWriter(store)

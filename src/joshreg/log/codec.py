@@ -34,6 +34,7 @@ from joshreg.log.events import (
 
 __all__ = [
     "GENESIS",
+    "LineChain",
     "LineCheck",
     "Problem",
     "check_line",
@@ -53,9 +54,11 @@ GENESIS = "00000000"
 _P_OPEN = b',"p":"'
 _C_OPEN = b'","c":"'
 _CLOSE = b'"}'
+_CLOSE_NL = b'"}\n'
 _SUFFIX = len(_P_OPEN) + 8 + len(_C_OPEN) + 8 + len(_CLOSE)  # 31 bytes
 _AFTER_P = len(_C_OPEN) + 8 + len(_CLOSE)  # 17 bytes
 
+_crc32 = zlib.crc32
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
 _commit_decoder = msgspec.json.Decoder(LabelCommit)
@@ -72,11 +75,48 @@ def frame(body: bytes, prev: str) -> tuple[bytes, str]:
     return line, c.decode()
 
 
-def frame_bytes(body: bytes, prev: bytes, _crc32=zlib.crc32) -> tuple[bytes, bytes]:
-    """``frame`` with ``prev`` and ``c`` as bytes: the writer's hot path."""
+def frame_bytes(body: bytes, prev: bytes, _crc32=_crc32) -> tuple[bytes, bytes]:
+    """``frame`` with ``prev`` and ``c`` as bytes."""
     covered = body[:-1] + _P_OPEN + prev
     c = b"%08x" % _crc32(covered)
     return covered + _C_OPEN + c + b'"}\n', c
+
+
+class LineChain:
+    """One segment's lines in the making: events encoded and framed into a growing buffer,
+    carrying the chain from line to line. The writer's hot path.
+
+    Each event is encoded into one reused scratch buffer, framed and checksummed there, and
+    copied once into ``lines``: ``frame(encode_event(...))`` makes three objects per line. The
+    bytes are exactly ``frame_bytes``'s (a test compares them).
+    """
+
+    __slots__ = ("_scratch", "lines", "prev")
+
+    def __init__(self, prev: bytes = GENESIS.encode()) -> None:
+        self.lines = bytearray()  # whole lines not yet taken
+        self.prev = prev  # the ``c`` of the last line added: the next line's ``p``
+        self._scratch = bytearray()
+
+    def add(self, event: EventBase, _encode_into=_encoder.encode_into, _crc32=_crc32) -> None:
+        """Frame ``event`` after the lines so far. An event that does not encode raises and
+        leaves the chain as it was."""
+        scratch = self._scratch
+        _encode_into(event, scratch)  # the buffer ends up holding exactly the JSON object
+        scratch[-1:] = _P_OPEN  # the object's closing brace
+        scratch += self.prev
+        self.prev = c = b"%08x" % _crc32(scratch)
+        lines = self.lines
+        lines += scratch
+        lines += _C_OPEN
+        lines += c
+        lines += _CLOSE_NL
+
+    def take(self) -> bytes:
+        """The lines added since the last ``take``, which starts a new group."""
+        data = bytes(self.lines)
+        self.lines.clear()
+        return data
 
 
 class LineCheck(msgspec.Struct, frozen=True):
@@ -111,7 +151,7 @@ def check_line(line: bytes | memoryview) -> LineCheck | None:
         return None
     prev = bytes(line[n - _SUFFIX + len(_P_OPEN) : n - _AFTER_P]).decode("ascii", "replace")
     c = bytes(line[n - 10 : n - 2]).decode("ascii", "replace")
-    return LineCheck(prev, c, f"{zlib.crc32(line[: n - _AFTER_P]):08x}" == c)
+    return LineCheck(prev, c, f"{_crc32(line[: n - _AFTER_P]):08x}" == c)
 
 
 def verify_lines(lines: list[bytes], prev: str) -> tuple[list[tuple[int, str, str]], set[int], str]:
@@ -127,7 +167,7 @@ def verify_lines(lines: list[bytes], prev: str) -> tuple[list[tuple[int, str, st
             return [], set(), last
     problems: list[tuple[int, str, str]] = []
     skip: set[int] = set()
-    crc32 = zlib.crc32
+    crc32 = _crc32
     p_open, c_open, close = _P_OPEN, _C_OPEN, _CLOSE
     want = prev.encode()
     for i, line in enumerate(lines):
@@ -201,7 +241,7 @@ def _all_sound(lines: list[bytes], prev: bytes) -> str | None:
     register = ~register  # zlib's register after the covered bytes, if ``c`` is right
     for k in range(_SUFFIX - _AFTER_P, _SUFFIX):
         register = crc_table[(register ^ tail[:, k]) & 0xFF] ^ (register >> 8)
-    got = np.fromiter(map(zlib.crc32, lines), np.uint32, n)
+    got = np.fromiter(map(_crc32, lines), np.uint32, n)
     if (got != ~register).any():
         return None
     return bytes(marks[-1]).decode("ascii")

@@ -47,8 +47,8 @@ from typing import Literal, NoReturn, TypeVar
 import msgspec
 
 from joshreg.errors import InvalidArgumentError, StoreError, UploadBacklogError
-from joshreg.log.clock import HybridClock, actor, new_writer_id, uuid7
-from joshreg.log.codec import GENESIS, encode_event, frame_bytes
+from joshreg.log.clock import HybridClock, actor, new_writer_id
+from joshreg.log.codec import LineChain
 from joshreg.log.events import EventBase, SegmentSealed
 from joshreg.log.store.base import LogStore
 
@@ -61,8 +61,15 @@ E = TypeVar("E", bound=EventBase)
 
 _open_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()
 _replace = msgspec.structs.replace
-_getpid = os.getpid
-_GENESIS = GENESIS.encode()
+_PID = os.getpid()  # this process's pid: os.getpid() is a system call, 0.2 µs an append here
+
+
+def _after_fork() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 _monotonic = time.monotonic
 
 
@@ -103,8 +110,8 @@ class EventWriter:
         self._writer_id = ""
         self._segment = ""
         self._seq = 0
-        self._prev = _GENESIS
-        self._group: list[bytes] = []
+        self._chain = LineChain()  # the pending group's lines, and the chain
+        self._pending = 0  # events in the pending group
         self._group_start = 0.0
         self._written_seq = 0
         self._synced_seq = 0
@@ -115,20 +122,20 @@ class EventWriter:
     # --- identity -----------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._pid = _getpid()
+        self._pid = _PID
         self._writer_id = new_writer_id()
         self._segment = f"log/{self._writer_id}.jsonl"
         self._seq = 0
         self._written_seq = 0
         self._synced_seq = 0
         self._sealed = False
-        self._prev = _GENESIS
-        self._group = []  # a forked child must not write its parent's pending events
+        self._chain = LineChain()  # a forked child must not write its parent's pending events
+        self._pending = 0
 
     @property
     def writer_id(self) -> str:
         """This process's writer id (assigned on first use)."""
-        if self._pid != _getpid():
+        if self._pid != _PID:
             self._start()
         return self._writer_id
 
@@ -140,42 +147,47 @@ class EventWriter:
     @property
     def last_seq(self) -> int:
         """Sequence number of the last event appended (0 before the first)."""
-        return self._seq if self._pid == _getpid() else 0
+        return self._seq if self._pid == _PID else 0
 
     @property
     def durable_seq(self) -> int:
         """Every event up to this sequence number has been fsynced."""
-        return self._synced_seq if self._pid == _getpid() else 0
+        return self._synced_seq if self._pid == _PID else 0
 
     # --- appending ----------------------------------------------------------------------------
 
-    def _envelope(self, event: E) -> tuple[E, bytes]:
-        self._seq += 1
-        hlc = self.clock.now()
+    def _envelope(self, event: E) -> E:
+        """``event`` with its envelope, framed onto the pending lines (the hot path).
+
+        The sequence number is taken only once the event is framed: an event that cannot be
+        encoded raises and leaves no gap in the numbering and no mark on the chain.
+        """
+        hlc, new_id = self.clock.stamp()
+        seq = self._seq + 1
         full = _replace(
             event,
             # An id given by the caller is kept: an importer derives ids from the source's keys.
-            event_id=event.event_id or uuid7(hlc // 1_000_000),
+            event_id=event.event_id or new_id,
             writer=self._writer_id,
-            seq=self._seq,
+            seq=seq,
             hlc=hlc,
             actor=self.actor,
         )
-        line, self._prev = frame_bytes(encode_event(full), self._prev)
-        return full, line
+        self._chain.add(full)
+        self._seq = seq
+        return full
 
     def append(self, event: E) -> E:
         """Append one event to the current group; return it with its envelope filled in."""
-        if self._pid != _getpid() or self._sealed:
+        if self._pid != _PID or self._sealed:
             self._start()
         if self._handoff:
             return self._hand_over(event)
-        full, line = self._envelope(event)
-        group = self._group
-        group.append(line)
-        if len(group) >= self.batch_size:
+        full = self._envelope(event)
+        n = self._pending = self._pending + 1
+        if n >= self.batch_size:
             self._write_group(sync=self.durability != "none")
-        elif len(group) == 1:
+        elif n == 1:
             self._group_start = _monotonic()
         elif _monotonic() - self._group_start >= self.max_delay:
             self._write_group(sync=self.durability != "none")
@@ -186,9 +198,9 @@ class EventWriter:
     def _hand_over(self, event: E) -> E:
         """``append`` on a store that uploads in the background: the line goes to it at once."""
         self.store.check_room(self._segment)  # before the envelope: a refused event leaves no trace
-        full, line = self._envelope(event)
+        full = self._envelope(event)
         try:
-            self.store.append(self._segment, line)
+            self.store.append(self._segment, self._chain.take())
         except StoreError as e:
             self._abandon(e)
         self._written_seq = self._seq
@@ -210,14 +222,14 @@ class EventWriter:
     def append_many(self, events: Iterable[E]) -> list[E]:
         """Append several events, then write the group (and fsync it unless ``none``)."""
         out = [self.append(ev) for ev in events]
-        if out and self._group:
+        if out and self._pending:
             self._write_group(sync=self.durability != "none")
         return out
 
     def _write_group(self, *, sync: bool) -> None:
-        if self._group:
-            data = b"".join(self._group)
-            self._group = []
+        if self._pending:
+            data = self._chain.take()
+            self._pending = 0
             try:
                 self.store.append(self._segment, data)
             except StoreError as e:
@@ -251,23 +263,23 @@ class EventWriter:
 
         After this, killing the process loses none of the events appended so far.
         """
-        if self._pid == _getpid():
+        if self._pid == _PID:
             self._write_group(sync=False)
-        return self._written_seq if self._pid == _getpid() else 0
+        return self._written_seq if self._pid == _PID else 0
 
     def flush(self) -> int:
         """Write and fsync everything appended (only write with ``durability="none"``).
 
         Returns the sequence number up to which events are durable.
         """
-        if self._pid == _getpid():
+        if self._pid == _PID:
             self._write_group(sync=self.durability != "none" or self._handoff)
         return self.durable_seq
 
     @property
     def sealed(self) -> bool:
         """Whether ``close()`` sealed the current segment (the next append starts a new one)."""
-        return self._sealed and self._pid == _getpid()
+        return self._sealed and self._pid == _PID
 
     def close(self) -> None:
         """Seal the segment (a last ``segment.sealed`` line), flush, release it.
@@ -275,7 +287,7 @@ class EventWriter:
         The writer may be used again: its next append starts a new segment. A writer that
         appended nothing writes nothing.
         """
-        if self._pid == _getpid() and self._seq and not self._sealed:
+        if self._pid == _PID and self._seq and not self._sealed:
             self.append(SegmentSealed())
             self.flush()
             self._sealed = True
