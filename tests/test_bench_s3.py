@@ -1,5 +1,6 @@
 """``benchmarks/bench_s3.py --quick`` runs end to end against its own SeaweedFS and writes every
-row in bench_core's JSON format (figures at quick scale are a smoke signal, not checked)."""
+row in bench_core's JSON format, ``benchmarks/bench_row.schema.json`` (figures at quick scale are
+a smoke signal, not checked)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 pytestmark = pytest.mark.slow  # a server and many processes
@@ -33,6 +35,7 @@ def test_bench_s3_quick_writes_every_row(tmp_path: Path) -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
+    jsonschema.validate(report, json.loads((ROOT / "benchmarks" / "bench_row.schema.json").read_text()))
     assert report["mode"] == "quick"
     rows = {r["name"]: r for r in report["results"]}
     assert set(rows) == ROWS
