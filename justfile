@@ -30,14 +30,16 @@ demo-s3 *args:
 # Benchmark against the design goals (`just bench --quick` for a smoke run); writes bench-output/
 # (one JSON file a script, rows as in benchmarks/bench_row.schema.json) below the working directory.
 # Core (event log, projector) first, then simulation results (CSV loads, cell_data, diagnostics),
-# then the live projection (joshreg watch latency, snapshots), then importing a joshpy registry,
-# then statuses, attributes, designs and current results, then start-up (imports, the CLI,
-# opening an empty registry). Every script takes --quick, --scale, --only NAME, --tmp DIR and
-# --profile N; `just bench --scale` runs the 10^7-event rows (scale_10m, with the 10^6 rows they
-# are judged against) into bench-output/core-scale.json, and the scripts without scale rows skip.
+# then point reads and reopening against upstream's way, then the live projection (joshreg watch
+# latency, snapshots), then importing a joshpy registry, then statuses, attributes, designs and
+# current results, then start-up (imports, the CLI, opening an empty registry). Every script takes
+# --quick, --scale, --only NAME, --tmp DIR and --profile N. `just bench --scale` runs only the
+# scale rows (10^7 events in bench-output/core-scale.json, with the 10^6 rows they are judged
+# against; 50 million cell_data rows in results-scale.json); scripts without scale rows skip.
 bench *args:
     {{ python }} "{{ justfile_directory() }}/benchmarks/bench_core.py" "$@"
     {{ python }} "{{ justfile_directory() }}/benchmarks/bench_results.py" "$@"
+    {{ python }} "{{ justfile_directory() }}/benchmarks/bench_reads.py" "$@"
     {{ python }} "{{ justfile_directory() }}/benchmarks/bench_watch.py" "$@"
     {{ python }} "{{ justfile_directory() }}/benchmarks/bench_import.py" "$@"
     {{ python }} "{{ justfile_directory() }}/benchmarks/bench_curation.py" "$@"

@@ -20,7 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "benchmarks" / "bench_row.schema.json").read_text())
 # The scripts `just bench` runs and the file each writes; a script added later is covered by
 # checking every file the run wrote, whatever its name.
-EXPECTED = {"core.json", "results.json", "watch.json", "import.json", "curation.json", "startup.json"}
+EXPECTED = {
+    "core.json",
+    "results.json",
+    "reads.json",
+    "watch.json",
+    "import.json",
+    "curation.json",
+    "startup.json",
+}
 # Rows whose goal is another row of the same run.
 FLOORED = {"rebuild_big": "compacted_floor_1m", "rebuild_compacted_1m": "compacted_floor_1m"}
 
