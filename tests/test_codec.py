@@ -350,3 +350,12 @@ def test_an_event_that_does_not_encode_leaves_the_chain_as_it_was() -> None:
     chain.add(SAMPLES[2])
     lines = chain.take().splitlines()
     assert verify_lines(lines, GENESIS)[:2] == ([], set())
+
+
+@given(st.binary(max_size=2000), st.integers(0, 2**32 - 1))
+def test_the_checksum_is_zlibs_crc32(data: bytes, start: int) -> None:
+    """Whichever implementation is installed (ISA-L's or zlib's), the bytes are zlib's CRC-32."""
+    import zlib
+
+    assert codec._crc32(data, start) == zlib.crc32(data, start)
+    assert codec._crc32(bytearray(data)) == zlib.crc32(data)

@@ -58,7 +58,10 @@ _CLOSE_NL = b'"}\n'
 _SUFFIX = len(_P_OPEN) + 8 + len(_C_OPEN) + 8 + len(_CLOSE)  # 31 bytes
 _AFTER_P = len(_C_OPEN) + 8 + len(_CLOSE)  # 17 bytes
 
-_crc32 = zlib.crc32
+try:  # the same CRC-32 as zlib's, about ten times faster on a line (ISA-L), when installed
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover - depends on what is installed
+    _crc32 = zlib.crc32
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
 _commit_decoder = msgspec.json.Decoder(LabelCommit)
