@@ -164,3 +164,13 @@ def test_a_worker_loads_results_without_opening_duckdb(db_path: Path, config, tm
             warnings.simplefilter("error")
             with pytest.warns(DuplicateLoadWarning):
                 assert CellDataLoader(reg).load_csv(csv_file(tmp_path), rid, "h1") == 0
+
+
+def test_a_load_leaves_duckdbs_threads_setting_as_it_was(registry, config, tmp_path: Path) -> None:
+    """Small inserts run on one thread (faster); the connection's own setting comes back."""
+    con = registry.conn
+    con.execute("SET threads = 3")
+    _, rid = run(registry, config)
+    CellDataLoader(registry).load_csv(csv_file(tmp_path), rid, "h1")
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (3,)
+    assert registry.query("SELECT count(*) FROM cell_data").fetchone() == (3,)

@@ -8,6 +8,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
@@ -22,9 +23,14 @@ from joshreg.projection.sqltext import quote_identifier, sql_literal
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, widen
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 BLOB_BATCH_ROWS = 1 << 20  # result rows inserted at once (files of one column layout)
+# Fewer rows than DuckDB's row group go to the WAL whatever the threads; one thread inserts them
+# in half the time two take (no ordered merge of the threads' pieces). Larger inserts keep every
+# thread: they write whole row groups straight to the file, which makes their commit cheap.
+SERIAL_BELOW_ROWS = 122_880
 
 
 class ProjectResults:
@@ -177,12 +183,13 @@ class ProjectResults:
             geom = "CASE WHEN isfinite(longitude) AND isfinite(latitude) THEN ST_GeomFromWKB(_wkb) END"
         self.con.register("_blob", table)
         try:
-            self.con.execute(
-                "INSERT INTO cell_data (cell_id, run_id, run_hash, step, replicate, position_x, position_y, "
-                f"longitude, latitude, entity_type, geom{names}) "
-                f"SELECT {int(first)} + _ord, run_id, run_hash, step, replicate, position_x, position_y, "
-                f"longitude, latitude, entity_type, {geom}{names} FROM _blob"
-            )
+            with _one_thread(self.con, n < SERIAL_BELOW_ROWS):
+                self.con.execute(
+                    "INSERT INTO cell_data (cell_id, run_id, run_hash, step, replicate, position_x, "
+                    f"position_y, longitude, latitude, entity_type, geom{names}) "
+                    f"SELECT {int(first)} + _ord, run_id, run_hash, step, replicate, position_x, "
+                    f"position_y, longitude, latitude, entity_type, {geom}{names} FROM _blob"
+                )
         finally:
             self.con.unregister("_blob")
 
@@ -206,6 +213,20 @@ class ProjectResults:
             elif have != "VARCHAR" and widen(have, typ) == "VARCHAR":
                 self.con.execute(f"ALTER TABLE cell_data ALTER COLUMN {quote_identifier(name)} TYPE VARCHAR")
                 self.cell_columns[name] = "VARCHAR"
+
+
+@contextmanager
+def _one_thread(con: duckdb.DuckDBPyConnection, serial: bool) -> Iterator[None]:
+    """DuckDB on one thread while inside (when ``serial``), then the setting it had."""
+    if not serial:
+        yield
+        return
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(row[0]) if row else 1}")
 
 
 def _points_wkb(longitude: pa.ChunkedArray, latitude: pa.ChunkedArray) -> pa.Array:
