@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from joshreg.errors import (
     DuplicateLoadWarning,
@@ -39,6 +40,13 @@ from joshreg.registry.recorder import RunRecorder, results_event
 from joshreg.results import discovery
 from joshreg.results.josh_csv import read_josh_csv
 from joshreg.results.locations import s3_uri, source_exists
+
+if TYPE_CHECKING:
+    import duckdb
+
+# Rows recorded between two catch-ups of a batch load: inserts this big write whole row groups
+# (a cheap commit), and the next files are parsed ahead while DuckDB inserts them.
+SYNC_EVERY_ROWS = 1 << 20
 
 
 class RegistryWrites:
@@ -116,54 +124,98 @@ class RegistryWrites:
         type adds nothing, says so with a ``DuplicateLoadWarning`` and returns 0. A load into a
         non-empty ``cell_data`` that leaves it sparse emits a ``SparsityWarning``.
         """
-        self._con()
+        return self.load_results_batch([(csv_path, run_id, run_hash)], entity_type)
+
+    def load_results_batch(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], str | None, str]],
+        entity_type: str = "patch",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """``load_results`` of ``(path, run_id, run_hash)`` triples in order; return the rows
+        added in all (``CellDataLoader.load_csv_batch`` calls this).
+
+        Each file is checked and recorded as ``load_results`` does, in its turn: a failure stops
+        the batch and leaves the files before it loaded. The tables catch up once per about
+        ``SYNC_EVERY_ROWS`` rows and at the end, not after every file (a catch-up per file made
+        each small insert its own transaction through DuckDB's WAL, and cost most of a load);
+        the sparsity check runs once, at the end, on the whole table. ``progress(done, total)``
+        is called after each file is recorded.
+        """
+        todo = list(items)
         options = getattr(self, "storage_options", None)  # an s3:// export is read with them
-        if not source_exists(csv_path, options):
-            raise FileNotFoundError(f"CSV not found: {s3_uri(os.fspath(csv_path))}")
-        # Rows for a run nobody registered would be orphans for good: refuse them up front.
-        self._require_hash(run_hash)
-        if run_id is not None:
-            self._require_run(run_id)
-            owner = self.get_run(run_id)
-            if owner is not None and owner.run_hash != run_hash:
-                raise InvalidArgumentError(
-                    f"run_id '{run_id}' is an execution of run hash '{owner.run_hash}', not '{run_hash}'; "
-                    "load its results under that hash"
-                )
-        export = read_josh_csv(csv_path, storage_options=options)
         self.sync()
-        check_new_names(
-            export.variables,
-            {**self._cell_types, **self._projector.cell_columns},
-            CELL_DATA_CORE_COLUMNS,
-            what="Column",
-            advice="This may indicate mixed simulation types. Use a separate registry.",
-            examples={k: f"{os.fspath(csv_path)}, {v}" for k, v in export.examples.items()},
-        )
         con = self._con()
-        seen = con.execute(
-            "SELECT count(*) FROM events_results_loaded WHERE source_sha256 = ? "
-            "AND run_id IS NOT DISTINCT FROM ? AND entity_type = ?",
-            [export.source_sha256, run_id, entity_type],
-        ).fetchone()
-        if seen and seen[0]:
-            warnings.warn(
-                f"{os.fspath(csv_path)} was already loaded for run {run_id} ({entity_type}); no rows added",
-                DuplicateLoadWarning,
-                stacklevel=3,
-            )
-            return 0
+        owners = _run_owners(con, [i[1] for i in todo if isinstance(i, tuple | list) and len(i) == 3])
         had_rows = con.execute("SELECT count(*) FROM cell_data").fetchone() != (0,)
-        event = results_event(self._store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type)
-        self._cell_types.update(event.columns)
-        self._append(event)
-        if had_rows:
-            # Upstream's check: the whole table, whatever filters are active.
+        in_batch: set[tuple[str, str | None, str]] = set()
+        total = unsynced = loaded = 0
+        for i, item in enumerate(todo):
+            if not isinstance(item, tuple | list) or len(item) != 3:
+                raise InvalidArgumentError(
+                    f"load_csv_batch item {i} is not (path, run_id, run_hash): {item!r}"
+                )
+            csv_path, run_id, run_hash = item
+            if not source_exists(csv_path, options):
+                raise FileNotFoundError(f"CSV not found: {s3_uri(os.fspath(csv_path))}")
+            # Rows for a run nobody registered would be orphans for good: refuse them up front.
+            self._require_hash(run_hash)
+            if run_id is not None:
+                self._require_owner(run_id, run_hash, owners)
+            export = read_josh_csv(csv_path, storage_options=options)
+            check_new_names(
+                export.variables,
+                {**self._cell_types, **self._projector.cell_columns},
+                CELL_DATA_CORE_COLUMNS,
+                what="Column",
+                advice="This may indicate mixed simulation types. Use a separate registry.",
+                examples={k: f"{os.fspath(csv_path)}, {v}" for k, v in export.examples.items()},
+            )
+            key = (export.source_sha256, run_id, entity_type)
+            if key in in_batch or _loaded_before(self._con(), key):
+                warnings.warn(
+                    f"{os.fspath(csv_path)} was already loaded for run {run_id} ({entity_type}); "
+                    "no rows added",
+                    DuplicateLoadWarning,
+                    stacklevel=3,
+                )
+            else:
+                event = results_event(
+                    self._store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type
+                )
+                self._cell_types.update(event.columns)
+                self._append(event)
+                in_batch.add(key)
+                total += export.rows
+                unsynced += export.rows
+                loaded += 1
+                if unsynced >= SYNC_EVERY_ROWS:
+                    self.sync()  # big inserts, while the next files are parsed ahead
+                    unsynced = 0
+            if progress is not None:
+                progress(i + 1, len(todo))
+        if loaded:
             self.sync()
+        if had_rows or loaded > 1:
+            # Upstream's check: the whole table, whatever filters are active.
             report = discovery.check_sparsity(self._con())
             if report.should_warn:
                 warnings.warn(str(report), SparsityWarning, stacklevel=3)
-        return export.rows
+        return total
+
+    def _require_owner(self, run_id: str, run_hash: str, owners: dict[str, str]) -> None:
+        """Refuse a run id unknown or of another configuration; ``owners`` (run id to hash,
+        read once for a batch) answers without a catch-up per file."""
+        owner = owners.get(run_id)
+        if owner is None:  # not known when the batch began: ask again (it may be new)
+            self._require_run(run_id)
+            info = self.get_run(run_id)
+            owner = None if info is None else info.run_hash
+        if owner is not None and owner != run_hash:
+            raise InvalidArgumentError(
+                f"run_id '{run_id}' is an execution of run hash '{owner}', not '{run_hash}'; "
+                "load its results under that hash"
+            )
 
     def create_session(
         self,
@@ -302,3 +354,24 @@ class RegistryWrites:
     def recorder(self, session_id: str | None = None) -> RunRecorder:
         """A worker-style recorder writing to this registry's log from this process."""
         return RunRecorder(writer=self._writer, session_id=session_id)
+
+
+def _run_owners(con: duckdb.DuckDBPyConnection, run_ids: list[str | None]) -> dict[str, str]:
+    """The configuration of each of these executions that ``job_runs`` holds."""
+    ids = sorted({r for r in run_ids if isinstance(r, str)})
+    if not ids:
+        return {}
+    rows = con.execute(
+        "SELECT run_id, run_hash FROM job_runs WHERE list_contains(?, run_id)", [ids]
+    ).fetchall()
+    return dict(rows)
+
+
+def _loaded_before(con: duckdb.DuckDBPyConnection, key: tuple[str, str | None, str]) -> bool:
+    """Whether the projected log holds a load of this source for this run and entity type."""
+    seen = con.execute(
+        "SELECT count(*) FROM events_results_loaded WHERE source_sha256 = ? "
+        "AND run_id IS NOT DISTINCT FROM ? AND entity_type = ?",
+        list(key),
+    ).fetchone()
+    return bool(seen and seen[0])
