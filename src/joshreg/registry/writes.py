@@ -124,9 +124,9 @@ class RegistryWrites:
         type adds nothing, says so with a ``DuplicateLoadWarning`` and returns 0. A load into a
         non-empty ``cell_data`` that leaves it sparse emits a ``SparsityWarning``.
         """
-        return self.load_results_batch([(csv_path, run_id, run_hash)], entity_type)
+        return self._load_results_batch([(csv_path, run_id, run_hash)], entity_type)
 
-    def load_results_batch(
+    def _load_results_batch(
         self,
         items: Iterable[tuple[str | os.PathLike[str], str | None, str]],
         entity_type: str = "patch",

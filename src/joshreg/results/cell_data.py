@@ -47,10 +47,10 @@ class CellDataLoader:
         Each file is checked and recorded in its turn: a failure stops the batch and leaves
         earlier files loaded. ``progress(done, total)`` is called after each file. The next
         files are parsed in a thread while one is recorded (``read_ahead``), and the tables
-        catch up a million rows at a time (``RunRegistry.load_results_batch``).
+        catch up a million rows at a time (``RunRegistry._load_results_batch``).
         """
         items = list(csv_paths)
-        batch = getattr(self.registry, "load_results_batch", None)
+        batch = getattr(self.registry, "_load_results_batch", None)
         with reading_ahead(item[0] for item in items if isinstance(item, tuple | list) and len(item) == 3):
             if batch is not None:
                 return int(batch(items, entity_type, progress))
