@@ -430,14 +430,14 @@ def widen_into(into: dict[str, str], types: dict[str, str]) -> None:
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """Column name → normalised type (DOUBLE or the DuckDB type name), in table order."""
-    rows = con.execute(
-        bind(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
-            [table],
-        )
-    ).fetchall()
+    """Column name → normalised type (DOUBLE or the DuckDB type name), in table order; empty
+    for a table that does not exist. ``pragma_table_info`` reads the one table's catalog entry:
+    ``information_schema.columns`` scans every table's, half of reopening a registry."""
+    try:
+        sql = bind("SELECT name, type FROM pragma_table_info(?) ORDER BY cid", [table])
+        rows = con.execute(sql).fetchall()
+    except duckdb.CatalogException:
+        return {}
     return {n: ("DOUBLE" if t in ("DOUBLE", "FLOAT", "REAL") else t) for n, t in rows}
 
 
