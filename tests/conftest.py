@@ -20,6 +20,16 @@ from joshreg.testing.registries import FakeJobConfig
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
+# With no S3 keys set, joshreg asks AWS's credential chain (profiles, roles, instance profiles).
+# Keep the suite to what each test sets: not this machine's ~/.aws, nor a cloud host's instance
+# profile. Tests of the chain set its variables themselves.
+_AWS_HOME = Path(__file__).parent / "no-aws-config"  # does not exist
+os.environ["AWS_CONFIG_FILE"] = str(_AWS_HOME / "config")
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(_AWS_HOME / "credentials")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    os.environ.pop(_name, None)
+
 FakeConfig = FakeJobConfig  # the few attributes of joshpy's JobConfig that create_session reads
 
 

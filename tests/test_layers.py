@@ -33,6 +33,7 @@ LADDER: dict[str, float] = {
     "log.store.local": 2,
     "log.store.memory": 2,
     "log.store.compacted": 2,
+    "log.store.credentials": 1,
     "log.store.s3options": 2,
     "log.store.objects": 2,
     "log.store.chunks": 2,
@@ -40,6 +41,7 @@ LADDER: dict[str, float] = {
     "log.store.parts": 2,
     "log.schemas": 2,
     "projection.tables": 2,
+    "projection.handover": 1,  # parsed result tables a batch load hands to its own catch-up
     "projection.extensions": 1.5,
     "projection.spatial": 2,
     "projection.httpfs": 2.2,
@@ -130,6 +132,7 @@ LADDER: dict[str, float] = {
     "testing.registries": 9,
     "testing.servers": 9,
     "testing.proxy": 9,
+    "testing.credentials": 9,
     "testing.demo_s3": 9,
     "__init__": 8,
     "__main__": 8,

@@ -66,17 +66,46 @@ def test_secrets_never_show() -> None:
     assert anonymous["skip_signature"] is True and "endpoint" not in anonymous
 
 
-@pytest.mark.parametrize(
-    "variable", ["AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
-)
-def test_a_job_given_a_role_instead_of_keys_signs_with_the_role(variable: str) -> None:
-    """Batch and Kubernetes jobs get short-lived session credentials from a role; the client
-    must sign (and renew them as they expire), not fall back to anonymous requests."""
-    got = resolve_s3_options(None, {variable: "/var/run/role"})
-    assert got.role == variable
-    assert "skip_signature" not in got.client_config()
-    keys = resolve_s3_options(None, {variable: "/var/run/role", **AWS})
-    assert keys.role is None and keys.client_config()["access_key_id"] == AWS["AWS_ACCESS_KEY_ID"]
+def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*AWS, *MINIO, "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_job_given_a_role_instead_of_keys_signs_with_the_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch and container jobs get short-lived keys from a role: both the object client and
+    DuckDB's secret sign with them (not anonymously), and given keys still win."""
+    from joshreg.projection.httpfs import secret_sql
+    from joshreg.testing.credentials import credentials_endpoint
+
+    _no_keys(monkeypatch)
+    with credentials_endpoint() as role:
+        role.issue("ROLEKEY", "role-secret", "role-token")
+        monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", role.url)
+        got = resolve_s3_options()
+        assert got.role == "container-role"
+        assert got.sources["access_key_id"] == "AWS credential chain (container-role)"
+        config = got.client_config()
+        assert "skip_signature" not in config and "access_key_id" not in config
+        assert config["credential_provider"]()["access_key_id"] == "ROLEKEY"
+        sql = secret_sql(got)
+        assert "KEY_ID 'ROLEKEY'" in sql and "SESSION_TOKEN 'role-token'" in sql
+        assert "role-secret" not in repr(got) and "role-token" not in repr(got)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "given")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "given-secret")
+        keys = resolve_s3_options()
+        assert keys.role is None and keys.client_config()["access_key_id"] == "given"
+
+
+def test_no_keys_anywhere_is_anonymous_and_a_bad_profile_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_keys(monkeypatch)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert resolve_s3_options().client_config()["skip_signature"] is True
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with pytest.raises(StoreError, match=r"credential settings are unusable .*no-such-profile.*AWS_PROFILE"):
+        resolve_s3_options()
 
 
 @pytest.mark.slow  # a server

@@ -3,7 +3,8 @@ temporary S3 secret made from the same settings resolver as the event store's cl
 
 The secret is TEMPORARY (it lives in the connection's memory, never in the DuckDB file) and is
 made again from the resolver before every use, so credentials a job script refreshes in the
-environment (session tokens that expire) are picked up. Its values never reach a message.
+environment, and the keys of a role that AWS's credential chain renews, are picked up. Its
+values never reach a message.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ def secret_sql(options: S3Options) -> str:
         scheme, _, host = options.endpoint.partition("://")
         parts.append(f"ENDPOINT {_quote(host.rstrip('/'))}")
         parts.append(f"USE_SSL {'false' if scheme == 'http' else 'true'}")
-    if options.access_key_id:
-        parts.append(f"KEY_ID {_quote(options.access_key_id)}")
-    if options.secret_access_key:
-        parts.append(f"SECRET {_quote(options.secret_access_key)}")
-    if options.session_token:
-        parts.append(f"SESSION_TOKEN {_quote(options.session_token)}")
+    key, secret, token = options.access_key_id, options.secret_access_key, options.session_token
+    if options.credentials is not None:  # the chain's keys as they are now (renewed if due)
+        key, secret, token = options.credentials.keys()
+    if key:
+        parts.append(f"KEY_ID {_quote(key)}")
+    if secret:
+        parts.append(f"SECRET {_quote(secret)}")
+    if token:
+        parts.append(f"SESSION_TOKEN {_quote(token)}")
     return f"CREATE OR REPLACE TEMPORARY SECRET {SECRET_NAME} ({', '.join(parts)})"
 
 

@@ -1,14 +1,19 @@
 """A TCP proxy on loopback that tests can cut and restore: a network outage between a worker
-and a real S3 server, without touching the server."""
+and a real S3 server, without touching the server. It also notes which access key signed each
+request it forwards (the servers here accept any key, so only the wire shows which one)."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 from collections.abc import Iterator
 
 __all__ = ["CuttableProxy", "cuttable_proxy"]
+
+_REQUEST_HEAD = re.compile(rb"(?m)^(?:GET|PUT|POST|HEAD|DELETE) \S+ HTTP/1\.1\r\n.*?\r\n\r\n", re.S)
+_SIGNED_BY = re.compile(rb"Credential=([A-Za-z0-9_.-]+)/")
 
 
 class CuttableProxy:
@@ -24,6 +29,8 @@ class CuttableProxy:
         self._lock = threading.Lock()
         self._cut = False
         self._stopped = False
+        #: The access key id that signed each request seen so far, in order ("" if unsigned).
+        self.signed_with: list[str] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -64,12 +71,16 @@ class CuttableProxy:
                     client.close()
                     continue
                 self._open.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, requests in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, requests), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
         try:
             while data := src.recv(65536):
+                if requests:
+                    for head in _REQUEST_HEAD.findall(data):
+                        signed = _SIGNED_BY.search(head)
+                        self.signed_with.append(signed.group(1).decode() if signed else "")
                 dst.sendall(data)
         except OSError:
             pass

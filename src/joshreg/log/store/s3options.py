@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from joshreg.errors import InvalidArgumentError, StoreError
+from joshreg.log.store.credentials import ChainCredentials, chain_credentials
 
 __all__ = [
     "PERMISSIONS",
@@ -53,12 +54,6 @@ _MINIO_ENV = {
     "access_key_id": ("MINIO_ACCESS_KEY",),
     "secret_access_key": ("MINIO_SECRET_KEY",),
 }
-#: Where AWS hands a job a role instead of keys (EKS web identity, ECS/Batch containers).
-_ROLE_ENV = (
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -73,9 +68,14 @@ class S3Options:
     session_token: str | None = field(default=None, repr=False)
     allow_http: bool = False
     sources: dict[str, str] = field(default_factory=dict)
-    #: No keys, but the environment names a role (web identity, container credentials): the
-    #: client signs with the credentials it fetches from there, renewing them as they expire.
-    role: str | None = None
+    #: No keys given, but AWS's credential chain found some (a role, a profile, SSO): both
+    #: clients sign with them, renewed as they expire (``credentials``).
+    credentials: ChainCredentials | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def role(self) -> str | None:
+        """Where the chain's keys come from (``container-role``, ``iam-role``, ...), if used."""
+        return self.credentials.method if self.credentials else None
 
     def client_config(self) -> dict[str, Any]:
         """The settings as ``obstore``'s ``S3Store`` takes them (path-style requests, which
@@ -89,7 +89,9 @@ class S3Options:
             config["secret_access_key"] = self.secret_access_key
         if self.session_token:
             config["token"] = self.session_token
-        if not self.access_key_id and not self.role:
+        if self.credentials is not None:
+            config["credential_provider"] = self.credentials
+        elif not self.access_key_id:
             config["skip_signature"] = True  # a public or anonymous service
         client: dict[str, Any] = {"connect_timeout": timedelta(seconds=5)}
         if self.allow_http:
@@ -109,8 +111,10 @@ def resolve_s3_options(
     storage_options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> S3Options:
     """The settings for an ``s3://`` store: ``storage_options``, then ``AWS_*``, then
-    ``MINIO_*``, field by field. A ``MINIO_ENDPOINT`` without a scheme (``host:9000``) is read
-    as ``http://`` as upstream does; an ``http://`` endpoint allows plain http."""
+    ``MINIO_*``, field by field, then (with no keys from those) AWS's credential chain: roles,
+    profiles, SSO. A ``MINIO_ENDPOINT`` without a scheme (``host:9000``) is read as ``http://``
+    as upstream does; an ``http://`` endpoint allows plain http. The chain reads the process's
+    own environment, so it is consulted only when ``environ`` is not given."""
     env = os.environ if environ is None else environ
     options = {str(k).lower(): v for k, v in (storage_options or {}).items()}
     known = {k for keys in _OPTION_KEYS.values() for k in keys}
@@ -142,11 +146,15 @@ def resolve_s3_options(
         if allow is not None
         else bool(endpoint and endpoint.startswith("http://"))
     )
-    role = None
-    if not values.get("access_key_id"):
-        role = next((name for name in _ROLE_ENV if env.get(name)), None)
+    credentials = None
+    if not values.get("access_key_id") and environ is None:
+        credentials = chain_credentials()
+        if credentials is not None:
+            sources["access_key_id"] = f"AWS credential chain ({credentials.method})"
+            if values.get("region") is None and credentials.region:
+                values["region"], sources["region"] = credentials.region, "AWS config"
     return S3Options(
-        role=role,
+        credentials=credentials,
         endpoint=endpoint,
         region=values.get("region"),
         access_key_id=values.get("access_key_id"),
