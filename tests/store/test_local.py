@@ -188,3 +188,25 @@ def test_a_half_made_store_is_finished_not_refused(tmp_path: Path) -> None:
     (root / ".tmp-123-abcdef").write_bytes(b"")  # a creator that died before its FORMAT
     store = LocalStore(root)
     assert (root / "FORMAT").exists() and store.store_id
+
+
+def test_a_synced_new_segment_has_its_folder_entry_made_durable_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync of a new file makes its bytes durable, not its name: after a power cut the folder
+    could forget the segment. The first sync of a segment also syncs its folder, once."""
+    store = open_store(str(tmp_path / "x.events"))
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store.append("log/w1.jsonl", b"{}\n")
+    store.sync("log/w1.jsonl")
+    store.append("log/w1.jsonl", b"{}\n")
+    store.sync("log/w1.jsonl")
+    log_dir, segment = str(tmp_path / "x.events" / "log"), str(tmp_path / "x.events" / "log" / "w1.jsonl")
+    assert synced == [segment, log_dir, segment]

@@ -59,6 +59,7 @@ class LocalStore(LogStore):
         self.location = self.root
         self._fds: dict[str, int] = {}
         self._known_dirs: set[str] = set()
+        self._named: set[str] = set()  # segments whose folder entry has been made durable
         self._bytes_cache: tuple[str, bytes] | None = None  # the last compacted segment read
         self._store_id: str | None = None
         self._check_place(create)
@@ -159,6 +160,9 @@ class LocalStore(LogStore):
             os.fsync(fd)
         except OSError as e:
             raise StoreError(f"cannot make segment {self._path(segment)} durable: {e}") from e
+        if segment not in self._named:  # its name too, once: a new file's entry is in its folder
+            self._sync_dir(os.path.dirname(self._path(segment)))
+            self._named.add(segment)
 
     def close_segment(self, segment: str) -> None:
         fd = self._fds.pop(segment, None)
@@ -268,7 +272,9 @@ class LocalStore(LogStore):
 
     def _ensure_dir(self, d: str) -> None:
         if d not in self._known_dirs:
-            os.makedirs(d, exist_ok=True)
+            if not os.path.isdir(d):
+                os.makedirs(d, exist_ok=True)
+                self._sync_dir(os.path.dirname(d))  # the new folder's own entry
             self._known_dirs.add(d)
 
     def _put_if_absent(self, name: str, data: bytes) -> bool:
