@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import shlex
 import struct
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import duckdb
 
@@ -21,6 +21,7 @@ from joshreg.errors import ForeignDatabaseError, RegistryBusyError
 from joshreg.projection.tables import PROJECTOR_VERSION, UPSTREAM_TABLES
 
 __all__ = [
+    "CHECKPOINT_SQL",
     "JOSHPY_TABLES",
     "MARKER_TABLE",
     "RegistryFile",
@@ -28,6 +29,7 @@ __all__ = [
     "export_command",
     "inspect_registry_file",
     "open_registry_file",
+    "read_checkpoint",
     "read_only_connection",
     "user_objects",
 ]
@@ -38,6 +40,21 @@ JOSHPY_TABLES = UPSTREAM_TABLES
 _MAGIC = b"DUCK"
 
 Kind = Literal["new", "empty", "joshreg", "busy"]
+
+# The marker read with the rest of the projector's checkpoint, rows tagged by their table:
+# 0 ``joshreg_meta`` (key, value), 1 ``joshreg_segments`` (segment, byte offset, line, prev),
+# 2 ``joshreg_writers`` (writer, last sequence number), 3 damaged lines per file
+# (``log_problems``). On a freshly opened connection each statement costs about as much as
+# the read a user opened the registry for, and one ``UNION ALL`` costs about half of the four
+# reads. ``rowid`` because only a table has one: a view named like the marker fails here.
+CHECKPOINT_SQL = """
+SELECT 0, key, value, rowid, NULL FROM joshreg_meta
+UNION ALL SELECT 1, segment, byte_offset, line, prev FROM joshreg_segments
+UNION ALL SELECT 2, writer, last_seq, NULL, NULL FROM joshreg_writers
+UNION ALL SELECT 3, segment, count(*), NULL, NULL FROM log_problems GROUP BY segment
+"""
+
+CheckpointRows = list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,9 @@ class RegistryFile:
     kind: Kind
     store_id: str | None = None
     projector_version: int | None = None
+    # ``CHECKPOINT_SQL``'s rows when the file was classified through the connection the caller
+    # keeps (``open_registry_file``): the projector starts from them instead of reading again.
+    checkpoint: CheckpointRows | None = field(default=None, compare=False, repr=False)
 
 
 def export_command(path: str, export_dir: str) -> str:
@@ -121,27 +141,41 @@ def _describe_foreign(path: str, tables: list[str]) -> str:
     )
 
 
-def _marker(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
-    """The rows of joshreg's marker table, None if the current schema has no such table.
+def read_checkpoint(con: duckdb.DuckDBPyConnection) -> CheckpointRows:
+    """``CHECKPOINT_SQL``'s rows; ``duckdb.CatalogException`` or ``duckdb.BinderException`` if
+    one of its tables is missing (or is not a table)."""
+    return con.execute(CHECKPOINT_SQL).fetchall()
 
-    One statement instead of listing every object (a third of a joshreg open's queries when
-    the file is joshreg's, as it nearly always is). ``rowid`` is there because only a table has
-    one: a view of the marker's name fails here and is classified by the full listing."""
+
+def _marker(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], CheckpointRows | None] | None:
+    """The rows of joshreg's marker table and, when the file has all of them, the rest of the
+    checkpoint (``CHECKPOINT_SQL``); None if the current schema has no marker table.
+
+    One statement instead of listing every object, and of reading the checkpoint after. A
+    marker without the other tables (a projection older than them) is read alone. ``rowid``
+    is there because only a table has one: a view of the marker's name fails here and is
+    classified by the full listing."""
     try:
-        rows = con.execute(f"SELECT key, value, rowid FROM {MARKER_TABLE}").fetchall()
+        rows = read_checkpoint(con)
+    except (duckdb.CatalogException, duckdb.BinderException):
+        pass
+    else:
+        return {r[1]: r[2] for r in rows if r[0] == 0}, rows
+    try:
+        meta = con.execute(f"SELECT key, value, rowid FROM {MARKER_TABLE}").fetchall()
     except (duckdb.CatalogException, duckdb.BinderException):
         return None
-    return {key: value for key, value, _ in rows}
+    return {key: value for key, value, _ in meta}, None
 
 
-def _joshreg_file(path: str, meta: dict[str, str]) -> RegistryFile:
+def _joshreg_file(path: str, meta: dict[str, str], checkpoint: CheckpointRows | None = None) -> RegistryFile:
     version = int(meta["projector_version"]) if "projector_version" in meta else None
     if version is not None and version > PROJECTOR_VERSION:
         raise ForeignDatabaseError(
             f"{path} was written by a newer joshreg (projection version {version}; this joshreg "
             f"reads up to {PROJECTOR_VERSION}): upgrade joshreg to open it"
         )
-    return RegistryFile(path, "joshreg", meta.get("store_id") or None, version)
+    return RegistryFile(path, "joshreg", meta.get("store_id") or None, version, checkpoint)
 
 
 def check_connection(con: duckdb.DuckDBPyConnection, path: str | None = None) -> RegistryFile:
@@ -153,9 +187,9 @@ def check_connection(con: duckdb.DuckDBPyConnection, path: str | None = None) ->
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchone()
         path = (row[0] if row else None) or ":memory:"
-    meta = _marker(con)
-    if meta is not None:
-        return _joshreg_file(path, meta)
+    found = _marker(con)
+    if found is not None:
+        return _joshreg_file(path, *found)
     objects = user_objects(con)
     tables = objects["tables"]
     if MARKER_TABLE in tables:  # in another schema than the current one

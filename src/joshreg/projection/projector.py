@@ -28,7 +28,7 @@ from joshreg.log.labelstreams import LabelStreams, imported_dirs, imports_pendin
 from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
 from joshreg.log.store.base import LogStore
 from joshreg.projection.cells import ProjectResults
-from joshreg.projection.dbfile import check_connection
+from joshreg.projection.dbfile import CheckpointRows, RegistryFile, check_connection, read_checkpoint
 from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.removals import ProjectRemovals, removal_detail
 from joshreg.projection.replay import CHUNK_BYTES, Progress, ReplaySegments
@@ -73,6 +73,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         tracer: Callable[[str], None] | None = None,
         spatial: bool = False,
         materialize: bool = True,
+        found: RegistryFile | None = None,
     ) -> None:
         """``spatial`` fills ``cell_data.geom`` with ``ST_Point(longitude, latitude)``; it loads
         the spatial extension the first time results are projected.
@@ -82,12 +83,20 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         tables as views, typed like the tables, instead of filling them; reading each view
         once costs about half of writing its rows and reading them. Such a projector only
         rebuilds.
+
+        ``found`` is what ``dbfile.check_connection`` said of this very connection, if the
+        caller asked already (with the checkpoint it read): it is not asked again.
         """
         self.con = con
         self.spatial = spatial
         self.materialize = materialize
         self._spatial_loaded = False
-        self.cell_columns: dict[str, str] = {}
+        # The parameter and result columns beyond the core ones, read when first needed (a
+        # reopened registry that only answers reads never needs them).
+        self._param_columns: dict[str, str] | None = {}
+        self._cell_columns: dict[str, str] | None = {}
+        # Damaged lines per file as ``log_problems`` holds them, None when not known.
+        self._damaged: dict[str, int] | None = None
         self.store = store
         self.reader = LogReader(store)
         self.tracer = tracer
@@ -95,7 +104,6 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         self.writer_seqs: dict[str, int] = {}
         self.labels_head = 0
         self.labels_c = GENESIS
-        self.param_columns: dict[str, str] = {}
         self.needs_rebuild = False
         self._affected: dict[str, str] = {}  # affected-key set name → its SQL set expression
         self._ranges: dict[str, tuple[str, str]] = {}
@@ -105,39 +113,70 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         self._streams: LabelStreams | None = None
         self.label_imports: dict[str, int] = {}
         self._fresh = False
-        self._open()
+        self._open(found)
 
-    def _open(self) -> None:
+    def _open(self, found: RegistryFile | None) -> None:
         """Use the tables if this connection holds joshreg's (its marker, ``joshreg_meta``) at
         this projector version, else make them; refuse a database someone else wrote."""
-        found = check_connection(self.con)  # ForeignDatabaseError
+        if found is None:
+            found = check_connection(self.con)  # ForeignDatabaseError
         if found.kind != "joshreg" or found.projector_version != PROJECTOR_VERSION:
             self.needs_rebuild = True
             with self._transaction():
                 self._reset_tables()
             self._fresh = True  # empty tables of this version: a rebuild need not make them again
             return  # and nothing to load: the state of empty tables is the initial one
-        self._load_state()
+        self._load_state(found.checkpoint)
 
-    def _load_state(self) -> None:
-        con = self.con
-        self.cursors = {
-            s: Cursor(o, n, p)
-            for s, o, n, p in con.execute(
-                "SELECT segment, byte_offset, line, prev FROM joshreg_segments"
-            ).fetchall()
-        }
-        self.writer_seqs = dict(con.execute("SELECT writer, last_seq FROM joshreg_writers").fetchall())
-        meta = dict(con.execute("SELECT key, value FROM joshreg_meta").fetchall())
-        self._meta = dict(meta)
+    def _load_state(self, rows: CheckpointRows | None = None) -> None:
+        """Take the checkpoint from the tables (one statement), or from ``rows`` that
+        ``dbfile`` read from them already."""
+        if rows is None:
+            rows = read_checkpoint(self.con)
+        meta: dict[str, str] = {}
+        cursors: dict[str, Cursor] = {}
+        seqs: dict[str, int] = {}
+        damaged: dict[str, int] = {}
+        for tag, name, value, number, text in rows:
+            if tag == 0:
+                meta[name] = value
+            elif tag == 1:
+                cursors[name] = Cursor(int(value), number, text)
+            elif tag == 2:
+                seqs[name] = int(value)
+            else:
+                damaged[name] = int(value)
+        self.cursors, self.writer_seqs, self._damaged = cursors, seqs, damaged
+        self._meta = meta
         self.labels_head = int(meta.get("labels_head", 0))
         self.labels_c = meta.get("labels_c", GENESIS)
         self.label_imports = msgspec.json.decode(meta.get("label_imports", "{}"))
         self._streams = None  # rebuilt from the log when next needed
-        cols = table_columns(con, "config_parameters")
-        self.param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
-        cols = table_columns(con, "cell_data")
-        self.cell_columns = {k: v for k, v in cols.items() if k not in CELL_DATA_CORE_COLUMNS}
+        self._param_columns = self._cell_columns = None  # read when next needed
+
+    @property
+    def param_columns(self) -> dict[str, str]:
+        """``config_parameters``' columns beyond ``run_hash``: name → type."""
+        if self._param_columns is None:
+            cols = table_columns(self.con, "config_parameters")
+            self._param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
+        return self._param_columns
+
+    @param_columns.setter
+    def param_columns(self, columns: dict[str, str]) -> None:
+        self._param_columns = columns
+
+    @property
+    def cell_columns(self) -> dict[str, str]:
+        """``cell_data``'s variable columns (beyond the core ones): name → type."""
+        if self._cell_columns is None:
+            cols = table_columns(self.con, "cell_data")
+            self._cell_columns = {k: v for k, v in cols.items() if k not in CELL_DATA_CORE_COLUMNS}
+        return self._cell_columns
+
+    @cell_columns.setter
+    def cell_columns(self, columns: dict[str, str]) -> None:
+        self._cell_columns = columns
 
     def _set_meta(self, values: dict[str, str]) -> None:
         """Write the values that differ from the table's (known from ``_meta``), if any."""
@@ -170,6 +209,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                     self.con.execute(f"DROP VIEW {name}")
         drop_tables(self.con)
         create_tables(self.con)  # the marker table with the others, in the caller's transaction
+        self._damaged = None
         self._meta = {}
         self._set_meta({"projector_version": str(PROJECTOR_VERSION), "store_id": self.store.store_id})
 
@@ -189,9 +229,10 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         """Damaged lines per file that replay has skipped or reported (``log_problems``), plus
         the torn last line of every segment that can no longer grow (compacted, sealed, or
         abandoned by a dead local writer): what a user must be told at every open."""
-        counts = dict(
-            self.con.execute("SELECT segment, count(*) FROM log_problems GROUP BY segment").fetchall()
-        )
+        if self._damaged is None:
+            rows = self.con.execute("SELECT segment, count(*) FROM log_problems GROUP BY segment").fetchall()
+            self._damaged = dict(rows)
+        counts = dict(self._damaged)
         at = time.time() if now is None else now
         for seg in self.store.segments():
             read = self.cursors.get(seg.name, Cursor()).offset
@@ -408,6 +449,8 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         self._insert_rows("label_history", row, rows)
 
     def _insert_problems(self, problems: list[Problem]) -> None:
+        if problems:
+            self._damaged = None  # counted again when next asked
         self._insert_rows(
             "log_problems", "(?, ?, ?, ?)", [(p.segment, p.line, p.kind, p.detail) for p in problems]
         )

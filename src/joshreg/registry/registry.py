@@ -118,7 +118,14 @@ class RunRegistry(
             memory, busy=found is not None and found.kind == "busy"
         )
         # Tracked: the read model (``registry.readmodel``) learns of every change to the tables.
-        self._projector = TrackedProjector(self._conn, self._store, tracer=tracer, spatial=enable_spatial)
+        # A file classified through this very connection is not looked at again (``found``).
+        self._projector = TrackedProjector(
+            self._conn,
+            self._store,
+            tracer=tracer,
+            spatial=enable_spatial,
+            found=found if con is not None else None,
+        )
         if self._projector.needs_rebuild or rebuild:
             self.opened: CatchUp = self._projector.rebuild(progress)
         else:
