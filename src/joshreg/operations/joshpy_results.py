@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,40 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+# Result files are written in this many threads, up to BLOB_WINDOW ahead of their events: the
+# writes' fsyncs wait on the disk, so more threads than cores keep the cores busy.
+BLOB_THREADS = 4
+BLOB_WINDOW = 32
+
+
+def _entity(columns: dict[str, str]) -> str:
+    """The SQL of a source row's entity type (joshpy's older tables have none: patches)."""
+    return "coalesce(c.entity_type, 'patch')" if "entity_type" in columns else "'patch'"
+
+
+def _slices(reader: pa.RecordBatchReader, sizes: list[int]) -> Iterator[pa.Table]:
+    """The reader's rows cut into consecutive tables of ``sizes`` rows."""
+    import pyarrow as pa
+
+    from joshreg.errors import ConsistencyError
+
+    pending: list[pa.RecordBatch] = []
+    buffered = 0
+    for n in sizes:
+        while buffered < n:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                raise ConsistencyError(
+                    "the source's cell_data changed while it was imported; import it again"
+                ) from None
+            pending.append(batch)
+            buffered += batch.num_rows
+        table = pa.Table.from_batches(pending)
+        yield table.slice(0, n)
+        pending, buffered = table.slice(n).to_batches(), buffered - n
+
+
 class ImportResults:
     """The results and labels of an import. A mixin of the importer."""
 
@@ -32,8 +67,7 @@ class ImportResults:
         src, con = self.src, self.tgt.con
         if not src.has("cell_data"):
             return
-        columns = src.tables["cell_data"]
-        variables, types = self.cell_types
+        types = self.cell_types[1]
         rows = con.execute(
             "SELECT run_id, run_hash, entity_type, max(import_through) FROM events_results_loaded "
             "WHERE import_through IS NOT NULL GROUP BY ALL"
@@ -43,6 +77,49 @@ class ImportResults:
             + [pa.array([r[3] for r in rows], pa.int64())],
             names=["run_id", "run_hash", "entity_type", "through"],
         )
+        entity = _entity(src.tables["cell_data"])
+        # One scan: per run, run hash and entity type, how many rows an earlier import of this
+        # source brought in (seen) and how many came after them (a row without a cell_id is
+        # neither).
+        src.con.register("_through", through)
+        try:
+            counted = src.con.execute(
+                f"""SELECT c.run_id, c.run_hash, {entity} AS entity_type,
+                           c.cell_id <= coalesce(t.through, -1) AS seen, count(*), max(c.cell_id)
+                FROM cell_data c LEFT JOIN _through t
+                  ON t.run_id IS NOT DISTINCT FROM c.run_id AND t.run_hash IS NOT DISTINCT FROM c.run_hash
+                 AND t.entity_type = {entity}
+                GROUP BY ALL ORDER BY run_id NULLS FIRST, run_hash NULLS FIRST, entity_type"""
+            ).fetchall()
+        finally:
+            src.con.unregister("_through")
+        self.present["result_rows"] += sum(r[4] for r in counted if r[3] is True)
+        groups = [(r[0], r[1], r[2], r[4], r[5]) for r in counted if r[3] is False]
+        wanted = [g for g in groups if g[1] not in self.bad_hashes and g[0] not in self.skipped_runs]
+        if self.dry_run:
+            for g in wanted:
+                self._record_results((*g[:4], types, g[4]), None)
+        elif wanted:
+            before = {(r[0], r[1], r[2]): r[3] for r in rows}
+            self._write_results(wanted, before, entity)
+        if groups:
+            self.report.differences.append(
+                "cell_data.cell_id is renumbered in the order joshreg loads the rows"
+            )
+
+    def _write_results(
+        self,
+        wanted: list[tuple[Any, ...]],
+        before: dict[tuple[Any, Any, Any], int],
+        entity: str,
+    ) -> None:
+        """Write one result file per group of ``wanted`` (run id, run hash, entity type, rows,
+        last cell_id) and append their events in that order. ``before`` is the last cell_id of
+        each group that an earlier import brought in."""
+        import pyarrow as pa
+
+        columns = self.src.tables["cell_data"]
+        variables, types = self.cell_types
 
         def cast(c: str) -> str:
             q = quote_identifier(c)
@@ -53,62 +130,46 @@ class ImportResults:
             for p in POSITIONS
         )
         values = "".join(", " + cast(c) for c in variables)
-        entity = "coalesce(c.entity_type, 'patch')" if "entity_type" in columns else "'patch'"
-        # The rows after those an earlier import of this source brought in, per run and type.
-        new = f"""
-            SELECT c.cell_id, c.run_id, c.run_hash, {entity} AS entity_type,
-                   CAST(c.step AS INTEGER) AS step, CAST(c.replicate AS INTEGER) AS replicate,
-                   {positions}{values}, c.cell_id <= coalesce(t.through, -1) AS seen
-            FROM cell_data c LEFT JOIN _through t
-              ON t.run_id IS NOT DISTINCT FROM c.run_id AND t.run_hash IS NOT DISTINCT FROM c.run_hash
-             AND t.entity_type = {entity}"""
-        order = "ORDER BY run_id NULLS FIRST, run_hash NULLS FIRST, entity_type"
-        src.con.register("_through", through)
+        # Each group's new rows together, in cell_id order. They are sorted by the group's
+        # number (one integer) rather than by its key's three texts: the sort is most of the
+        # query's time.
+        keys = pa.table(
+            {
+                "run_id": pa.array([g[0] for g in wanted]),  # the source's own types
+                "run_hash": pa.array([g[1] for g in wanted]),
+                "entity_type": pa.array([g[2] for g in wanted]),
+                "g": pa.array(range(len(wanted)), pa.int64()),
+                "through": pa.array([before.get(g[:3], -1) for g in wanted], pa.int64()),
+            }
+        )
+        con = self.src.con
+        con.register("_wanted", keys)
         try:
-            groups = src.con.execute(
-                f"SELECT run_id, run_hash, entity_type, count(*), max(cell_id) FROM ({new}) "
-                f"WHERE NOT seen GROUP BY ALL {order}"
-            ).fetchall()
-            self.present["result_rows"] += src.con.execute(
-                f"SELECT count(*) FROM ({new}) WHERE seen"
-            ).fetchone()[0]
-            reader = None
-            if not self.dry_run:
-                reader = src.con.execute(
-                    f"SELECT * EXCLUDE (seen) FROM ({new}) WHERE NOT seen {order}, cell_id"
-                ).to_arrow_reader(1 << 16)
-            pending: list[pa.RecordBatch] = []
-            buffered = 0
-            # Result files are written and claimed in threads (Parquet encoding, hashing and
-            # fsync release the GIL); their events follow in the source's order.
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="joshreg-import") as pool:
-                ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]] | None]] = deque()
-                for i, (rid, h, etype, n, last) in enumerate(groups):
-                    rows = None
-                    if reader is not None:
-                        while buffered < n:
-                            batch = reader.read_next_batch()
-                            pending.append(batch)
-                            buffered += batch.num_rows
-                        table = pa.Table.from_batches(pending)
-                        rows, pending, buffered = table.slice(0, n), table.slice(n).to_batches(), buffered - n
-                        rows = rows.drop_columns(["cell_id", "run_id", "run_hash", "entity_type"])
-                    if h in self.bad_hashes or rid in self.skipped_runs:
-                        continue
-                    blob = None if rows is None else pool.submit(self._write_blob, rows)
-                    ahead.append(((rid, h, etype, n, types, last), blob))
-                    if len(ahead) >= 16:
+            reader = con.execute(
+                f"""SELECT CAST(c.step AS INTEGER) AS step, CAST(c.replicate AS INTEGER) AS replicate,
+                       {positions}{values}
+                FROM cell_data c JOIN _wanted k
+                  ON k.run_id IS NOT DISTINCT FROM c.run_id AND k.run_hash IS NOT DISTINCT FROM c.run_hash
+                 AND k.entity_type = {entity}
+                WHERE c.cell_id > k.through
+                ORDER BY k.g, c.cell_id"""
+            ).to_arrow_reader(1 << 16)
+            # Result files are written and claimed in threads (Parquet encoding, hashing,
+            # writing and fsync release the GIL); their events follow in the groups' order.
+            with ThreadPoolExecutor(max_workers=BLOB_THREADS, thread_name_prefix="joshreg-import") as pool:
+                ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]]]] = deque()
+                for i, (group, rows) in enumerate(
+                    zip(wanted, _slices(reader, [g[3] for g in wanted]), strict=True)
+                ):
+                    ahead.append(((*group[:4], types, group[4]), pool.submit(self._write_blob, rows)))
+                    if len(ahead) >= BLOB_WINDOW:
                         self._record_results(*ahead.popleft())
                     if i % 100 == 0:
-                        self._say("results", i, len(groups))
+                        self._say("results", i, len(wanted))
                 while ahead:
                     self._record_results(*ahead.popleft())
         finally:
-            src.con.unregister("_through")
-        if groups:
-            self.report.differences.append(
-                "cell_data.cell_id is renumbered in the order joshreg loads the rows"
-            )
+            con.unregister("_wanted")
 
     def _write_blob(self, rows: pa.Table) -> tuple[str, str]:
         """One execution's rows as a content-addressed result file; its name and SHA-256."""
