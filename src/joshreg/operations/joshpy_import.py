@@ -33,7 +33,6 @@ from joshreg.log.events import (
     RunStarted,
     SessionCreated,
     SessionStatusChanged,
-    json_value,
 )
 from joshreg.log.labels import LabelLog
 from joshreg.log.names import session_claim_name
@@ -146,6 +145,11 @@ class _Importer(ImportResults, ImportCuration):
     def _append(self, event: Any) -> None:
         if self.tgt.writer is not None:
             self.tgt.writer.append(event)
+
+    def _appender(self) -> Callable[[Any], object]:
+        """``_append`` without its check per event, for the loops over every row."""
+        writer = self.tgt.writer
+        return writer.append if writer is not None else lambda event: None
 
     def _claim(self, name: str, data: bytes) -> bool:
         return True if self.dry_run else self.tgt.store.claim(name, data)
@@ -372,10 +376,20 @@ class _Importer(ImportResults, ImportCuration):
             ).fetchall()
         }
         owner = {r[0]: r[1] for r in self.src.select("job_configs", ("run_hash", "session_id"), self.tz)}
-        rows = self.src.select("job_runs", RUN_COLUMNS, self.tz, ("started_at", "run_id"))
-        no_session = no_start = odd = 0
-        for i, (rid, h, sid, rep, started, completed, code, out, error, meta) in enumerate(rows):
-            if h in self.bad_hashes or sid in self.bad_sessions:
+        rows = self.src.select(
+            "job_runs",
+            RUN_COLUMNS,
+            self.tz,
+            ("started_at", "run_id"),
+            ids=(("start", "run_id"), ("completion", "run_id", "exit_code", "completed_at", "error_message")),
+        )
+        no_session = no_start = odd = started_n = present = completions = 0
+        append = self._appender()
+        bad_hashes, bad_sessions = self.bad_hashes, self.bad_sessions
+        for i, (rid, h, sid, rep, started, completed, code, out, error, meta, start_id, done_id) in enumerate(
+            rows
+        ):
+            if h in bad_hashes or sid in bad_sessions:
                 self.skipped_runs.add(rid)
                 continue
             mine = have.get(rid)
@@ -386,39 +400,43 @@ class _Importer(ImportResults, ImportCuration):
                     if sid is None:
                         continue
                 no_start += started is None
+                # JSON text decodes to JSON values only: json_value would return it unchanged.
                 decoded = decode(meta)
-                self._append(
+                append(
                     RunStarted(
-                        event_id=event_id("start", rid),
+                        event_id=start_id,
                         run_id=rid,
                         run_hash=h,
                         session_id=sid,
                         replicate=int(rep or 0),
                         output_path=out,
-                        metadata=json_value(decoded) if isinstance(decoded, dict) else None,
+                        metadata=decoded if isinstance(decoded, dict) else None,
                         started_us=started,
                     )
                 )
-                self.added["runs"] += 1
+                started_n += 1
             else:
-                self.present["runs"] += 1
+                present += 1
             if code is None:
                 odd += completed is not None
                 continue
             if mine is not None and mine == (code, completed, error):
                 continue
-            self._append(
+            append(
                 RunCompleted(
-                    event_id=event_id("completion", rid, code, completed, error),
+                    event_id=done_id,
                     run_id=rid,
                     exit_code=int(code),
                     error_message=error,
                     completed_us=completed,
                 )
             )
-            self.added["completions"] += 1
+            completions += 1
             if i % 5000 == 0:
                 self._say("runs", i, len(rows))
+        self.added["runs"] += started_n
+        self.present["runs"] += present
+        self.added["completions"] += completions
         if no_session:
             self.report.differences.append(
                 f"{no_session} executions had no session_id; each was given its configuration's session"
@@ -435,22 +453,32 @@ class _Importer(ImportResults, ImportCuration):
 
     def outputs(self) -> None:
         have = {r[0] for r in self.tgt.con.execute("SELECT output_id FROM run_outputs").fetchall()}
-        runs = {
-            r[0]: (r[1], r[2])
-            for r in self.src.select("job_runs", ("run_id", "run_hash", "session_id"), self.tz)
-        }
-        for oid, rid, kind, path, size, rows, created in self.src.select(
-            "run_outputs", OUTPUT_COLUMNS, self.tz, ("created_at", "output_id")
+        runs = {}
+        if self.bad_hashes or self.bad_sessions:  # whose runs' outputs are left out
+            runs = {
+                r[0]: (r[1], r[2])
+                for r in self.src.select("job_runs", ("run_id", "run_hash", "session_id"), self.tz)
+            }
+        append = self._appender()
+        check = bool(self.bad_hashes or self.bad_sessions)
+        added = present = 0
+        for oid, rid, kind, path, size, rows, created, eid in self.src.select(
+            "run_outputs",
+            OUTPUT_COLUMNS,
+            self.tz,
+            ("created_at", "output_id"),
+            ids=(("output", "output_id"),),
         ):
-            run = runs.get(rid)
-            if run is not None and (run[0] in self.bad_hashes or run[1] in self.bad_sessions):
-                continue
+            if check:
+                run = runs.get(rid)
+                if run is not None and (run[0] in self.bad_hashes or run[1] in self.bad_sessions):
+                    continue
             if oid in have:
-                self.present["outputs"] += 1
+                present += 1
                 continue
-            self._append(
+            append(
                 OutputRegistered(
-                    event_id=event_id("output", oid),
+                    event_id=eid,
                     output_id=oid,
                     run_id=rid,
                     output_type=kind or "",
@@ -460,7 +488,9 @@ class _Importer(ImportResults, ImportCuration):
                     created_us=created,
                 )
             )
-            self.added["outputs"] += 1
+            added += 1
+        self.added["outputs"] += added
+        self.present["outputs"] += present
 
 
 def import_joshpy(

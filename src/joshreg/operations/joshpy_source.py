@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import duckdb
@@ -18,7 +18,7 @@ from joshreg.log.events import (
     json_value,
 )
 from joshreg.projection.dbfile import MARKER_TABLE, read_only_connection
-from joshreg.projection.sqltext import quote_identifier
+from joshreg.projection.sqltext import quote_identifier, sql_literal
 from joshreg.projection.tables import LATER_UPSTREAM_TABLES
 
 # The columns joshpy's tables have (seed and HEAD); others are named in the report.
@@ -154,38 +154,60 @@ class Source:
         return table in self.tables
 
     def select(
-        self, table: str, columns: Iterable[str], tz: str, order: tuple[str, ...] = ()
+        self,
+        table: str,
+        columns: Iterable[str],
+        tz: str,
+        order: tuple[str, ...] = (),
+        ids: Sequence[tuple[str, ...]] = (),
     ) -> list[tuple[Any, ...]]:
         """Rows of ``table`` with ``columns`` (NULL where the table lacks one), sorted by the
-        ``order`` columns; timestamps as microseconds since the epoch, UTC; JSON as text."""
+        ``order`` columns; timestamps as microseconds since the epoch, UTC; JSON as text.
+
+        Each of ``ids``, ``(prefix, column, ...)``, adds a last field to every row: the row's
+        ``event_id(prefix, *values of those columns)``. DuckDB derives them with the query when
+        every such value is text or a whole number (their SQL text is then Python's ``str``),
+        Python otherwise; an import derives one or two per row."""
         have = self.tables.get(table)
         if have is None:
             return []
         columns = list(columns)
-        exprs = []
-        for c in columns:
-            typ = have.get(c)
-            q = quote_identifier(c)
-            if typ is None:
-                exprs.append("NULL")
-            elif typ == "TIMESTAMP WITH TIME ZONE":
-                exprs.append(f"epoch_us({q})")
-            elif typ.startswith("TIMESTAMP") or typ == "DATE":
-                tz_sql = tz.replace("'", "''")
-                exprs.append(f"epoch_us(CAST({q} AS TIMESTAMP) AT TIME ZONE '{tz_sql}')")
-            elif (
-                typ in ("JSON", "VARCHAR")
-                or typ.startswith(("VARCHAR", "STRUCT", "MAP"))
-                or typ.endswith("[]")
-            ):
-                exprs.append(f"CAST({q} AS VARCHAR)")
-            else:
-                exprs.append(q)
+        exprs = [self._expression(have.get(c), c, tz) for c in columns]
         sort = ", ".join(str(columns.index(c) + 1) for c in order)
-        sql = f"SELECT {', '.join(exprs)} FROM {quote_identifier(table)}" + (
+        where = [[columns.index(c) for c in spec[1:]] for spec in ids]
+        in_sql = all(_as_text(have.get(columns[i])) for idx in where for i in idx)
+        listed = ", ".join(f"{e} AS _c{i}" for i, e in enumerate(exprs))
+        outer = ", ".join(f"_c{i}" for i in range(len(exprs)))
+        if ids and in_sql:
+            for k, (spec, idx) in enumerate(zip(ids, where, strict=True)):
+                listed += f", {_sha1_sql(spec[0], [exprs[i] for i in idx])} AS _h{k}"
+                outer += f", {_uuid_sql(f'_h{k}')}"
+        sql = f"SELECT {outer} FROM (SELECT {listed} FROM {quote_identifier(table)})" + (
             f" ORDER BY {sort}" if sort else ""
         )
-        return self.con.execute(sql).fetchall()
+        rows = self.con.execute(sql).fetchall()
+        if ids and not in_sql:
+            rows = [
+                (*r, *(event_id(spec[0], *(r[i] for i in idx)) for spec, idx in zip(ids, where, strict=True)))
+                for r in rows
+            ]
+        return rows
+
+    @staticmethod
+    def _expression(typ: str | None, column: str, tz: str) -> str:
+        """The SQL that gives ``column`` (of type ``typ``, None where missing) as ``select``
+        hands it over."""
+        q = quote_identifier(column)
+        if typ is None:
+            return "NULL"
+        if typ == "TIMESTAMP WITH TIME ZONE":
+            return f"epoch_us({q})"
+        if typ.startswith("TIMESTAMP") or typ == "DATE":
+            tz_sql = tz.replace("'", "''")
+            return f"epoch_us(CAST({q} AS TIMESTAMP) AT TIME ZONE '{tz_sql}')"
+        if _textual(typ):
+            return f"CAST({q} AS VARCHAR)"
+        return q
 
     def count_values(self, table: str, column: str) -> int:
         q = quote_identifier(column)
@@ -193,6 +215,44 @@ class Source:
 
     def count(self, table: str) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0])
+
+
+def _textual(typ: str) -> bool:
+    """Whether ``select`` hands a column of this type over as its text."""
+    return typ in ("JSON", "VARCHAR") or typ.startswith(("VARCHAR", "STRUCT", "MAP")) or typ.endswith("[]")
+
+
+_WHOLE = frozenset(
+    f"{u}{t}" for u in ("", "U") for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+)
+
+
+def _as_text(typ: str | None) -> bool:
+    """Whether DuckDB's text of what ``select`` gives for a column of type ``typ`` (None:
+    missing, so NULL) is Python's ``str`` of the value: text, whole numbers, times (as
+    microseconds), NULL. Not so for floats, decimals and booleans."""
+    return typ is None or typ.startswith("TIMESTAMP") or typ == "DATE" or _textual(typ) or typ in _WHOLE
+
+
+# The namespace's bytes as a DuckDB BLOB literal.
+_NS_SQL = "'" + "".join(f"\\x{b:02X}" for b in _NAMESPACE.bytes) + "'::BLOB"
+
+
+def _sha1_sql(prefix: str, exprs: list[str]) -> str:
+    """SQL of the SHA-1 (hex) ``event_id(prefix, *values)`` is made from, for expressions whose
+    text is Python's ``str`` of their values (``None`` for NULL)."""
+    parts = [sql_literal(prefix), *(f"coalesce(CAST({e} AS VARCHAR), 'None')" for e in exprs)]
+    return f"sha1({_NS_SQL} || encode({' || chr(31) || '.join(parts)}))"
+
+
+def _uuid_sql(h: str) -> str:
+    """SQL laying out the SHA-1 hex ``h`` as ``event_id`` does: 8-4-4-4-12 digits, version 5,
+    the variant's two bits 10."""
+    return (
+        f"substr({h}, 1, 8) || '-' || substr({h}, 9, 4) || '-5' || substr({h}, 14, 3) || '-' || "
+        f"substr('89ab89ab89ab89ab', strpos('0123456789abcdef', substr({h}, 17, 1)), 1) || "
+        f"substr({h}, 18, 3) || '-' || substr({h}, 21, 12)"
+    )
 
 
 def widened(typ: str) -> str:
