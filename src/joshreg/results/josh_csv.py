@@ -16,10 +16,12 @@ numeric column into text for good.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -201,17 +203,20 @@ def _variable(col: pa.ChunkedArray, name: str, source: str) -> tuple[pa.Array, s
     # The common case first: a cast that succeeds and yields no NaN read only spellings the
     # pattern accepts too (the cast also takes ``nan(...)``, which the pattern refuses, so a
     # column holding any NaN takes the exact path below). Four times cheaper than the pattern.
-    try:
-        doubles = pc.cast(values, pa.float64())
-    except pa.ArrowInvalid:
-        doubles = None
+    # A cast that fails costs about 11 ms per 40,000 rows (as much as parsing the file): text
+    # columns, whose first value is no number, never try it.
+    doubles = None
+    if re.fullmatch(_NUMBER, values[first].as_py(), re.IGNORECASE):
+        with contextlib.suppress(pa.ArrowInvalid):
+            doubles = pc.cast(values, pa.float64())
     if doubles is not None and not pc.any(pc.is_nan(doubles)).as_py():
         return doubles, "DOUBLE", example
-    numeric = pc.fill_null(pc.match_substring_regex(values, _NUMBER, ignore_case=True), False)
-    numbers = pc.sum(numeric).as_py() or 0
+    # Text columns hold few distinct values: test each distinct value once.
+    distinct = pc.drop_null(pc.unique(values))
+    numbers = pc.sum(pc.match_substring_regex(distinct, _NUMBER, ignore_case=True)).as_py() or 0
     if numbers == 0:
         return values, "VARCHAR", example
-    if numbers == pc.sum(valid).as_py():
+    if numbers == len(distinct):
         try:
             return pc.cast(values, pa.float64()), "DOUBLE", example
         except pa.ArrowInvalid:  # a spelling the pattern took for a number: find it (error path)
@@ -222,6 +227,7 @@ def _variable(col: pa.ChunkedArray, name: str, source: str) -> tuple[pa.Array, s
                     raise InvalidArgumentError(
                         f"{source}: line {i + 2}: column '{name}' needs a number, found {v!r}"
                     ) from None
+    numeric = pc.fill_null(pc.match_substring_regex(values, _NUMBER, ignore_case=True), False)
     text_at = pc.index(pc.and_(valid, pc.invert(numeric)), True).as_py()
     number_at = pc.index(numeric, True).as_py()
     raise InvalidArgumentError(
