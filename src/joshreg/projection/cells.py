@@ -18,6 +18,7 @@ from joshreg.log.events import (
     ResultsLoaded,
 )
 from joshreg.log.reader import ReadBatch
+from joshreg.projection.handover import handed_over
 from joshreg.projection.removals import LIVE_RESULT, counted_loads
 from joshreg.projection.sqltext import quote_identifier, sql_literal
 from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, widen
@@ -25,6 +26,10 @@ from joshreg.projection.tables import CELL_DATA_CORE_COLUMNS, widen
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+
+    from joshreg.projection.handover import Handover
+
+_Load = tuple[str | None, str, str, str, dict[str, str]]  # run id, run hash, entity type, blob, columns
 
 BLOB_BATCH_ROWS = 1 << 20  # result rows inserted at once (files of one column layout)
 # Fewer rows than DuckDB's row group go to the WAL whatever the threads; one thread inserts them
@@ -110,7 +115,9 @@ class ProjectResults:
         pending: list[pa.Table] = []
         layout: tuple[str, ...] = ()
         rows = 0
-        for (run_id, run_hash, entity_type, _, columns), read in _read_in_threads(loads, self._read_blob):
+        handover = handed_over(self.store)  # tables this thread's batch load just stored
+        read_blob = self._read_blob if handover is None else _handed(handover, self._read_blob)
+        for (run_id, run_hash, entity_type, _, columns), read in _read_in_threads(loads, read_blob):
             table = read(problems)
             if table is None:
                 continue
@@ -212,6 +219,21 @@ class ProjectResults:
             elif have != "VARCHAR" and widen(have, typ) == "VARCHAR":
                 self.con.execute(f"ALTER TABLE cell_data ALTER COLUMN {quote_identifier(name)} TYPE VARCHAR")
                 self.cell_columns[name] = "VARCHAR"
+
+
+def _handed(
+    handover: Handover, read: Callable[[_Load], Callable[[list[Problem]], pa.Table | None]]
+) -> Callable[[_Load], Callable[[list[Problem]], pa.Table | None]]:
+    """``read``, except that a result file whose parsed table was handed over is not read: its
+    bytes were encoded from that table and are named by their hash, so they decode to it."""
+
+    def read_or_take(load: _Load) -> Callable[[list[Problem]], pa.Table | None]:
+        table = handover.get(load[3])
+        if table is None:
+            return read(load)
+        return lambda problems: table
+
+    return read_or_take
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from joshreg.log.events import (
     json_value,
 )
 from joshreg.log.names import session_claim_name
+from joshreg.projection.handover import Handover, handing_over
 from joshreg.projection.sqltext import bind
 from joshreg.projection.tables import (
     CELL_DATA_CORE_COLUMNS,
@@ -150,58 +151,69 @@ class RegistryWrites:
         had_rows = con.execute("SELECT count(*) FROM cell_data").fetchone() != (0,)
         in_batch: set[tuple[str, str | None, str]] = set()
         total = unsynced = loaded = 0
-        for i, item in enumerate(todo):
-            if not isinstance(item, tuple | list) or len(item) != 3:
-                raise InvalidArgumentError(
-                    f"load_csv_batch item {i} is not (path, run_id, run_hash): {item!r}"
+        # The catch-ups below take each parsed table from ``handover`` instead of reading back
+        # the result file just written from it (the file and the event are written as ever).
+        with handing_over(self._store) as handover:
+            for i, item in enumerate(todo):
+                if not isinstance(item, tuple | list) or len(item) != 3:
+                    raise InvalidArgumentError(
+                        f"load_csv_batch item {i} is not (path, run_id, run_hash): {item!r}"
+                    )
+                csv_path, run_id, run_hash = item
+                if not source_exists(csv_path, options):
+                    raise FileNotFoundError(f"CSV not found: {s3_uri(os.fspath(csv_path))}")
+                # Rows for a run nobody registered would be orphans for good: refuse them up front.
+                self._require_hash(run_hash)
+                if run_id is not None:
+                    self._require_owner(run_id, run_hash, owners)
+                export = read_josh_csv(csv_path, storage_options=options)
+                check_new_names(
+                    export.variables,
+                    {**self._cell_types, **self._projector.cell_columns},
+                    CELL_DATA_CORE_COLUMNS,
+                    what="Column",
+                    advice="This may indicate mixed simulation types. Use a separate registry.",
+                    examples={k: f"{os.fspath(csv_path)}, {v}" for k, v in export.examples.items()},
                 )
-            csv_path, run_id, run_hash = item
-            if not source_exists(csv_path, options):
-                raise FileNotFoundError(f"CSV not found: {s3_uri(os.fspath(csv_path))}")
-            # Rows for a run nobody registered would be orphans for good: refuse them up front.
-            self._require_hash(run_hash)
-            if run_id is not None:
-                self._require_owner(run_id, run_hash, owners)
-            export = read_josh_csv(csv_path, storage_options=options)
-            check_new_names(
-                export.variables,
-                {**self._cell_types, **self._projector.cell_columns},
-                CELL_DATA_CORE_COLUMNS,
-                what="Column",
-                advice="This may indicate mixed simulation types. Use a separate registry.",
-                examples={k: f"{os.fspath(csv_path)}, {v}" for k, v in export.examples.items()},
-            )
-            key = (export.source_sha256, run_id, entity_type)
-            if key in in_batch or _loaded_before(self._con(), key):
-                warnings.warn(
-                    f"{os.fspath(csv_path)} was already loaded for run {run_id} ({entity_type}); "
-                    "no rows added",
-                    DuplicateLoadWarning,
-                    stacklevel=3,
-                )
-            else:
-                event = results_event(
-                    self._store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type
-                )
-                self._cell_types.update(event.columns)
-                self._append(event)
-                in_batch.add(key)
-                total += export.rows
-                unsynced += export.rows
-                loaded += 1
-                if unsynced >= SYNC_EVERY_ROWS:
-                    self.sync()  # big inserts, while the next files are parsed ahead
-                    unsynced = 0
-            if progress is not None:
-                progress(i + 1, len(todo))
-        if loaded:
-            self.sync()
+                key = (export.source_sha256, run_id, entity_type)
+                if key in in_batch or _loaded_before(self._con(), key):
+                    warnings.warn(
+                        f"{os.fspath(csv_path)} was already loaded for run {run_id} ({entity_type}); "
+                        "no rows added",
+                        DuplicateLoadWarning,
+                        stacklevel=3,
+                    )
+                else:
+                    event = results_event(
+                        self._store, export, run_id=run_id, run_hash=run_hash, entity_type=entity_type
+                    )
+                    self._cell_types.update(event.columns)
+                    self._append(event)
+                    handover.put(event.blob, export.table)
+                    in_batch.add(key)
+                    total += export.rows
+                    unsynced += export.rows
+                    loaded += 1
+                    if unsynced >= SYNC_EVERY_ROWS:
+                        self._sync_handed(handover)  # big inserts, while the next files are parsed ahead
+                        unsynced = 0
+                if progress is not None:
+                    progress(i + 1, len(todo))
+            if loaded:
+                self._sync_handed(handover)
         if had_rows or loaded > 1:
             # Upstream's check: the whole table, whatever filters are active.
             report = discovery.check_sparsity(self._con())
             if report.should_warn:
                 warnings.warn(str(report), SparsityWarning, stacklevel=3)
         return total
+
+    def _sync_handed(self, handover: Handover) -> None:
+        """Catch up (taking the handed-over tables), then let them go."""
+        try:
+            self.sync()
+        finally:
+            handover.clear()
 
     def _require_owner(self, run_id: str, run_hash: str, owners: dict[str, str]) -> None:
         """Refuse a run id unknown or of another configuration; ``owners`` (run id to hash,

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = ["reading_ahead", "take_read_ahead"]
 
-WINDOW = 2  # files read ahead: enough to keep one core parsing, little memory
+# Read ahead at least this many files, and more while their CSV bytes stay under AHEAD_BYTES:
+# the reading goes on while the registry's catch-up inserts the files before (DuckDB), so the
+# window must outlast a catch-up, and the parsed tables (about 3x the CSV) stay in bounds.
+WINDOW = 2
+AHEAD_BYTES = 32 << 20
 
 _Stat = tuple[int, int, int, int]
 _current: ContextVar[_ReadAhead | None] = ContextVar("joshreg_read_ahead", default=None)
@@ -75,17 +79,24 @@ class _ReadAhead:
         self._todo = deque(paths)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="joshreg-csv")
         self._ahead: deque[tuple[str, Future[tuple[_Stat, JoshExport]]]] = deque()
+        self._sizes: deque[int] = deque()  # CSV bytes of each file in _ahead
         self._fill()
 
     def _fill(self) -> None:
-        while self._todo and len(self._ahead) < WINDOW:
+        while self._todo and (len(self._ahead) < WINDOW or sum(self._sizes) < AHEAD_BYTES):
             path = self._todo.popleft()
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                size = 0  # the read fails, and the caller's own read raises it in its turn
             self._ahead.append((path, self._pool.submit(_read, path)))
+            self._sizes.append(size)
 
     def take(self, path: str) -> JoshExport | None:
         if not self._ahead or self._ahead[0][0] != path:
             return None  # asked out of order: read in its turn
         _, future = self._ahead.popleft()
+        self._sizes.popleft()
         self._fill()
         try:
             before, export = future.result()
