@@ -27,7 +27,7 @@ from joshreg.log.labels import LabelLog, commit_name
 from joshreg.log.labelstreams import LabelStreams, imported_dirs, imports_pending
 from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
 from joshreg.log.store.base import LogStore
-from joshreg.projection.cells import ProjectResults
+from joshreg.projection.cells import SERIAL_BELOW_ROWS, ProjectResults, _one_thread
 from joshreg.projection.dbfile import CheckpointRows, RegistryFile, check_connection, read_checkpoint
 from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.removals import ProjectRemovals, removal_detail
@@ -348,10 +348,16 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         rewrite: bool = False,
     ) -> None:
         """Apply a batch; ``rewrite`` replaces every label row with ``commits`` (a merged label
-        fold that started over) instead of adding them."""
+        fold that started over) instead of adding them.
+
+        A batch of fewer events than a DuckDB row group is applied on one thread: its statements
+        each touch a few hundred rows (and, at most, scan the keys of the tables' older rows),
+        where a second thread's partitioning, hand-over and merging cost more than it saves
+        (about a third less CPU for 1,000 events on 10^6, and no waiting for a descheduled
+        thread on a busy machine)."""
         con = self.con
         try:
-            with self._transaction():
+            with _one_thread(con, len(batch.events) < SERIAL_BELOW_ROWS), self._transaction():
                 self._insert_events(batch)
                 if rewrite:
                     con.execute("DELETE FROM label_history")
