@@ -261,7 +261,7 @@ def _single_read(
     ``source`` is a DuckDB table function over ``{files}`` (``read_csv``, ``read_parquet``) whose
     rows carry ``filename`` and the export's columns named as in ``cell_data``."""
     con = duckdb.connect(str(db))
-    if memory_limit:
+    if memory_limit and memory_limit != "none":
         con.execute(f"SET memory_limit = {_quote(memory_limit)}")
     load_spatial(con)  # the extension's load is not the baseline's work
     con.execute(CELL_DDL)
@@ -671,7 +671,9 @@ def _child(side: str, folder: Path, n_files: int, memory_limit: str) -> dict[str
         reg, runs = _registry_with_runs(folder / "reg.duckdb", n_files, hashes)
         con = reg.conn
         assert con is not None
-        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        if memory_limit != "none":  # "none": DuckDB's default, as joshreg leaves it
+            con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        got["duckdb_memory_limit"] = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         t0 = time.perf_counter()
         CellDataLoader(reg).load_csv_batch([(f, rid, h) for f, (rid, h) in zip(files, runs, strict=True)])
         reg.sync()
@@ -731,6 +733,7 @@ def bench_scale(base: Path, n_files: int, memory_limit: str) -> list[Result]:
     gib = 1 << 30
     memory = {
         "memory_limit": memory_limit,
+        "duckdb_memory_limit": ours.get("duckdb_memory_limit"),
         "max_rss_gib": round(ours["max_rss_bytes"] / gib, 2),
         "baseline_max_rss_gib": round(base_got["max_rss_bytes"] / gib, 2),
         "max_rss_goal_gib": 4,
@@ -793,7 +796,10 @@ def main(argv: list[str] | None = None) -> int:
         help="CSVs of 100,000 rows for --scale (default 500, or JOSHREG_BENCH_SCALE_FILES)",
     )
     ap.add_argument(
-        "--memory-limit", default="2GiB", help="DuckDB memory_limit on both sides of --scale (default 2GiB)"
+        "--memory-limit",
+        default="2GiB",
+        help="DuckDB memory_limit on both sides of --scale (default 2GiB; 'none' leaves DuckDB's default, "
+        "80%% of RAM, which is what joshreg does)",
     )
     ap.add_argument("--scale-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
