@@ -475,28 +475,32 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
             values = ", ".join(bind(row_sql, row) for row in rows[at : at + VALUES_ROWS])
             self.con.execute(f"INSERT INTO {table} VALUES {values}")
 
-    def _upsert(self, table: str, rows: list[tuple[object, ...]]) -> None:
-        """Insert or replace rows of a checkpoint table: a few as SQL values (see ``INLINE_ROWS``),
-        many through Arrow."""
+    def _insert_new(self, table: str, rows: list[tuple[object, ...]]) -> None:
+        """Insert rows of a checkpoint table whose keys it does not hold: a few as SQL values
+        (see ``INLINE_ROWS``), many through Arrow. A plain INSERT: on a freshly opened
+        connection ``INSERT OR REPLACE`` of one row cost about five times as much (its conflict
+        handling), and a key the table held after all fails the transaction instead of being
+        overwritten, so a checkpoint this projector did not know of is reloaded, not lost."""
         if len(rows) <= INLINE_ROWS:
             values = ", ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in rows)
-            self.con.execute(f"INSERT OR REPLACE INTO {table} VALUES {values}")
+            self.con.execute(f"INSERT INTO {table} VALUES {values}")
             return
         import pyarrow as pa
 
         columns = [pa.array(list(col)) for col in zip(*rows, strict=True)]
-        self.con.register("_upsert", pa.Table.from_arrays(columns, [f"c{i}" for i in range(len(columns))]))
+        self.con.register("_new_rows", pa.Table.from_arrays(columns, [f"c{i}" for i in range(len(columns))]))
         try:
-            self.con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM _upsert")
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM _new_rows")
         finally:
-            self.con.unregister("_upsert")
+            self.con.unregister("_new_rows")
 
     def _update(
         self, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]], known: Container[object]
     ) -> None:
         """Write checkpoint rows keyed by their first column: those whose key the table holds
-        (``known``) updated in place, the others inserted. An update costs a fraction of
-        replacing the row, which deletes it from the key's index and appends it again."""
+        (``known``: it mirrors the table, loaded with it and rolled back with it) updated in
+        place, the others inserted. An update costs a fraction of replacing the row, which
+        deletes it from the key's index and appends it again."""
         old = [r for r in rows if r[0] in known]
         if old:
             values = ", ".join("(" + ", ".join(literal(v) for v in r) + ")" for r in old)
@@ -508,7 +512,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
             )
         new = [r for r in rows if r[0] not in known]
         if new:
-            self._upsert(table, new)
+            self._insert_new(table, new)
 
     def _write_checkpoint(
         self,
