@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import gc
 import zlib
+from bisect import bisect_right
+from itertools import accumulate
 from operator import attrgetter
 from typing import Any
 
@@ -332,7 +334,7 @@ def decode_chunk(
     not decode; then line by line, to tell which."""
     if not skip:
         try:
-            return list(decode_events(buffer)), []
+            return _decode_pieces(buffer, lines), []
         except (msgspec.DecodeError, ValueError):
             pass
     decoded: list[EventBase | None] = []
@@ -346,6 +348,30 @@ def decode_chunk(
                 failed.append((i, str(e)))
         decoded.append(event)
     return decoded, failed
+
+
+#: Bytes of lines decoded per call: a call holds the GIL throughout, and a rebuild's DuckDB
+#: statements wait for it (their Arrow scans call into Python) while its read-ahead thread decodes.
+DECODE_PIECE = 1 << 20
+
+
+def _decode_pieces(buffer: bytes | memoryview, lines: list[bytes]) -> list[EventBase]:
+    """``decode_events`` of ``buffer`` (``lines``, each followed by a newline) in pieces of
+    whole lines of about ``DECODE_PIECE`` bytes, so that no one call holds the GIL for long."""
+    if len(buffer) <= DECODE_PIECE:
+        return list(decode_events(buffer))
+    ends = list(accumulate(map((1).__add__, map(len, lines))))  # where each line's newline ends
+    if not ends or ends[-1] != len(buffer):  # not the buffer's lines: decode it as it is
+        return list(decode_events(buffer))
+    view = memoryview(buffer)
+    events: list[EventBase] = []
+    start = 0
+    while start < len(ends):
+        at = ends[start - 1] if start else 0
+        stop = max(bisect_right(ends, at + DECODE_PIECE), start + 1)
+        events += decode_events(view[at : ends[stop - 1]])
+        start = stop
+    return events
 
 
 def decode_event(line: bytes | memoryview) -> EventBase:
