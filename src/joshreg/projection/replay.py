@@ -7,13 +7,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from joshreg.log.events import event_types
 from joshreg.log.reader import Cursor, LogReader, ReadBatch
-from joshreg.log.store.base import SegmentInfo
+from joshreg.log.store.base import LogStore, SegmentInfo
 from joshreg.log.store.compacted import container_metadata, read_container
 from joshreg.projection.sqltext import INLINE_BYTES, INLINE_ROWS, sql_literal
 from joshreg.projection.tables import event_insert_sql, widen_into
@@ -26,6 +27,8 @@ CHUNK_BYTES = 64 << 20
 # A rebuild's first batch, doubled per batch up to CHUNK_BYTES: DuckDB idles until it arrives.
 FIRST_CHUNK_BYTES = 4 << 20
 FAST_BATCH_BYTES = 256 << 20  # JSONL bytes of compacted segments inserted at once by a rebuild
+PREFETCH_THREADS = 2  # compacted segments a rebuild reads at once, ahead of its inserts
+PREFETCH_BYTES = FAST_BATCH_BYTES  # and how many of their JSONL bytes may wait, read, to be taken
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -62,27 +65,34 @@ class ReplaySegments:
                     progress(done, total)
             slow.clear()
 
-        for seg in segments:
-            if (
-                seg.compacted is None
-                or seg.jsonl_size is not None  # an unfinished compaction: read the JSONL, as catch-up does
-                or seg.size <= self.cursors.get(seg.name, Cursor()).offset
-            ):
-                slow.append(seg)
-                continue
-            read_slow()
-            cursor = self._read_compacted(seg, fast)
-            if cursor is None:  # not clean, or unreadable: the line by line path reports why
-                slow.append(seg)
-                continue
-            done += cursor.offset - self.cursors.get(seg.name, Cursor()).offset
-            self.cursors[seg.name] = merged.cursors[seg.name] = cursor
-            fast_bytes += seg.size
-            if fast_bytes >= FAST_BATCH_BYTES:
-                self._insert_compacted(fast)
-                fast_bytes = 0
-            if progress:
-                progress(done, total)
+        def clean_candidate(seg: SegmentInfo) -> bool:
+            return (
+                seg.compacted is not None
+                and seg.jsonl_size is None  # an unfinished compaction: read the JSONL, as catch-up does
+                and seg.size > self.cursors.get(seg.name, Cursor()).offset
+            )
+
+        containers = _Prefetch(self.store, [s for s in segments if clean_candidate(s)])
+        try:
+            for seg in segments:
+                if not clean_candidate(seg):
+                    slow.append(seg)
+                    continue
+                read_slow()
+                cursor = self._read_compacted(seg, containers.take(seg), fast)
+                if cursor is None:  # not clean, or unreadable: the line by line path reports why
+                    slow.append(seg)
+                    continue
+                done += cursor.offset - self.cursors.get(seg.name, Cursor()).offset
+                self.cursors[seg.name] = merged.cursors[seg.name] = cursor
+                fast_bytes += seg.size
+                if fast_bytes >= FAST_BATCH_BYTES:
+                    self._insert_compacted(fast)
+                    fast_bytes = 0
+                if progress:
+                    progress(done, total)
+        finally:
+            containers.close()
         self._insert_compacted(fast)
         read_slow()
         merged.writer_seqs = self.writer_seqs
@@ -96,9 +106,12 @@ class ReplaySegments:
         for (text,) in self.con.execute(sql).fetchall():
             widen_into(into, msgspec.json.decode(text or "{}", type=dict[str, str]))
 
-    def _read_compacted(self, seg: SegmentInfo, fast: list[pa.Table]) -> Cursor | None:
-        """Add the rows of a clean compacted segment to ``fast``; its new cursor, or None when it
-        must be read line by line instead.
+    def _read_compacted(
+        self, seg: SegmentInfo, loaded: _Loaded | None, fast: list[pa.Table]
+    ) -> Cursor | None:
+        """Add the rows of a clean compacted segment (``loaded``: its container's table and
+        metadata, None when unreadable or not clean) to ``fast``; its new cursor, or None when
+        it must be read line by line instead.
 
         Clean means every line intact, chained and decoded, one writer, seqs 1..n in line
         order: exactly the case where ``read_new`` takes lines ``mark + 1 ..`` whole, so this
@@ -106,17 +119,9 @@ class ReplaySegments:
         """
         import pyarrow as pa
 
-        assert seg.compacted is not None
-        data = self.store.read_claim(seg.compacted)
-        if data is None:
+        if loaded is None:
             return None
-        try:
-            meta = container_metadata(data)
-            if meta.get("clean") != b"1" or int(meta.get("source_bytes", b"-1")) != seg.size:
-                return None
-            table, _ = read_container(data, ["type", "seq", "line"])
-        except Exception:  # damaged: pyarrow raises many kinds; the slow path reports it
-            return None
+        table, meta = loaded
         writer, n = meta["writer"].decode(), int(meta["lines"])
         mark = self.writer_seqs.get(writer, 0)
         if mark < n:
@@ -152,12 +157,12 @@ class ReplaySegments:
         """The raw lines go to DuckDB as one Arrow table (``_raw_lines``'s, or ``raw`` when the
         caller built it already); DuckDB parses each event type's lines into that type's typed
         table (vectorised, instead of building columns here)."""
-        if not batch.events:
-            return
-        if raw is None and len(batch.lines) <= INLINE_ROWS and sum(map(len, batch.lines)) <= INLINE_BYTES:
-            self._insert_few_events(batch)
-            return
         if raw is None:
+            if not batch.events:
+                return
+            if len(batch.lines) <= INLINE_ROWS and sum(map(len, batch.lines)) <= INLINE_BYTES:
+                self._insert_few_events(batch)
+                return
             raw = _raw_lines(batch)
         self.con.register("_raw", raw)
         try:
@@ -178,6 +183,65 @@ class ReplaySegments:
         for tag in sorted(by_tag):
             source = f"(SELECT * FROM (VALUES {', '.join(by_tag[tag])}) AS _raw(body, segment, line))"
             self.con.execute(event_insert_sql(tag, source))
+
+
+_Loaded = "tuple[pa.Table, dict[str, bytes]]"
+
+
+def _load_container(store: LogStore, seg: SegmentInfo) -> _Loaded | None:
+    """The rows a rebuild takes from a compacted segment (type, seq, line) and its metadata;
+    None when the claim is gone, damaged, or not clean (the line by line path reports why)."""
+    assert seg.compacted is not None
+    data = store.read_claim(seg.compacted)
+    if data is None:
+        return None
+    try:
+        meta = container_metadata(data)
+        if meta.get("clean") != b"1" or int(meta.get("source_bytes", b"-1")) != seg.size:
+            return None
+        table, _ = read_container(data, ["type", "seq", "line"])
+    except Exception:  # damaged: pyarrow raises many kinds
+        return None
+    return table, meta
+
+
+class _Prefetch:
+    """Compacted segments read and decoded ahead in threads while DuckDB inserts the ones before
+    (pyarrow reads without the GIL): at most ``FAST_BATCH_BYTES`` of segments waiting, and
+    a segment is always taken in the order given."""
+
+    def __init__(self, store: LogStore, segments: list[SegmentInfo]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._store = store
+        self._queue = list(reversed(segments))
+        self._futures: dict[str, Future[_Loaded | None]] = {}
+        self._ahead = 0
+        self._pool = ThreadPoolExecutor(PREFETCH_THREADS, "joshreg-compacted") if segments else None
+        self._fill()
+
+    def _fill(self) -> None:
+        while (
+            self._queue and self._pool is not None and (not self._futures or self._ahead < FAST_BATCH_BYTES)
+        ):
+            seg = self._queue.pop()
+            self._futures[seg.name] = self._pool.submit(_load_container, self._store, seg)
+            self._ahead += seg.size
+
+    def take(self, seg: SegmentInfo) -> _Loaded | None:
+        """``seg``'s container, as ``_load_container`` gives it."""
+        future = self._futures.pop(seg.name, None)
+        loaded = _load_container(self._store, seg) if future is None else future.result()
+        self._ahead -= seg.size if future is not None else 0
+        self._fill()
+        return loaded
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for future in self._futures.values():
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._futures.clear()
 
 
 _Ahead = "tuple[ReadBatch, pa.Table | None] | BaseException | None"
@@ -216,8 +280,10 @@ def _read_ahead(
                     break
                 at.update(batch.cursors)
                 high = batch.writer_seqs
-                if not put((batch, _raw_lines(batch) if batch.events else None)) or not batch.more:
+                raw = _raw_lines(batch) if batch.events else None
+                if not put((_without_events(batch), raw)) or not batch.more:
                     break
+                _release(batch)
         except BaseException as e:  # handed to the consumer
             put(e)
             return
@@ -233,6 +299,28 @@ def _read_ahead(
     finally:
         stop.set()
         thread.join()
+
+
+def _without_events(batch: ReadBatch) -> ReadBatch:
+    """What the consumer of ``_read_ahead`` needs of a batch besides its ``_raw_lines``: where
+    each segment stands, the marks and the problems. The events stay with the reading thread,
+    which frees them: freeing 10^5 events at once holds the GIL for tens of milliseconds."""
+    return ReadBatch(
+        cursors=batch.cursors,
+        writer_seqs=batch.writer_seqs,
+        problems=batch.problems,
+        duplicates=batch.duplicates,
+        more=batch.more,
+    )
+
+
+def _release(batch: ReadBatch, piece: int = 4096) -> None:
+    """Free a batch's events and lines a few thousand at a time, so that a thread waiting
+    for the GIL gets it between pieces."""
+    batch.bodies.clear()
+    for items in (batch.events, batch.lines):
+        while items:
+            del items[-piece:]
 
 
 def _raw_lines(batch: ReadBatch) -> pa.Table:
