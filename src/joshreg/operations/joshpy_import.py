@@ -515,12 +515,16 @@ def import_joshpy(
     try:
         imp = _Importer(src, target, tz, dry_run, progress)
         imp.check()
-        imp.survey()
-        imp.sessions()
-        imp.configurations()
-        imp.runs()
-        imp.outputs()
-        imp.results()
+        imp.start_results()  # DuckDB reads and sorts cell_data while the events are built
+        try:
+            imp.survey()
+            imp.sessions()
+            imp.configurations()
+            imp.runs()
+            imp.outputs()
+            imp.results()
+        finally:
+            imp.stop_results()
         imp.labels()
         imp.statuses()
         imp.tags()

@@ -5,6 +5,7 @@ labels (one label commit).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,8 @@ from joshreg.results.josh_csv import to_parquet_bytes
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from joshreg.operations.joshpy_source import Source
+
 
 # Result files are written in this many threads, up to BLOB_WINDOW ahead of their events: the
 # writes' fsyncs wait on the disk, so more threads than cores keep the cores busy.
@@ -35,14 +38,16 @@ def _entity(columns: dict[str, str]) -> str:
     return "coalesce(c.entity_type, 'patch')" if "entity_type" in columns else "'patch'"
 
 
-def _slices(reader: pa.RecordBatchReader, sizes: list[int]) -> Iterator[pa.Table]:
-    """The reader's rows cut into consecutive tables of ``sizes`` rows."""
+def _slices(
+    reader: pa.RecordBatchReader, first: pa.RecordBatch | None, sizes: list[int]
+) -> Iterator[pa.Table]:
+    """The reader's rows (``first`` read already) cut into consecutive tables of ``sizes`` rows."""
     import pyarrow as pa
 
     from joshreg.errors import ConsistencyError
 
-    pending: list[pa.RecordBatch] = []
-    buffered = 0
+    pending: list[pa.RecordBatch] = [] if first is None else [first]
+    buffered = sum(b.num_rows for b in pending)
     for n in sizes:
         while buffered < n:
             try:
@@ -58,32 +63,45 @@ def _slices(reader: pa.RecordBatchReader, sizes: list[int]) -> Iterator[pa.Table
         pending, buffered = table.slice(n).to_batches(), buffered - n
 
 
-class ImportResults:
-    """The results and labels of an import. A mixin of the importer."""
+class CellRead:
+    """The source's ``cell_data`` rows that no earlier import brought in, counted per run, run
+    hash and entity type, and sorted group by group in cell_id order, by DuckDB in a thread of
+    its own (on a cursor of its own) while the importer builds the other events: DuckDB works
+    without the GIL, so the sort, most of the reading, costs the import no time of its own.
 
-    def results(self) -> None:
+    ``before`` maps (run id, run hash, entity type) to the last cell_id an earlier import of
+    this source brought in; ``columns`` is the SQL of the columns of a result file.
+    """
+
+    def __init__(
+        self, src: Source, before: dict[tuple[Any, Any, Any], int], columns: str, *, rows: bool
+    ) -> None:
+        self.counted: list[tuple[Any, ...]] = []
+        self.reader: pa.RecordBatchReader | None = None
+        self.first: pa.RecordBatch | None = None
+        self._error: BaseException | None = None
+        self._cur = src.con.cursor()
+        self._entity = _entity(src.tables["cell_data"])
+        self._thread = threading.Thread(
+            target=self._run, args=(before, columns, rows), name="joshreg-import-cells", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, before: dict[tuple[Any, Any, Any], int], columns: str, rows: bool) -> None:
         import pyarrow as pa
 
-        src, con = self.src, self.tgt.con
-        if not src.has("cell_data"):
-            return
-        types = self.cell_types[1]
-        rows = con.execute(
-            "SELECT run_id, run_hash, entity_type, max(import_through) FROM events_results_loaded "
-            "WHERE import_through IS NOT NULL GROUP BY ALL"
-        ).fetchall()
-        through = pa.table(
-            [pa.array([r[i] for r in rows], pa.string()) for i in range(3)]
-            + [pa.array([r[3] for r in rows], pa.int64())],
-            names=["run_id", "run_hash", "entity_type", "through"],
-        )
-        entity = _entity(src.tables["cell_data"])
-        # One scan: per run, run hash and entity type, how many rows an earlier import of this
-        # source brought in (seen) and how many came after them (a row without a cell_id is
-        # neither).
-        src.con.register("_through", through)
         try:
-            counted = src.con.execute(
+            cur, entity = self._cur, self._entity
+            keys = list(before)
+            through = pa.table(
+                [pa.array([k[i] for k in keys], pa.string()) for i in range(3)]
+                + [pa.array(list(before.values()), pa.int64())],
+                names=["run_id", "run_hash", "entity_type", "through"],
+            )
+            cur.register("_through", through)
+            # One scan: per group, how many rows an earlier import brought in (seen) and how
+            # many came after them (a row without a cell_id is neither).
+            self.counted = cur.execute(
                 f"""SELECT c.run_id, c.run_hash, {entity} AS entity_type,
                            c.cell_id <= coalesce(t.through, -1) AS seen, count(*), max(c.cell_id)
                 FROM cell_data c LEFT JOIN _through t
@@ -91,34 +109,58 @@ class ImportResults:
                  AND t.entity_type = {entity}
                 GROUP BY ALL ORDER BY run_id NULLS FIRST, run_hash NULLS FIRST, entity_type"""
             ).fetchall()
-        finally:
-            src.con.unregister("_through")
-        self.present["result_rows"] += sum(r[4] for r in counted if r[3] is True)
-        groups = [(r[0], r[1], r[2], r[4], r[5]) for r in counted if r[3] is False]
-        wanted = [g for g in groups if g[1] not in self.bad_hashes and g[0] not in self.skipped_runs]
-        if self.dry_run:
-            for g in wanted:
-                self._record_results((*g[:4], types, g[4]), None)
-        elif wanted:
-            before = {(r[0], r[1], r[2]): r[3] for r in rows}
-            self._write_results(wanted, before, entity)
-        if groups:
-            self.report.differences.append(
-                "cell_data.cell_id is renumbered in the order joshreg loads the rows"
+            groups = [r for r in self.counted if r[3] is False]
+            if not rows or not groups:
+                return
+            # Sorted by each group's number (one integer) rather than by its key's three texts.
+            cur.register(
+                "_groups",
+                pa.table(
+                    {
+                        "run_id": pa.array([g[0] for g in groups]),  # the source's own types
+                        "run_hash": pa.array([g[1] for g in groups]),
+                        "entity_type": pa.array([g[2] for g in groups]),
+                        "g": pa.array(range(len(groups)), pa.int64()),
+                        "through": pa.array([before.get(g[:3], -1) for g in groups], pa.int64()),
+                    }
+                ),
             )
+            self.reader = cur.execute(
+                f"""SELECT {columns}
+                FROM cell_data c JOIN _groups k
+                  ON k.run_id IS NOT DISTINCT FROM c.run_id AND k.run_hash IS NOT DISTINCT FROM c.run_hash
+                 AND k.entity_type = {entity}
+                WHERE c.cell_id > k.through
+                ORDER BY k.g, c.cell_id"""
+            ).to_arrow_reader(1 << 16)
+            self.first = self.reader.read_next_batch()  # the sort happens here
+        except BaseException as e:  # handed to the importer's thread by result()
+            self._error = e
 
-    def _write_results(
-        self,
-        wanted: list[tuple[Any, ...]],
-        before: dict[tuple[Any, Any, Any], int],
-        entity: str,
-    ) -> None:
-        """Write one result file per group of ``wanted`` (run id, run hash, entity type, rows,
-        last cell_id) and append their events in that order. ``before`` is the last cell_id of
-        each group that an earlier import brought in."""
-        import pyarrow as pa
+    def result(self) -> CellRead:
+        """Wait for the counts and the first rows; raise what the thread raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self
 
-        columns = self.src.tables["cell_data"]
+    def close(self) -> None:
+        self._thread.join()
+        self._cur.close()
+
+
+class ImportResults:
+    """The results and labels of an import. A mixin of the importer."""
+
+    _cells: CellRead | None = None
+
+    def start_results(self) -> None:
+        """Start reading the source's new ``cell_data`` rows (see ``CellRead``); ``check``
+        has chosen their columns' types."""
+        src, con = self.src, self.tgt.con
+        if not src.has("cell_data"):
+            return
+        columns = src.tables["cell_data"]
         variables, types = self.cell_types
 
         def cast(c: str) -> str:
@@ -130,46 +172,60 @@ class ImportResults:
             for p in POSITIONS
         )
         values = "".join(", " + cast(c) for c in variables)
-        # Each group's new rows together, in cell_id order. They are sorted by the group's
-        # number (one integer) rather than by its key's three texts: the sort is most of the
-        # query's time.
-        keys = pa.table(
-            {
-                "run_id": pa.array([g[0] for g in wanted]),  # the source's own types
-                "run_hash": pa.array([g[1] for g in wanted]),
-                "entity_type": pa.array([g[2] for g in wanted]),
-                "g": pa.array(range(len(wanted)), pa.int64()),
-                "through": pa.array([before.get(g[:3], -1) for g in wanted], pa.int64()),
-            }
+        selected = (
+            f"CAST(c.step AS INTEGER) AS step, CAST(c.replicate AS INTEGER) AS replicate, {positions}{values}"
         )
-        con = self.src.con
-        con.register("_wanted", keys)
-        try:
-            reader = con.execute(
-                f"""SELECT CAST(c.step AS INTEGER) AS step, CAST(c.replicate AS INTEGER) AS replicate,
-                       {positions}{values}
-                FROM cell_data c JOIN _wanted k
-                  ON k.run_id IS NOT DISTINCT FROM c.run_id AND k.run_hash IS NOT DISTINCT FROM c.run_hash
-                 AND k.entity_type = {entity}
-                WHERE c.cell_id > k.through
-                ORDER BY k.g, c.cell_id"""
-            ).to_arrow_reader(1 << 16)
-            # Result files are written and claimed in threads (Parquet encoding, hashing,
-            # writing and fsync release the GIL); their events follow in the groups' order.
-            with ThreadPoolExecutor(max_workers=BLOB_THREADS, thread_name_prefix="joshreg-import") as pool:
-                ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]]]] = deque()
-                for i, (group, rows) in enumerate(
-                    zip(wanted, _slices(reader, [g[3] for g in wanted]), strict=True)
-                ):
-                    ahead.append(((*group[:4], types, group[4]), pool.submit(self._write_blob, rows)))
-                    if len(ahead) >= BLOB_WINDOW:
-                        self._record_results(*ahead.popleft())
-                    if i % 100 == 0:
-                        self._say("results", i, len(wanted))
-                while ahead:
+        before = {
+            (r[0], r[1], r[2]): r[3]
+            for r in con.execute(
+                "SELECT run_id, run_hash, entity_type, max(import_through) FROM events_results_loaded "
+                "WHERE import_through IS NOT NULL GROUP BY ALL"
+            ).fetchall()
+        }
+        self._cells = CellRead(src, before, selected, rows=not self.dry_run)
+
+    def stop_results(self) -> None:
+        """Release what ``start_results`` holds (after the import or its failure)."""
+        if self._cells is not None:
+            self._cells.close()
+
+    def results(self) -> None:
+        """One result file per execution's new rows, their events in the groups' order."""
+        if self._cells is None:
+            return
+        cells = self._cells.result()
+        types = self.cell_types[1]
+        self.present["result_rows"] += sum(r[4] for r in cells.counted if r[3] is True)
+        groups = [(r[0], r[1], r[2], r[4], r[5]) for r in cells.counted if r[3] is False]
+        if groups:
+            self.report.differences.append(
+                "cell_data.cell_id is renumbered in the order joshreg loads the rows"
+            )
+        if self.dry_run:
+            for g in groups:
+                if g[1] not in self.bad_hashes and g[0] not in self.skipped_runs:
+                    self._record_results((*g[:4], types, g[4]), None)
+            return
+        if not groups:
+            return
+        assert cells.reader is not None
+        sizes = [g[3] for g in groups]
+        # Result files are written and claimed in threads (Parquet encoding, hashing, writing
+        # and fsync release the GIL); their events follow in the groups' order.
+        with ThreadPoolExecutor(max_workers=BLOB_THREADS, thread_name_prefix="joshreg-import") as pool:
+            ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]]]] = deque()
+            for i, (g, rows) in enumerate(
+                zip(groups, _slices(cells.reader, cells.first, sizes), strict=True)
+            ):
+                if g[1] in self.bad_hashes or g[0] in self.skipped_runs:
+                    continue  # a conflicting run's rows: read, never written
+                ahead.append(((*g[:4], types, g[4]), pool.submit(self._write_blob, rows)))
+                if len(ahead) >= BLOB_WINDOW:
                     self._record_results(*ahead.popleft())
-        finally:
-            con.unregister("_wanted")
+                if i % 100 == 0:
+                    self._say("results", i, len(groups))
+            while ahead:
+                self._record_results(*ahead.popleft())
 
     def _write_blob(self, rows: pa.Table) -> tuple[str, str]:
         """One execution's rows as a content-addressed result file; its name and SHA-256."""
