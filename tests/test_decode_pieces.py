@@ -43,7 +43,9 @@ def test_pieces_decode_what_one_call_decodes(
         assert [i for i, _ in whole[1]] == [damage % len(lines)]
 
 
-def test_a_buffer_that_is_not_its_lines_is_decoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_buffer_without_a_last_newline_decodes_as_one_call_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
     body, lines = _chunk()
+    whole = decode_chunk(body[:-1], lines, set())
     monkeypatch.setattr(codec, "DECODE_PIECE", 10)
-    assert decode_chunk(body, lines[:-1], set()) == decode_chunk(body, lines, set())
+    assert decode_chunk(body[:-1], lines, set()) == whole
+    assert whole == (SAMPLES * 3, [])

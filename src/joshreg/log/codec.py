@@ -17,9 +17,7 @@ from __future__ import annotations
 import functools
 import gc
 import zlib
-from bisect import bisect_right
-from itertools import accumulate
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -196,6 +194,7 @@ def verify_lines(lines: list[bytes], prev: str) -> tuple[list[tuple[int, str, st
 
 
 _VECTOR_MIN = 256  # lines; fewer are checked one by one without loading numpy
+_TAIL = itemgetter(slice(-_SUFFIX, None))  # a line's framing: its last 31 bytes
 
 
 @functools.cache
@@ -229,7 +228,7 @@ def _all_sound(lines: list[bytes], prev: bytes) -> str | None:
     n = len(lines)
     if min(map(len, lines)) < _SUFFIX + 2:
         return None
-    tail = np.frombuffer(b"".join([line[-_SUFFIX:] for line in lines]), np.uint8).reshape(n, _SUFFIX)
+    tail = np.frombuffer(b"".join(map(_TAIL, lines)), np.uint8).reshape(n, _SUFFIX)  # no Python loop
     if (tail[:, :6] != p_open).any() or (tail[:, 14:21] != c_open).any() or (tail[:, 29:] != close).any():
         return None
     links = np.ascontiguousarray(tail[:, 6:14]).view("<u8")[:, 0]
@@ -334,7 +333,7 @@ def decode_chunk(
     not decode; then line by line, to tell which."""
     if not skip:
         try:
-            return _decode_pieces(buffer, lines), []
+            return _decode_pieces(buffer), []
         except (msgspec.DecodeError, ValueError):
             pass
     decoded: list[EventBase | None] = []
@@ -355,23 +354,39 @@ def decode_chunk(
 DECODE_PIECE = 1 << 20
 
 
-def _decode_pieces(buffer: bytes | memoryview, lines: list[bytes]) -> list[EventBase]:
-    """``decode_events`` of ``buffer`` (``lines``, each followed by a newline) in pieces of
-    whole lines of about ``DECODE_PIECE`` bytes, so that no one call holds the GIL for long."""
-    if len(buffer) <= DECODE_PIECE:
-        return list(decode_events(buffer))
-    ends = list(accumulate(map((1).__add__, map(len, lines))))  # where each line's newline ends
-    if not ends or ends[-1] != len(buffer):  # not the buffer's lines: decode it as it is
+def _decode_pieces(buffer: bytes | memoryview) -> list[EventBase]:
+    """``decode_events`` of ``buffer`` in pieces of whole lines of about ``DECODE_PIECE``
+    bytes, each cut after a newline, so that no one call holds the GIL for long."""
+    size = len(buffer)
+    if size <= DECODE_PIECE:
         return list(decode_events(buffer))
     view = memoryview(buffer)
     events: list[EventBase] = []
-    start = 0
-    while start < len(ends):
-        at = ends[start - 1] if start else 0
-        stop = max(bisect_right(ends, at + DECODE_PIECE), start + 1)
-        events += decode_events(view[at : ends[stop - 1]])
-        start = stop
+    paused = gc.isenabled()
+    if paused:  # across the pieces, as decode_events does for one (a collection finds nothing)
+        gc.disable()
+    try:
+        at = 0
+        while at < size:
+            end = _line_end(view, min(at + DECODE_PIECE, size) - 1)
+            events += decode_events(view[at:end])
+            at = end
+    finally:
+        if paused:
+            gc.enable()
     return events
+
+
+def _line_end(view: memoryview, at: int) -> int:
+    """Where the line holding byte ``at`` of ``view`` ends: after its newline, or at the end."""
+    window = 1 << 16
+    while at < len(view):
+        found = view[at : at + window].tobytes().find(b"\n")
+        if found >= 0:
+            return at + found + 1
+        at += window
+        window *= 2
+    return len(view)
 
 
 def decode_event(line: bytes | memoryview) -> EventBase:
