@@ -47,7 +47,7 @@ class CellDataLoader:
         Each file is checked and recorded in its turn: a failure stops the batch and leaves
         earlier files loaded. ``progress(done, total)`` is called after each file. The next
         files are parsed in a thread while one is recorded (``read_ahead``), and the tables
-        catch up a million rows at a time (``RunRegistry._load_results_batch``).
+        catch up half a million rows at a time (``RunRegistry._load_results_batch``).
         """
         items = list(csv_paths)
         batch = getattr(self.registry, "_load_results_batch", None)
