@@ -145,6 +145,9 @@ class CellRead:
         return self
 
     def close(self) -> None:
+        """Stop a read the import no longer wants (it failed first), then release the cursor."""
+        if self._thread.is_alive():
+            self._cur.interrupt()
         self._thread.join()
         self._cur.close()
 
