@@ -44,14 +44,17 @@ Kind = Literal["new", "empty", "joshreg", "busy"]
 # The marker read with the rest of the projector's checkpoint, rows tagged by their table:
 # 0 ``joshreg_meta`` (key, value), 1 ``joshreg_segments`` (segment, byte offset, line, prev),
 # 2 ``joshreg_writers`` (writer, last sequence number), 3 damaged lines per file
-# (``log_problems``). On a freshly opened connection each statement costs about as much as
-# the read a user opened the registry for, and one ``UNION ALL`` costs about half of the four
-# reads. ``rowid`` because only a table has one: a view named like the marker fails here.
+# (``log_problems``), 4 the columns of ``config_parameters`` (name, position, type), which a
+# catch-up of new registrations compares with theirs. On a freshly opened connection each
+# statement costs about as much as the read a user opened the registry for, and one
+# ``UNION ALL`` costs about half of the five reads. ``rowid`` because only a table has one: a
+# view named like the marker fails here.
 CHECKPOINT_SQL = """
 SELECT 0, key, value, rowid, NULL FROM joshreg_meta
 UNION ALL SELECT 1, segment, byte_offset, line, prev FROM joshreg_segments
 UNION ALL SELECT 2, writer, last_seq, NULL, NULL FROM joshreg_writers
 UNION ALL SELECT 3, segment, count(*), NULL, NULL FROM log_problems GROUP BY segment
+UNION ALL SELECT 4, name, cid, NULL, type FROM pragma_table_info('config_parameters')
 """
 
 CheckpointRows = list[tuple[Any, ...]]

@@ -27,7 +27,7 @@ from joshreg.log.labels import LabelLog, commit_name
 from joshreg.log.labelstreams import LabelStreams, imported_dirs, imports_pending
 from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
 from joshreg.log.store.base import LogStore
-from joshreg.projection.cells import SERIAL_BELOW_ROWS, ProjectResults, _one_thread
+from joshreg.projection.cells import SERIAL_BELOW_ROWS, ProjectResults
 from joshreg.projection.dbfile import CheckpointRows, RegistryFile, check_connection, read_checkpoint
 from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.removals import ProjectRemovals, removal_detail
@@ -137,6 +137,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         cursors: dict[str, Cursor] = {}
         seqs: dict[str, int] = {}
         damaged: dict[str, int] = {}
+        params: list[tuple[int, str, str]] = []
         for tag, name, value, number, text in rows:
             if tag == 0:
                 meta[name] = value
@@ -144,22 +145,25 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                 cursors[name] = Cursor(int(value), number, text)
             elif tag == 2:
                 seqs[name] = int(value)
-            else:
+            elif tag == 3:
                 damaged[name] = int(value)
+            else:
+                params.append((int(value), name, text))
         self.cursors, self.writer_seqs, self._damaged = cursors, seqs, damaged
         self._meta = meta
         self.labels_head = int(meta.get("labels_head", 0))
         self.labels_c = meta.get("labels_c", GENESIS)
         self.label_imports = msgspec.json.decode(meta.get("label_imports", "{}"))
         self._streams = None  # rebuilt from the log when next needed
-        self._param_columns = self._cell_columns = None  # read when next needed
+        self._param_columns = _param_columns(params) if params else None
+        self._cell_columns = None  # read when next needed
 
     @property
     def param_columns(self) -> dict[str, str]:
         """``config_parameters``' columns beyond ``run_hash``: name → type."""
         if self._param_columns is None:
             cols = table_columns(self.con, "config_parameters")
-            self._param_columns = {k: v for k, v in cols.items() if k not in CONFIG_PARAMS_CORE_COLUMNS}
+            self._param_columns = _param_columns((0, k, v) for k, v in cols.items())
         return self._param_columns
 
     @param_columns.setter
@@ -357,7 +361,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         thread on a busy machine)."""
         con = self.con
         try:
-            with _one_thread(con, len(batch.events) < SERIAL_BELOW_ROWS), self._transaction():
+            with _threads_at_most_one(con, len(batch.events) < SERIAL_BELOW_ROWS), self._transaction():
                 self._insert_events(batch)
                 if rewrite:
                     con.execute("DELETE FROM label_history")
@@ -532,3 +536,27 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         self._set_meta(
             {"labels_head": str(labels_head), "labels_c": labels_c, "store_id": self.store.store_id}
         )
+
+
+@contextmanager
+def _threads_at_most_one(con: duckdb.DuckDBPyConnection, serial: bool) -> Iterator[None]:
+    """DuckDB on one thread while inside (when ``serial``), then the setting it had."""
+    if not serial:
+        yield
+        return
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(row[0]) if row else 1}")
+
+
+def _param_columns(columns: Iterable[tuple[int, str, str]]) -> dict[str, str]:
+    """``config_parameters``' parameter columns from (position, name, type), in table order,
+    with ``table_columns``' type names (DOUBLE for every floating-point type)."""
+    return {
+        name: "DOUBLE" if typ in ("DOUBLE", "FLOAT", "REAL") else typ
+        for _, name, typ in sorted(columns, key=lambda c: c[0])
+        if name not in CONFIG_PARAMS_CORE_COLUMNS
+    }
