@@ -23,9 +23,10 @@ database), goal at most 1.5x; ``rebuild_cells_parquet`` sets ``rebuild_cells``'s
 variables and positions, geometry on; ``--scale-files`` or ``JOSHREG_BENCH_SCALE_FILES`` for
 fewer) loaded with ``load_csv_batch`` + ``sync`` against one ``read_csv`` of them into DuckDB with
 geometry, each side in its own process with DuckDB's ``memory_limit`` at ``--memory-limit``
-(joshreg sets none, so the bench sets it on both connections) and its peak resident size
-measured; then ``get_timeseries``, ``get_parameter_comparison`` and an unfiltered
-``get_data_summary`` over the current runs (a tenth of the configurations marked bad).
+(default 2GiB on both connections; ``none`` keeps DuckDB's default, 80% of RAM, which is what
+joshreg ships) and its peak resident size measured; then ``get_timeseries``,
+``get_parameter_comparison`` and an unfiltered ``get_data_summary`` over the current runs (a
+tenth of the configurations marked bad).
 
 The upstream-style baseline loads the same Josh CSV the upstream way, on a held DuckDB connection: upstream's
 ``cell_data`` (``cell_id_seq``, its six ART indexes, ``geom``) and one ``INSERT ... SELECT FROM
