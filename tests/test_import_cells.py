@@ -31,3 +31,33 @@ def test_a_failed_import_stops_its_cell_read_and_writes_no_result_file(
         report = reg.import_joshpy(source, source_timezone="UTC")
         assert report.added["result_rows"] == reg.query("SELECT count(*) FROM cell_data").fetchone()[0] > 0
     assert list((tmp_path / "new.events").rglob("*.parquet"))  # where the first looked
+
+
+def test_a_projection_on_the_same_thread_takes_the_imported_tables_and_gets_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from joshreg.log.store.local import LocalStore
+    from joshreg.projection.handover import handing_over
+
+    source = small_sweep(tmp_path / "old.duckdb")
+    with RunRegistry(tmp_path / "files.duckdb") as reg:
+        reg.import_joshpy(source, source_timezone="UTC")
+        expected = reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall()
+    reads: list[str] = []
+    read_claim = LocalStore.read_claim
+
+    def counted(self: LocalStore, name: str) -> bytes | None:
+        if name.startswith("blobs/"):
+            reads.append(name)
+        return read_claim(self, name)
+
+    monkeypatch.setattr(LocalStore, "read_claim", counted)
+    with RunRegistry(tmp_path / "handed.duckdb") as reg:
+        with handing_over(reg._store):  # as RunRegistry.import_joshpy could: import, then rebuild
+            reg.import_joshpy(source, source_timezone="UTC")
+        assert reads == []
+        assert reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall() == expected
+    (tmp_path / "handed.duckdb").unlink()
+    with RunRegistry(tmp_path / "handed.duckdb") as reg:  # the files hold the same rows
+        assert reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall() == expected
+    assert reads

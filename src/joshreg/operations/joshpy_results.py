@@ -18,6 +18,7 @@ from joshreg.log.events import (
 )
 from joshreg.log.labels import LabelLog, LabelState
 from joshreg.operations.joshpy_source import POSITIONS, event_id
+from joshreg.projection.handover import handed_over
 from joshreg.projection.sqltext import quote_identifier
 from joshreg.results.josh_csv import to_parquet_bytes
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 # writes' fsyncs wait on the disk, so more threads than cores keep the cores busy.
 BLOB_THREADS = 4
 BLOB_WINDOW = 32
+# At most this much of the imported rows (Arrow bytes) is handed to a projection that follows
+# on the same thread (see handed_over); the rest is read back from the result files.
+HANDOVER_BYTES = 512 << 20
 
 
 def _entity(columns: dict[str, str]) -> str:
@@ -213,22 +217,34 @@ class ImportResults:
             return
         assert cells.reader is not None
         sizes = [g[3] for g in groups]
+        # A caller that projects on this thread right after (handing_over) takes the tables
+        # instead of reading back the files they were encoded into, up to HANDOVER_BYTES.
+        handover = handed_over(self.tgt.store)
+        room = HANDOVER_BYTES
+
+        def record(group: tuple[Any, ...], blob: Future[tuple[str, str]], rows: pa.Table) -> None:
+            nonlocal room
+            name = self._record_results(group, blob)
+            if handover is not None and name is not None and rows.nbytes <= room:
+                handover.put(name, rows)
+                room -= rows.nbytes
+
         # Result files are written and claimed in threads (Parquet encoding, hashing, writing
         # and fsync release the GIL); their events follow in the groups' order.
         with ThreadPoolExecutor(max_workers=BLOB_THREADS, thread_name_prefix="joshreg-import") as pool:
-            ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]]]] = deque()
+            ahead: deque[tuple[tuple[Any, ...], Future[tuple[str, str]], pa.Table]] = deque()
             for i, (g, rows) in enumerate(
                 zip(groups, _slices(cells.reader, cells.first, sizes), strict=True)
             ):
                 if g[1] in self.bad_hashes or g[0] in self.skipped_runs:
                     continue  # a conflicting run's rows: read, never written
-                ahead.append(((*g[:4], types, g[4]), pool.submit(self._write_blob, rows)))
+                ahead.append(((*g[:4], types, g[4]), pool.submit(self._write_blob, rows), rows))
                 if len(ahead) >= BLOB_WINDOW:
-                    self._record_results(*ahead.popleft())
+                    record(*ahead.popleft())
                 if i % 100 == 0:
                     self._say("results", i, len(groups))
             while ahead:
-                self._record_results(*ahead.popleft())
+                record(*ahead.popleft())
 
     def _write_blob(self, rows: pa.Table) -> tuple[str, str]:
         """One execution's rows as a content-addressed result file; its name and SHA-256."""
@@ -238,13 +254,13 @@ class ImportResults:
         self.tgt.store.claim(name, blob)
         return name, sha
 
-    def _record_results(self, group: tuple[Any, ...], blob: Future[tuple[str, str]] | None) -> None:
-        """The event of one execution's result file, once the file is durable."""
+    def _record_results(self, group: tuple[Any, ...], blob: Future[tuple[str, str]] | None) -> str | None:
+        """The event of one execution's result file, once the file is durable; its name."""
         run_id, run_hash, entity_type, n, types, last = group
         self.added["result_files"] += 1
         self.added["result_rows"] += n
         if blob is None:  # a dry run
-            return
+            return None
         name, sha = blob.result()
         self._append(
             ResultsLoaded(
@@ -261,6 +277,7 @@ class ImportResults:
                 import_through=last,
             )
         )
+        return name
 
     def labels(self) -> None:
         holders: dict[str, list[str]] = {}
