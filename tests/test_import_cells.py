@@ -33,16 +33,14 @@ def test_a_failed_import_stops_its_cell_read_and_writes_no_result_file(
     assert list((tmp_path / "new.events").rglob("*.parquet"))  # where the first looked
 
 
-def test_a_projection_on_the_same_thread_takes_the_imported_tables_and_gets_the_same_rows(
+def test_the_import_rebuild_takes_the_imported_tables_and_gets_the_rows_of_the_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """import_joshpy's rebuild inserts the result tables the importer just wrote instead of
+    reading its own files back; a rebuild from those files gives the very same rows."""
     from joshreg.log.store.local import LocalStore
-    from joshreg.projection.handover import handing_over
 
     source = small_sweep(tmp_path / "old.duckdb")
-    with RunRegistry(tmp_path / "files.duckdb") as reg:
-        reg.import_joshpy(source, source_timezone="UTC")
-        expected = reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall()
     reads: list[str] = []
     read_claim = LocalStore.read_claim
 
@@ -53,11 +51,11 @@ def test_a_projection_on_the_same_thread_takes_the_imported_tables_and_gets_the_
 
     monkeypatch.setattr(LocalStore, "read_claim", counted)
     with RunRegistry(tmp_path / "handed.duckdb") as reg:
-        with handing_over(reg._store):  # as RunRegistry.import_joshpy could: import, then rebuild
-            reg.import_joshpy(source, source_timezone="UTC")
+        reg.import_joshpy(source, source_timezone="UTC")
         assert reads == []
-        assert reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall() == expected
+        handed = reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall()
+    assert handed
     (tmp_path / "handed.duckdb").unlink()
-    with RunRegistry(tmp_path / "handed.duckdb") as reg:  # the files hold the same rows
-        assert reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall() == expected
+    with RunRegistry(tmp_path / "handed.duckdb") as reg:  # rebuilt from the files alone
+        assert reg.query("SELECT * EXCLUDE (geom) FROM cell_data ORDER BY cell_id").fetchall() == handed
     assert reads

@@ -115,6 +115,7 @@ class RegistryMaintenance:
         counts without writing.
         """
         from joshreg.operations.joshpy_import import ImportTarget, import_joshpy
+        from joshreg.projection.handover import handing_over
 
         self.sync()
         empty = not self._projector.cursors and not self._projector.labels_head
@@ -137,20 +138,24 @@ class RegistryMaintenance:
             param_columns={**self._param_types, **self._projector.param_columns},
             cell_columns={**self._cell_types, **self._projector.cell_columns},
         )
-        try:
-            report = import_joshpy(
-                source, target, source_timezone=source_timezone, dry_run=dry_run, progress=progress
-            )
-        finally:
-            if writer is not None:
-                writer.close()
+        # The importer leaves the result tables it wrote here (up to 512 MiB), so the rebuild
+        # below inserts them instead of reading its own files back (projection.handover).
+        with handing_over(self._store):
+            try:
+                report = import_joshpy(
+                    source, target, source_timezone=source_timezone, dry_run=dry_run, progress=progress
+                )
+            finally:
+                if writer is not None:
+                    writer.close()
+            if not dry_run:
+                if progress is not None:
+                    progress("projecting", 0, 1)
+                if empty:
+                    self._projector.rebuild()  # the bulk path: faster than a catch-up of everything
+                else:
+                    self.sync()
         if not dry_run:
-            if progress is not None:
-                progress("projecting", 0, 1)
-            if empty:
-                self._projector.rebuild()  # the bulk path: faster than a catch-up of everything
-            else:
-                self.sync()
             self._sessions = self._hashes = self._runs = None
             if progress is not None:
                 progress("projecting", 1, 1)
