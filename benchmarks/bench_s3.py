@@ -21,8 +21,8 @@ environment, as a batch job would.
 - ``s3_rebuild_compacted_1m`` / ``local_rebuild_compacted_1m``: a 10^6-event fixture (bench_core's
   ``make_fixture``: 8 sealed segments) copied into the bucket with ``put_segment`` and compacted
   there with ``compact_store``, and compacted on disk the same way; full ``Projector.rebuild()``
-  of each, alternating, 3 times. Goal for S3: 1.5x the local median; the local row keeps
-  bench_core's goal for ``rebuild_compacted_1m`` (3 s).
+  of each, alternating, 3 times. Goal for S3: 1.5x the local median; the local row is its
+  reference (INFO: the local rebuild's own goal, relative to its floor, is bench_core's).
 - ``s3_catchup_1k``: 8 writers (own stores, as 8 hosts) append 125 events each and close; a
   fresh ``ObjectStore`` (``refresh_interval=0``) and ``Projector`` on the rebuilt registry time
   ``catch_up()`` (goal 300 ms). ``warm_*`` in its extras: the same for a follower that stays open
@@ -374,10 +374,10 @@ def bench_rebuild(sc: Scale, base: Path, profile: int) -> list[Result]:
         ),
         Result(
             "local_rebuild_compacted_1m",
-            f"the same rebuild of {made:,} compacted events from a local disk (s; bench_core's goal)",
+            f"the same rebuild of {made:,} compacted events from a local disk (s; the reference)",
             local_median,
             "s",
-            3.0,
+            None,
             False,
             runs=times["local"],
             extra={**common, "compaction_seconds": round(t_compact_disk, 1)},
