@@ -11,6 +11,7 @@ every label stream gives (``labelstreams``), which depends only on the commits.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
@@ -187,22 +188,53 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         changed = {k: v for k, v in values.items() if self._meta.get(k) != v}
         if not changed:
             return
-        rows = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in changed.items())
-        self.con.execute(f"INSERT OR REPLACE INTO joshreg_meta VALUES {rows}")
+        # ``_meta`` mirrors the table: its keys are updated in place, new ones inserted (on a
+        # freshly opened connection INSERT OR REPLACE costs several times an UPDATE).
+        for keys, new in (
+            ([k for k in changed if k in self._meta], False),
+            ([k for k in changed if k not in self._meta], True),
+        ):
+            if not keys:
+                continue
+            rows = ", ".join(f"({sql_literal(k)}, {sql_literal(changed[k])})" for k in keys)
+            if new:
+                self.con.execute(f"INSERT INTO joshreg_meta VALUES {rows}")
+            else:
+                self.con.execute(
+                    f"UPDATE joshreg_meta SET value = _v.value FROM (VALUES {rows}) AS _v(key, value) "
+                    "WHERE joshreg_meta.key = _v.key"
+                )
         self._meta.update(changed)  # a rollback reloads it (``_transaction``)
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def _transaction(self, *, guarded: bool = False) -> Iterator[None]:
         """Rows and checkpoint commit together; on failure both roll back and the in-memory
-        cursors are reloaded from the tables, so nothing is applied twice or skipped."""
+        cursors are reloaded from the tables, so nothing is applied twice or skipped.
+
+        A ``guarded`` transaction (a catch-up's batch) first checks that the tables' position
+        (``generation`` in ``joshreg_meta``, a digest of the checkpoint) is the one this
+        projector loaded: another projector of the same file (a second registry opened on it in
+        this process) may have applied the same events meanwhile. Then the state is reloaded
+        and ``CheckpointMoved`` raised, to read on from the tables' checkpoint."""
         self.con.execute("BEGIN")
         try:
+            if guarded:
+                mine = self._meta.get("generation")
+                theirs = self.con.execute(
+                    "SELECT max(value) FROM joshreg_meta WHERE key = 'generation'"
+                ).fetchone()
+                if (theirs[0] if theirs else None) != mine:
+                    raise CheckpointMoved()
             yield
         except BaseException:
             self.con.execute("ROLLBACK")
             self._load_state()
             raise
-        self.con.execute("COMMIT")
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.TransactionException:  # a concurrent transaction wrote the checkpoint
+            self._load_state()
+            raise CheckpointMoved() from None
 
     def _reset_tables(self) -> None:
         if not self.materialize:  # the views a rebuild made in place of tables go first
@@ -255,13 +287,22 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         t0 = time.perf_counter()
         result = CatchUp(problems=[])
         total = self._pending_bytes() if progress else 0
-        done = 0
+        done = moved = 0
         while True:
             batch = self.reader.read_new(self.cursors, self.writer_seqs, max_bytes=CHUNK_BYTES)
             labels, commits, rewrite = self._read_labels(batch.problems)
             if not batch.cursors and not commits and not rewrite:
                 break
-            self._apply(batch, commits, labels, full=False, rewrite=rewrite)
+            try:
+                self._apply(batch, commits, labels, full=False, rewrite=rewrite)
+            except CheckpointMoved:
+                moved += 1  # another projector of this file applied it: read on from its checkpoint
+                if moved > 100:
+                    raise JoshregError(
+                        "the registry's tables keep changing under this catch-up (another registry "
+                        "open on the same file in this process); close one of them"
+                    ) from None
+                continue
             result.events += len(batch.events)
             result.label_commits += len(commits)
             result.newest_hlc = max(
@@ -361,7 +402,8 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         thread on a busy machine)."""
         con = self.con
         try:
-            with _threads_at_most_one(con, len(batch.events) < SERIAL_BELOW_ROWS), self._transaction():
+            serial = len(batch.events) < SERIAL_BELOW_ROWS
+            with _threads_at_most_one(con, serial), self._transaction(guarded=True):
                 self._insert_events(batch)
                 if rewrite:
                     con.execute("DELETE FROM label_history")
@@ -533,9 +575,24 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
             self._update("joshreg_segments", ("segment", "byte_offset", "line", "prev"), rows, known)
             changed = [(w, s) for w, s in batch.writer_seqs.items() if before.get(w) != s]
             self._update("joshreg_writers", ("writer", "last_seq"), changed, before)
+        cursors = {**self.cursors, **batch.cursors} if previous is None else dict(batch.cursors)
+        position = sorted((name, c.offset) for name, c in cursors.items())
+        digest = hashlib.blake2b(
+            msgspec.json.encode([position, sorted(batch.writer_seqs.items()), labels_head, labels_c]),
+            digest_size=8,
+        ).hexdigest()
         self._set_meta(
-            {"labels_head": str(labels_head), "labels_c": labels_c, "store_id": self.store.store_id}
+            {
+                "labels_head": str(labels_head),
+                "labels_c": labels_c,
+                "store_id": self.store.store_id,
+                "generation": digest,  # what the tables hold, for other projectors of this file
+            }
         )
+
+
+class CheckpointMoved(Exception):
+    """The tables' checkpoint is not the one this projector loaded (it has been reloaded)."""
 
 
 @contextmanager
