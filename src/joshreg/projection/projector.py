@@ -215,7 +215,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         (``generation`` in ``joshreg_meta``, a digest of the checkpoint) is the one this
         projector loaded: another projector of the same file (a second registry opened on it in
         this process) may have applied the same events meanwhile. Then the state is reloaded
-        and ``CheckpointMoved`` raised, to read on from the tables' checkpoint."""
+        and ``_CheckpointMoved`` raised, to read on from the tables' checkpoint."""
         self.con.execute("BEGIN")
         try:
             if guarded:
@@ -224,7 +224,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                     "SELECT max(value) FROM joshreg_meta WHERE key = 'generation'"
                 ).fetchone()
                 if (theirs[0] if theirs else None) != mine:
-                    raise CheckpointMoved()
+                    raise _CheckpointMoved()
             yield
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -234,7 +234,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
             self.con.execute("COMMIT")
         except duckdb.TransactionException:  # a concurrent transaction wrote the checkpoint
             self._load_state()
-            raise CheckpointMoved() from None
+            raise _CheckpointMoved() from None
 
     def _reset_tables(self) -> None:
         if not self.materialize:  # the views a rebuild made in place of tables go first
@@ -295,7 +295,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
                 break
             try:
                 self._apply(batch, commits, labels, full=False, rewrite=rewrite)
-            except CheckpointMoved:
+            except _CheckpointMoved:
                 moved += 1  # another projector of this file applied it: read on from its checkpoint
                 if moved > 100:
                     raise JoshregError(
@@ -591,7 +591,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         )
 
 
-class CheckpointMoved(Exception):
+class _CheckpointMoved(Exception):
     """The tables' checkpoint is not the one this projector loaded (it has been reloaded)."""
 
 
