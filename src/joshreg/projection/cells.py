@@ -189,7 +189,7 @@ class ProjectResults:
             geom = "CASE WHEN isfinite(longitude) AND isfinite(latitude) THEN ST_GeomFromWKB(_wkb) END"
         self.con.register("_blob", table)
         try:
-            with _one_thread(self.con, n < SERIAL_BELOW_ROWS):
+            with one_thread(self.con, n < SERIAL_BELOW_ROWS):
                 self.con.execute(
                     "INSERT INTO cell_data (cell_id, run_id, run_hash, step, replicate, position_x, "
                     f"position_y, longitude, latitude, entity_type, geom{names}) "
@@ -237,8 +237,9 @@ def _handed(
 
 
 @contextmanager
-def _one_thread(con: duckdb.DuckDBPyConnection, serial: bool) -> Iterator[None]:
-    """DuckDB on one thread while inside (when ``serial``), then the setting it had."""
+def one_thread(con: duckdb.DuckDBPyConnection, serial: bool) -> Iterator[None]:
+    """DuckDB on one thread while inside (when ``serial``: work under ``SERIAL_BELOW_ROWS``),
+    then the setting it had."""
     if not serial:
         yield
         return

@@ -28,7 +28,7 @@ from joshreg.log.labels import LabelLog, commit_name
 from joshreg.log.labelstreams import LabelStreams, imported_dirs, imports_pending
 from joshreg.log.reader import Cursor, LogReader, ReadBatch, abandoned, ends_sealed
 from joshreg.log.store.base import LogStore
-from joshreg.projection.cells import SERIAL_BELOW_ROWS, ProjectResults
+from joshreg.projection.cells import SERIAL_BELOW_ROWS, ProjectResults, one_thread
 from joshreg.projection.dbfile import CheckpointRows, RegistryFile, check_connection, read_checkpoint
 from joshreg.projection.refresh import AFFECTED, ALL_LABELS, VIEWED, RefreshTables, collect_param_types
 from joshreg.projection.removals import ProjectRemovals, removal_detail
@@ -403,7 +403,7 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
         con = self.con
         try:
             serial = len(batch.events) < SERIAL_BELOW_ROWS
-            with _threads_at_most_one(con, serial), self._transaction(guarded=True):
+            with one_thread(con, serial), self._transaction(guarded=True):
                 self._insert_events(batch)
                 if rewrite:
                     con.execute("DELETE FROM label_history")
@@ -593,20 +593,6 @@ class Projector(ReplaySegments, RefreshTables, ProjectResults, ProjectRemovals):
 
 class _CheckpointMoved(Exception):
     """The tables' checkpoint is not the one this projector loaded (it has been reloaded)."""
-
-
-@contextmanager
-def _threads_at_most_one(con: duckdb.DuckDBPyConnection, serial: bool) -> Iterator[None]:
-    """DuckDB on one thread while inside (when ``serial``), then the setting it had."""
-    if not serial:
-        yield
-        return
-    row = con.execute("SELECT current_setting('threads')").fetchone()
-    con.execute("SET threads = 1")
-    try:
-        yield
-    finally:
-        con.execute(f"SET threads = {int(row[0]) if row else 1}")
 
 
 def _param_columns(columns: Iterable[tuple[int, str, str]]) -> dict[str, str]:
